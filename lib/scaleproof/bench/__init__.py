@@ -1,0 +1,1 @@
+"""Measuring engines: the timing harness, MLPerf LoadGen scenarios and the dynamic batcher."""

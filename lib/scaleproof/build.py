@@ -1,0 +1,118 @@
+"""Stage 03: build the engines this machine can run, into the per-device store of the run."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import hardware, paths, stages
+from .backends.base import BuildInputs, Engine
+from .config import Backend, Params, Precision
+from .errors import ParamsError
+from .provenance import read_json
+
+BASELINE = ("torch", "fp32")  # every run measures PyTorch FP32 eager as the baseline
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    cuda: bool
+    tensorrt: bool
+
+    @classmethod
+    def detect(cls) -> Capabilities:
+        cuda = hardware.has_cuda()
+        return cls(cuda=cuda, tensorrt=cuda and importlib.util.find_spec("tensorrt") is not None)
+
+
+# (backend, device) -> precisions it builds
+SUPPORTED = {
+    ("torch", "cpu"): {"fp32"},
+    ("onnxruntime", "cpu"): {"fp32", "int8"},
+    ("torch", "cuda"): {"fp32", "fp16", "bf16"},
+    ("tensorrt", "cuda"): {"fp32", "fp16", "int8"},
+}
+
+
+def plan_engines(backend: Backend, precisions: list[Precision], caps: Capabilities) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
+    """Which (backend, precision) engines to build here, and why each asked-for one is skipped.
+
+    `auto` picks the fastest backend the machine has: TensorRT on a GPU with TensorRT, PyTorch CUDA on
+    a GPU without it, ONNX Runtime on CPU. The PyTorch FP32 baseline is always built.
+    """
+    device = "cuda" if caps.cuda else "cpu"
+    if backend is Backend.auto:
+        chosen = "tensorrt" if caps.tensorrt else ("torch" if caps.cuda else "onnxruntime")
+    else:
+        chosen = backend.value
+        if chosen == "tensorrt" and not caps.tensorrt:
+            raise ParamsError("backend=tensorrt needs TensorRT and a CUDA GPU, and this machine has "
+                              f"{'no TensorRT' if caps.cuda else 'no CUDA GPU'}; use backend=auto")
+    planned, skipped = [BASELINE], []
+    for p in (p.value for p in precisions):
+        if p in SUPPORTED.get((chosen, device), set()):
+            if (chosen, p) not in planned:
+                planned.append((chosen, p))
+        else:
+            skipped.append({"engine": f"{chosen}-{p}", "reason": f"{chosen} on {device} does not build {p}"})
+    return planned, skipped
+
+
+def backend_module(name: str):
+    return importlib.import_module(f"scaleproof.backends.{name}")
+
+
+def engine_store(run_dir: Path) -> Path:
+    return paths.stage_dir(run_dir, "03_build") / "engines"
+
+
+def load_engine(run_dir: Path, entry: dict[str, Any], threads: int = 0) -> Engine:
+    """Load a built engine of this run, checked against its sidecar and its source artifact."""
+    sidecar = paths.stage_dir(run_dir, "03_build") / entry["sidecar"]
+    return backend_module(entry["backend"]).load(sidecar, threads=threads, source_sha256=entry["source_sha256"])
+
+
+def run(params: Params) -> dict[str, Any]:
+    exported = stages.require(params, "01_export")
+    run_dir = params.run_path
+    onnx_by_precision = {"fp32": paths.stage_dir(run_dir, "01_export") / exported["onnx"]}
+    wanted = {p.value for p in params.precisions}
+    if "int8" in wanted:
+        calibrated = stages.require(params, "02_calibrate")
+        onnx_by_precision["int8"] = paths.stage_dir(run_dir, "02_calibrate") / calibrated["int8_onnx"]
+    inputs = BuildInputs(
+        model_spec=params.model, input_shape=tuple(exported["input_shape"]), input_name=exported["input_name"],
+        output_name=exported["output_name"], onnx_by_precision={k: str(v) for k, v in onnx_by_precision.items()},
+        max_batch=params.max_batch, threads=params.threads,
+    )
+    caps = Capabilities.detect()
+    planned, skipped = plan_engines(params.backend, params.precisions, caps)
+    store = engine_store(run_dir)
+    build_dir = paths.stage_dir(run_dir, "03_build")
+    engines = []
+    for backend, precision in planned:
+        label = (f"{Path(onnx_by_precision[precision]).parent.name}/{Path(onnx_by_precision[precision]).name}"
+                 if backend != "torch" else params.model)
+        sidecar_path = backend_module(backend).build(inputs, precision, store, label)
+        sc = read_json(sidecar_path)
+        engines.append({
+            "name": sc["name"], "backend": backend, "precision": precision,
+            "sidecar": str(sidecar_path.relative_to(build_dir)), "engine_sha256": sc["engine_sha256"],
+            "source": sc["source"], "source_sha256": sc["source_sha256"], "build_seconds": sc["build_seconds"],
+            "size_bytes": (sidecar_path.parent / sc["engine_file"]).stat().st_size,
+            "baseline": (backend, precision) == BASELINE,
+        })
+        print(f"[scaleproof] built {sc['name']} in {sc['build_seconds']:.2f} s")
+    result = {
+        "device_slug": hardware.device_slug(),
+        "capabilities": {"cuda": caps.cuda, "tensorrt": caps.tensorrt},
+        "backend_requested": params.backend.value,
+        "baseline": f"{BASELINE[0]}-{BASELINE[1]}",
+        "engines": engines,
+        "skipped": skipped,
+    }
+    stages.write_result(run_dir, "03_build", result)
+    return result

@@ -1,0 +1,183 @@
+"""Every run parameter, declared once: type, default, help and the rules between them.
+
+Notebooks repeat these names in their `parameters` cell (plain values papermill can override);
+`tests/test_notebooks_params.py` keeps those cells and this model in step. The runner validates a
+whole profile here before any work starts, so an unknown or ill-typed parameter stops a run at once
+with a message that names it.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ParamsError
+
+
+class Exporter(str, Enum):
+    dynamo = "dynamo"  # torch.export-based exporter (the default since torch 2.9)
+    torchscript = "torchscript"  # legacy tracer, for models torch.export cannot capture
+
+
+class CalibMethod(str, Enum):
+    minmax = "minmax"
+    entropy = "entropy"
+    percentile = "percentile"
+
+
+class Backend(str, Enum):
+    auto = "auto"
+    onnxruntime = "onnxruntime"
+    torch = "torch"
+    tensorrt = "tensorrt"
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+    int8 = "int8"
+
+
+def _field(default: Any, help: str, **kw: Any) -> Any:
+    # Enums arrive as strings from YAML and papermill: accept their values, nothing looser.
+    return Field(default, description=help, **kw)
+
+
+class Params(BaseModel):
+    """All parameters of a run. Each stage notebook declares the subset it uses."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True, frozen=True)
+
+    # run-wide
+    run_dir: str = _field("../outputs/dev", "folder the stages read and write (the runner sets it)")
+    model: str = _field("zoo:digits-cnn", "zoo:NAME or package.module:factory returning a torch.nn.Module")
+    input_shape: list[int] = _field([], "input shape without the batch axis; needed for models outside the zoo")
+    seed: int = _field(0, "seed for data selection and synthetic inputs")
+    threads: int = _field(0, "CPU threads for inference (0: all usable cores)", ge=0)
+
+    # 01_export
+    opset: int = _field(18, "ONNX opset to export to", ge=13)
+    exporter: Exporter = _field(Exporter.dynamo, "dynamo or torchscript", strict=False)
+    parity_atol: float = _field(1e-4, "largest |ONNX - PyTorch| output difference, relative to max(1, max|output|)", gt=0)
+
+    # 02_calibrate
+    calib_method: CalibMethod = _field(CalibMethod.minmax, "minmax, entropy or percentile", strict=False)
+    calib_samples: int = _field(256, "number of calibration samples (disjoint from validation)", gt=0)
+    per_channel: bool = _field(True, "per-channel weight scales")
+
+    # 03_build
+    backend: Backend = _field(Backend.auto, "auto, onnxruntime, torch or tensorrt", strict=False)
+    precisions: list[Annotated[Precision, Field(strict=False)]] = _field(
+        [Precision.fp32, Precision.int8], "precisions to build (fp32, fp16, bf16, int8)"
+    )
+    max_batch: int = _field(64, "largest batch an engine must accept", gt=0)
+
+    # 04_validate
+    max_top1_drop: float = _field(1.0, "largest top-1 drop vs FP32, in points, that passes the gate", ge=0)
+    min_agreement: float = _field(0.97, "smallest top-1 agreement with FP32 that passes the gate", ge=0, le=1)
+    val_samples: int = _field(0, "validation samples to use (0: the whole split)", ge=0)
+
+    # 05_benchmark
+    batch_sizes: list[int] = _field([1, 8, 32], "batch sizes to time")
+    warmup: int = _field(10, "untimed iterations before timing each batch size", ge=0)
+    min_repeats: int = _field(30, "fewest timed iterations for a valid result", gt=0)
+    min_time_s: float = _field(1.0, "shortest timed duration per batch size for a valid result", gt=0)
+    max_cov: float = _field(0.2, "largest spread (CoV of 5 block means of latency) for a valid result", gt=0)
+    sla_p99_ms: float = _field(15.0, "P99 latency bound a batch must meet to count towards capacity", gt=0)
+
+    # 06_cost_report
+    price_table: str = _field("", "CSV of prices with source and date per row (empty: the shipped table)")
+    instance: str = _field("auto", "price-table row to price this machine at (auto: chosen by device)")
+    price_usd_per_hour: float = _field(0.0, "override the table's hourly price (0: use the table)", ge=0)
+    target_peak_qps: float = _field(100000.0, "peak load the fleet must serve, queries per second", gt=0)
+    target_utilization: float = _field(0.7, "planned utilization of each instance at peak", gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> Params:
+        if not self.batch_sizes or any(b <= 0 for b in self.batch_sizes):
+            raise ValueError("batch_sizes must be a non-empty list of positive integers")
+        if max(self.batch_sizes) > self.max_batch:
+            raise ValueError(f"batch_sizes go up to {max(self.batch_sizes)} but max_batch is {self.max_batch}")
+        if not self.precisions:
+            raise ValueError("precisions must name at least one of fp32, fp16, bf16, int8")
+        if any(d <= 0 for d in self.input_shape):
+            raise ValueError(f"input_shape must be positive, got {self.input_shape}")
+        if not self.model.startswith("zoo:") and ":" not in self.model:
+            raise ValueError(f"model {self.model!r} is neither zoo:NAME nor package.module:factory")
+        return self
+
+    # construction ---------------------------------------------------------------------------
+    @classmethod
+    def parse(cls, values: dict[str, Any], origin: str = "parameters") -> Params:
+        """Validate `values`; any problem becomes one ParamsError naming every bad parameter."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as e:
+            lines = []
+            for err in e.errors():
+                name = ".".join(str(p) for p in err["loc"]) or "(cross-field rule)"
+                if err["type"] == "extra_forbidden":
+                    lines.append(f"  {name}: unknown parameter (known: see `scaleproof params`)")
+                elif not err["loc"]:
+                    lines.append(f"  {name}: {err['msg'].removeprefix('Value error, ')}")
+                else:
+                    lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
+            raise ParamsError(f"invalid {origin}:\n" + "\n".join(lines)) from None
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any]) -> Params:
+        """Build from a notebook's globals: the parameters cell plus anything papermill injected."""
+        values = {k: namespace[k] for k in cls.model_fields if k in namespace}
+        return cls.parse(values, origin="notebook parameters")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Params:
+        path = Path(path)
+        if not path.is_file():
+            raise ParamsError(f"parameter file {path} does not exist")
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(values, dict):
+            raise ParamsError(f"{path} must hold a mapping of parameter: value, got {type(values).__name__}")
+        values.update(overrides or {})
+        return cls.parse(values, origin=str(path))
+
+    def with_(self, **changes: Any) -> Params:
+        return type(self).parse({**self.model_dump(), **changes})
+
+    def values(self) -> dict[str, Any]:
+        """Plain JSON-able values (enums as strings), as papermill and the manifest take them."""
+        return self.model_dump(mode="json")
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir).resolve()
+
+    @property
+    def is_zoo(self) -> bool:
+        return self.model.startswith("zoo:")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`name=value` from the command line; the value is read as YAML (`[1, 8]`, `true`, `0.5`)."""
+    if "=" not in text:
+        raise ParamsError(f"--set expects name=value, got {text!r}")
+    name, raw = text.split("=", 1)
+    return name.strip(), yaml.safe_load(raw)
+
+
+def describe() -> list[dict[str, Any]]:
+    """Name, type, default and help of every parameter, for `scaleproof params` and the docs."""
+    rows = []
+    for name, f in Params.model_fields.items():
+        ann = f.annotation
+        type_name = getattr(ann, "__name__", str(ann)).replace("typing.", "")
+        default = f.default.value if isinstance(f.default, Enum) else f.default
+        if isinstance(default, list):
+            default = [d.value if isinstance(d, Enum) else d for d in default]
+        rows.append({"name": name, "type": type_name, "default": default, "help": f.description})
+    return rows

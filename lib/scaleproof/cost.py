@@ -1,0 +1,152 @@
+"""Stage 06 (numbers): price each validated engine from its measured capacity.
+
+Only engines that passed validation and have a valid measured capacity are priced; every other
+engine is listed with the reason it was excluded. Every claim names the file and the key it comes from.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import paths, stages
+from .config import Params
+from .errors import ParamsError
+
+HOURS_PER_YEAR = 8760
+PRICE_COLUMNS = ("id", "accelerator", "offer", "usd_per_hour", "source", "as_of", "confidence", "matches")
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    id: str
+    accelerator: str
+    offer: str
+    usd_per_hour: float
+    source: str
+    as_of: str
+    confidence: str
+    matches: str  # substring of a device slug this row prices when instance is 'auto'
+
+
+def load_prices(path: str | Path | None = None) -> list[PriceRow]:
+    """Read a price table; every row must carry a positive price, a source and a date."""
+    path = Path(path) if path else paths.data_dir() / "prices.csv"
+    if not path.is_file():
+        raise ParamsError(f"price table {path} does not exist")
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = set(PRICE_COLUMNS) - set(reader.fieldnames or [])
+        if missing:
+            raise ParamsError(f"price table {path} lacks columns {sorted(missing)}; it needs {list(PRICE_COLUMNS)}")
+        rows = []
+        for i, raw in enumerate(reader, start=2):
+            try:
+                price = float(raw["usd_per_hour"])
+            except ValueError:
+                raise ParamsError(f"{path} line {i}: usd_per_hour {raw['usd_per_hour']!r} is not a number") from None
+            if price <= 0 or not raw["source"].strip() or not raw["as_of"].strip():
+                raise ParamsError(f"{path} line {i} ({raw['id']}): needs a positive price, a source and a date")
+            rows.append(PriceRow(**{**{k: raw[k].strip() for k in PRICE_COLUMNS}, "usd_per_hour": price}))
+    return rows
+
+
+def pick_price(rows: list[PriceRow], instance: str, device_slug: str, override_usd_per_hour: float = 0.0) -> PriceRow:
+    """The row named by `instance`, or for 'auto' the first row whose `matches` is in the device slug."""
+    if instance == "auto":
+        found = [r for r in rows if r.matches and r.matches in device_slug]
+        if not found:
+            raise ParamsError(f"no price row matches device {device_slug!r}; set instance to one of "
+                              f"{[r.id for r in rows]} or add a row to the price table")
+        row = found[0]
+    else:
+        by_id = {r.id: r for r in rows}
+        if instance not in by_id:
+            raise ParamsError(f"instance {instance!r} is not in the price table; choose one of {sorted(by_id)}")
+        row = by_id[instance]
+    if override_usd_per_hour > 0:
+        row = PriceRow(**{**asdict(row), "usd_per_hour": override_usd_per_hour,
+                          "source": f"user override (table said {row.usd_per_hour} from {row.source})"})
+    return row
+
+
+def cost_per_million(qps: float, usd_per_hour: float, utilization: float) -> float:
+    """USD per 1M inferences for one instance serving `qps` at capacity, used at `utilization`."""
+    return usd_per_hour / (qps * utilization * 3600) * 1e6
+
+
+def instances_needed(target_peak_qps: float, qps: float, utilization: float) -> int:
+    """Instances so that the peak load keeps each one at or under `utilization` of its capacity."""
+    return math.ceil(target_peak_qps / (qps * utilization) - 1e-9)
+
+
+def price_engine(qps: float, price: PriceRow, target_peak_qps: float, utilization: float) -> dict[str, Any]:
+    n = instances_needed(target_peak_qps, qps, utilization)
+    return {"qps": qps, "usd_per_1m": cost_per_million(qps, price.usd_per_hour, utilization),
+            "instances": n, "annual_usd": n * price.usd_per_hour * HOURS_PER_YEAR}
+
+
+def claim(cid: str, text: str, value: float, source: str, key: str) -> dict[str, Any]:
+    return {"id": cid, "text": text, "value": value, "source": source, "key": key}
+
+
+def run(params: Params) -> dict[str, Any]:
+    validated = stages.require(params, "04_validate")
+    bench = stages.require(params, "05_benchmark")
+    price = pick_price(load_prices(params.price_table or None), params.instance, bench["device_slug"],
+                       params.price_usd_per_hour)
+    bench_file, val_file = "benchmark/benchmark.json", "validate/validate.json"
+    val_rows = {r["engine"]: r for r in validated["engines"]}
+    priced, excluded = [], list(bench["excluded"])
+    for i, row in enumerate(bench["engines"]):
+        name = row["engine"]
+        if not row["validated"]:
+            excluded.append({"engine": name, "reason": f"failed validation: {val_rows[name]['reason']}"})
+            continue
+        if row["capacity"] is None:
+            reasons = "; ".join(f"batch {t['batch']}: {t['reason'] if not t['valid'] else 'P99 over SLA'}"
+                                for t in row["timings"])
+            excluded.append({"engine": name, "reason": f"no valid timing within the P99 SLA ({reasons})"})
+            continue
+        cap = row["capacity"]
+        priced.append({"engine": name, "backend": row["backend"], "precision": row["precision"],
+                       "baseline": row["baseline"], "batch": cap["batch"], "p99_ms": cap["p99_ms"],
+                       "memory_mb": row["memory"].get("process_peak_rss_mb"),
+                       "top1_delta_pts": val_rows[name].get("top1_delta_pts"),
+                       "top1_agreement": val_rows[name]["top1_agreement"],
+                       "bench_index": i, **price_engine(cap["qps"], price, params.target_peak_qps,
+                                                         params.target_utilization)})
+    baseline = next((p for p in priced if p["baseline"]), None)
+    claims = []
+    for p in priced:
+        k = f"engines[{p['bench_index']}].capacity"
+        claims.append(claim(f"{p['engine']}.qps", f"{p['engine']} serves {p['qps']:,.0f} inferences/s "
+                            f"(batch {p['batch']}, P99 {p['p99_ms']:.3f} ms)", p["qps"], bench_file, f"{k}.qps"))
+        claims.append(claim(f"{p['engine']}.p99", f"{p['engine']} P99 latency {p['p99_ms']:.3f} ms at batch {p['batch']}",
+                            p["p99_ms"], bench_file, f"{k}.p99_ms"))
+        vi = next(j for j, r in enumerate(validated["engines"]) if r["engine"] == p["engine"])
+        if p["top1_delta_pts"] is not None:
+            claims.append(claim(f"{p['engine']}.top1", f"{p['engine']} top-1 {100 * val_rows[p['engine']]['top1']:.2f}% "
+                                f"({p['top1_delta_pts']:+.2f} pt vs FP32)", val_rows[p["engine"]]["top1"], val_file,
+                                f"engines[{vi}].top1"))
+        if baseline and p is not baseline:
+            p["speedup_vs_baseline"] = p["qps"] / baseline["qps"]
+            p["annual_savings_usd"] = baseline["annual_usd"] - p["annual_usd"]
+            p["traffic_multiple_same_budget"] = baseline["usd_per_1m"] / p["usd_per_1m"]
+    best = max(priced, key=lambda p: p["qps"]) if priced else None
+    result = {
+        "price": asdict(price),
+        "assumptions": {"target_peak_qps": params.target_peak_qps, "target_utilization": params.target_utilization,
+                        "hours_per_year": HOURS_PER_YEAR, "capacity": bench["capacity_method"],
+                        "inference": "one sample through the model"},
+        "baseline": baseline["engine"] if baseline else None,
+        "best": best["engine"] if best else None,
+        "engines": priced,
+        "excluded": excluded,
+        "claims": claims,
+    }
+    stages.write_result(params.run_path, "06_cost_report", result)
+    return result

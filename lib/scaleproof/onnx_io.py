@@ -1,0 +1,65 @@
+"""Loading ONNX files defensively: a model file is data from outside, checked before it is used."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ArtifactError
+
+
+def check_external_data(model_path: Path, model) -> None:
+    """Every external tensor must live inside the model's folder and be as long as it claims."""
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    base = model_path.parent.resolve()
+    tensors = list(model.graph.initializer)
+    for node in model.graph.node:  # Constant nodes can carry external tensors too
+        tensors += [a.t for a in node.attribute if a.HasField("t")]
+    for t in tensors:
+        if not uses_external_data(t):
+            continue
+        info = ExternalDataInfo(t)
+        loc = info.location
+        if not loc or os.path.isabs(loc) or ".." in Path(loc).parts:
+            raise ArtifactError(f"{model_path.name}: tensor {t.name!r} points outside the model folder "
+                                f"({loc!r}); external data must be a relative path inside {base}")
+        target = base / loc
+        if target.is_symlink() or not target.resolve().is_relative_to(base):
+            raise ArtifactError(f"{model_path.name}: tensor {t.name!r} external data {loc!r} is a link "
+                                f"leading outside {base}; copy the data file into the model folder")
+        if not target.is_file():
+            raise ArtifactError(f"{model_path.name}: external data file {loc!r} for tensor {t.name!r} is missing")
+        size = target.stat().st_size
+        end = (info.offset or 0) + (info.length or 0)
+        if info.length is not None and end > size:
+            raise ArtifactError(f"{model_path.name}: tensor {t.name!r} needs bytes up to {end} of {loc!r}, "
+                                f"but the file has {size}: it is truncated; re-export the model")
+
+
+def load_onnx_checked(path: str | os.PathLike, load_external: bool = True):
+    """Load and check an ONNX model, turning every way a file can be bad into a clear ArtifactError."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"ONNX model {path} does not exist; run the export stage first")
+    if path.stat().st_size == 0:
+        raise ArtifactError(f"ONNX model {path} is empty (0 bytes): the export was interrupted; export again")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError) as e:
+        raise ArtifactError(f"{path} is not a readable ONNX model (truncated or another format): {e}") from e
+    if not model.graph.node:
+        raise ArtifactError(f"{path} parsed but holds no graph nodes: it is not an ONNX model or is truncated")
+    check_external_data(path, model)
+    try:
+        onnx.checker.check_model(str(path))  # by path, so models over 2 GB and external data are checked too
+    except onnx.checker.ValidationError as e:
+        raise ArtifactError(f"{path} fails the ONNX checker: {e}") from e
+    if load_external:
+        from onnx.external_data_helper import load_external_data_for_model
+
+        load_external_data_for_model(model, str(path.parent))
+    return model

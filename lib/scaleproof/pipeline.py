@@ -1,0 +1,168 @@
+"""The runner: execute the six stage notebooks in order with papermill, into one run folder.
+
+A run is built in `outputs/.staging/<run_id>/` and published by one rename to `outputs/<run_id>/`
+only when every stage succeeded. A stage that raises ends the run: its executed notebook stays as
+the log, the manifest says which stage and cell failed, and the folder goes to
+`outputs/failed/<run_id>/`, never to where a successful run would be.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import paths, report
+from .config import Params
+from .errors import ParamsError, StageFailed
+from .provenance import environment, sha256_file, write_json
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MANIFEST_FORMAT = 1
+
+
+@dataclass
+class RunOutcome:
+    status: str  # "succeeded" | "failed"
+    run_dir: Path
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+def new_run_id(params: Params) -> str:
+    model = re.sub(r"[^A-Za-z0-9]+", "-", params.model.split(":")[-1]).strip("-")[:32]
+    return f"{dt.datetime.now():%Y%m%d-%H%M%S}-{model}-{secrets.token_hex(2)}"
+
+
+def notebook_parameters(notebook: Path) -> list[str]:
+    import papermill
+
+    return list(papermill.inspect_notebook(str(notebook)))
+
+
+def hash_artifacts(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """sha256 and size of every file in the run except the manifest itself."""
+    out = {}
+    for f in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        rel = f.relative_to(run_dir).as_posix()
+        if rel != "manifest.json":
+            out[rel] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
+    return out
+
+
+def write_manifest(run_dir: Path, run_id: str, status: str, params: Params, stages: list[dict[str, Any]],
+                   started: float, command: str, error: str | None = None) -> Path:
+    manifest = {
+        "manifest_format": MANIFEST_FORMAT,
+        "run_id": run_id,
+        "status": status,
+        "error": error,
+        "created": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds"),
+        "duration_s": round(time.time() - started, 2),
+        "command": command,
+        "params": {k: v for k, v in params.values().items() if k != "run_dir"},
+        "environment": environment(),
+        "stages": stages,
+        "artifacts": hash_artifacts(run_dir),
+    }
+    return write_json(run_dir / "manifest.json", manifest)
+
+
+def describe_failure(exc: BaseException) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        return f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def claim_run_folder(outputs: Path, run_id: str) -> tuple[Path, Path]:
+    """Reserve the run id: refuse a published run of that id and a concurrent run writing it."""
+    if not RUN_ID_RE.match(run_id):
+        raise ParamsError(f"run id {run_id!r} must be letters, digits, '.', '_' or '-' (at most 128)")
+    final = outputs / run_id
+    if final.exists():
+        raise ParamsError(f"{final} already exists; choose another --run-id (published runs are never overwritten)")
+    staging = outputs / ".staging" / run_id
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        staging.mkdir()  # atomic: of two runs with one id, exactly one gets here
+    except FileExistsError:
+        raise ParamsError(f"another run is writing {staging} (or one was killed mid-way: if no scaleproof process "
+                          "is running, remove that folder); choose another --run-id") from None
+    return staging, final
+
+
+def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "outputs",
+              progress: bool = True, command: str | None = None, log=print) -> RunOutcome:
+    """Execute the stages with papermill; publish the run only if all of them succeed."""
+    import papermill
+
+    outputs = Path(outputs).resolve()
+    run_id = run_id or new_run_id(params)
+    staging, final = claim_run_folder(outputs, run_id)
+    params = params.with_(run_dir=str(staging))
+    values = params.values()
+    command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    (staging / "params.yaml").write_text(yaml.safe_dump({k: v for k, v in values.items() if k != "run_dir"},
+                                                        sort_keys=False))
+    started, stages, error = time.time(), [], None
+    log(f"[scaleproof] run {run_id}: staging in {staging}")
+    try:
+        for stage in paths.STAGES:
+            src = paths.notebooks_dir() / f"{stage}.ipynb"
+            out_nb = staging / "notebooks" / f"{stage}.ipynb"
+            out_nb.parent.mkdir(exist_ok=True)
+            wanted = {k: values[k] for k in notebook_parameters(src) if k in values}
+            t0 = time.time()
+            log(f"[scaleproof] {stage} …")
+            record = {"stage": stage, "notebook": f"notebooks/{stage}.ipynb",
+                      "result": str(paths.result_path(".", stage)), "status": "running"}
+            stages.append(record)
+            try:
+                papermill.execute_notebook(str(src), str(out_nb), parameters=wanted, progress_bar=progress,
+                                           cwd=str(paths.notebooks_dir()), kernel_name="python3")
+            except BaseException as exc:
+                record.update(status="failed", seconds=round(time.time() - t0, 2), error=describe_failure(exc))
+                error = f"stage {stage} failed in {record['error']}"
+                raise
+            record.update(status="succeeded", seconds=round(time.time() - t0, 2))
+            log(f"[scaleproof] {stage} done in {record['seconds']:.1f} s")
+        report.render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
+    except BaseException as exc:
+        error = error or f"run interrupted: {describe_failure(exc)}"
+        write_manifest(staging, run_id, "failed", params, stages, started, command, error)
+        failed_dir = outputs / "failed" / run_id
+        failed_dir.parent.mkdir(parents=True, exist_ok=True)
+        if failed_dir.exists():
+            shutil.rmtree(failed_dir)
+        os.rename(staging, failed_dir)
+        log(f"[scaleproof] FAILED: {error}\n[scaleproof] the executed notebooks are kept as the log in {failed_dir}")
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return RunOutcome("failed", failed_dir, stages, error)
+    write_manifest(staging, run_id, "succeeded", params, stages, started, command)
+    os.rename(staging, final)  # fails rather than merge if `final` appeared meanwhile
+    log(f"[scaleproof] run {run_id} succeeded in {time.time() - started:.1f} s: {final / 'report.html'}")
+    return RunOutcome("succeeded", final, stages)
+
+
+def run_from_file(params_file: str | Path, overrides: dict[str, Any] | None = None, **kw: Any) -> RunOutcome:
+    """`scaleproof run --params FILE` from Python; raises StageFailed if a stage failed."""
+    outcome = run_chain(Params.from_yaml(params_file, overrides), **kw)
+    if not outcome.ok:
+        raise StageFailed(f"{outcome.error}; log: {outcome.run_dir}")
+    return outcome

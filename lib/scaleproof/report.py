@@ -1,0 +1,145 @@
+"""What the report shows: the summary, tables and plots of a run, and the HTML rendering.
+
+The cost-report notebook calls these; the runner renders the executed notebook to report.html
+without code. Everything here reads the stages' JSON results, never notebook outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import paths
+
+
+def fmt_money(x: float) -> str:
+    return f"${x:,.0f}" if abs(x) >= 100 else f"${x:,.4g}"
+
+
+def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: dict[str, Any]) -> str:
+    """The key claims, up front, each with the file it comes from."""
+    lines = [f"## Key results: `{exported['model']}` on `{cost['price']['accelerator']}`", ""]
+    base = next((e for e in cost["engines"] if e["baseline"]), None)
+    best = next((e for e in cost["engines"] if e["engine"] == cost["best"]), None)
+    if base and best and best is not base:
+        lines += [
+            f"- **Capacity per instance:** {base['qps']:,.0f} → **{best['qps']:,.0f} inferences/s** "
+            f"({best['speedup_vs_baseline']:.2f}×), `{base['engine']}` → `{best['engine']}` "
+            f"(P99 {base['p99_ms']:.3f} → {best['p99_ms']:.3f} ms). *Source: benchmark/benchmark.json*",
+            f"- **Unit cost:** {fmt_money(base['usd_per_1m'])} → **{fmt_money(best['usd_per_1m'])} per 1M inferences** "
+            f"at {cost['assumptions']['target_utilization']:.0%} utilization; the same budget serves "
+            f"**{best['traffic_multiple_same_budget']:.2f}×** the traffic. *Source: cost_report/cost_report.json*",
+            f"- **Fleet for {cost['assumptions']['target_peak_qps']:,.0f} QPS peak:** {base['instances']} → "
+            f"**{best['instances']}** instances, annual cost {fmt_money(base['annual_usd'])} → "
+            f"{fmt_money(best['annual_usd'])} (saves {fmt_money(best['annual_savings_usd'])}/year). "
+            f"*Source: cost_report/cost_report.json*",
+        ]
+    elif base:
+        lines.append(f"- Only the baseline `{base['engine']}` could be priced: {base['qps']:,.0f} inferences/s, "
+                     f"{fmt_money(base['usd_per_1m'])} per 1M.")
+    else:
+        lines.append("- **No engine could be priced**: see the excluded engines below.")
+    for e in cost["engines"]:
+        if e["top1_delta_pts"] is not None and not e["baseline"]:
+            lines.append(f"- **Accuracy:** `{e['engine']}` top-1 {e['top1_delta_pts']:+.2f} pt vs FP32 "
+                         f"(gate: drop ≤ {validated['gate'].get('max_top1_drop_pts')} pt). *Source: validate/validate.json*")
+        elif not e["baseline"]:
+            lines.append(f"- **Agreement:** `{e['engine']}` agrees with FP32 on {e['top1_agreement']:.2%} of top-1 "
+                         f"predictions. *Source: validate/validate.json*")
+    if cost["excluded"]:
+        lines.append(f"- **Excluded from the claims:** {', '.join(x['engine'] for x in cost['excluded'])} (reasons below).")
+    p = cost["price"]
+    lines += ["", f"Priced at **{p['offer']}**, ${p['usd_per_hour']}/h (source: {p['source']}, as of {p['as_of']}, "
+              f"confidence {p['confidence']}). {validated['metric'].capitalize()} on {validated['samples']} "
+              "validation samples."]
+    return "\n".join(lines)
+
+
+def engines_table(cost: dict[str, Any]) -> pd.DataFrame:
+    rows = [{
+        "engine": e["engine"], "batch": e["batch"], "inferences/s": round(e["qps"]),
+        "P99 ms": round(e["p99_ms"], 3), "peak RSS MB": e["memory_mb"],
+        "top-1 Δ pt": e["top1_delta_pts"], "agreement": round(e["top1_agreement"], 4),
+        "$ per 1M": round(e["usd_per_1m"], 6), "instances": e["instances"], "annual $": round(e["annual_usd"]),
+        "speed-up": round(e.get("speedup_vs_baseline", 1.0), 2),
+    } for e in cost["engines"]]
+    return pd.DataFrame(rows).set_index("engine") if rows else pd.DataFrame()
+
+
+def timings_table(bench: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for e in bench["engines"]:
+        for t in e["timings"]:
+            rows.append({"engine": e["engine"], "batch": t["batch"],
+                         "inferences/s": round(t["throughput"]) if t["valid"] else "INVALID",
+                         "P50 ms": round(t["p50_ms"], 3), "P90 ms": round(t["p90_ms"], 3), "P99 ms": round(t["p99_ms"], 3),
+                         "CoV": round(t["cov"], 3), "iterations": t["iterations"], "verdict": t["reason"]})
+    return pd.DataFrame(rows)
+
+
+def validation_table(validated: dict[str, Any]) -> pd.DataFrame:
+    cols = ["engine", "top1", "top1_delta_pts", "top1_agreement", "max_abs_err", "nonfinite_outputs", "passed", "reason"]
+    return pd.DataFrame([{c: r.get(c) for c in cols} for r in validated["engines"]])
+
+
+def plot_throughput(bench: dict[str, Any]):
+    """Throughput and P99 latency against batch size, per engine (valid timings only)."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for e in bench["engines"]:
+        ok = [t for t in e["timings"] if t["valid"]]
+        ax1.plot([t["batch"] for t in ok], [t["throughput"] for t in ok], marker="o", label=e["engine"])
+        ax2.plot([t["batch"] for t in ok], [t["p99_ms"] for t in ok], marker="o", label=e["engine"])
+    ax2.axhline(bench["harness"]["sla_p99_ms"], color="red", ls="--", lw=1, label="P99 SLA")
+    for ax, title, ylabel in ((ax1, "Throughput by batch size", "inferences/s"),
+                              (ax2, "P99 latency by batch size", "ms")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    ax2.set_yscale("log")
+    ax1.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_cost(cost: dict[str, Any]):
+    """Cost per 1M inferences and instances needed, per priced engine."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    names = [e["engine"] for e in cost["engines"]]
+    colors = ["#888888" if e["baseline"] else "#2a7ab9" for e in cost["engines"]]
+    ax1.barh(names, [e["usd_per_1m"] for e in cost["engines"]], color=colors)
+    ax1.set_xlabel("USD per 1M inferences")
+    ax1.set_title(f"Unit cost at {cost['assumptions']['target_utilization']:.0%} utilization")
+    ax2.barh(names, [e["instances"] for e in cost["engines"]], color=colors)
+    ax2.set_xlabel("instances")
+    ax2.set_title(f"Instances for {cost['assumptions']['target_peak_qps']:,.0f} QPS peak")
+    for ax in (ax1, ax2):
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def render_html(executed_notebook: Path, out: Path) -> Path:
+    """The executed report notebook as standalone HTML with no code cells (what auditors read)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from .provenance import atomic_write_bytes
+
+    nb = nbformat.read(str(executed_notebook), as_version=4)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb)
+    return atomic_write_bytes(out, body.encode("utf-8"))
+
+
+def source_files(run_dir: Path) -> dict[str, str]:
+    """Each stage's result file, relative to the run folder, for the report's source column."""
+    return {s: str(paths.result_path(run_dir, s).relative_to(run_dir)) for s in paths.STAGES}

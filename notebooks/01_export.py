@@ -1,0 +1,44 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Export: PyTorch → ONNX
+#
+# Exports the model with a dynamic batch axis, checks the ONNX file, and measures its parity with
+# PyTorch on real inputs. Writes `export/model.onnx` and `export/export.json`.
+
+# %% tags=["parameters"]
+run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets it)
+model = "zoo:digits-cnn"  # zoo:NAME or package.module:factory returning a torch.nn.Module
+input_shape = []  # input shape without the batch axis; needed for models outside the zoo
+seed = 0  # seed for data selection and synthetic inputs
+threads = 0  # CPU threads for inference (0: all usable cores)
+opset = 18  # ONNX opset to export to
+exporter = "dynamo"  # dynamo or torchscript
+parity_atol = 0.0001  # largest |ONNX - PyTorch| output difference, relative to max(1, max|output|)
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from scaleproof import export
+from scaleproof.config import Params
+
+params = Params.from_namespace(globals())
+result = export.run(params)
+
+# %%
+display(Markdown(f"Exported `{result['model']}` ({result['parameters']:,} parameters, weights: {result['weights']}) "
+                 f"to ONNX opset {result['opset']} with the {result['exporter']} exporter: "
+                 f"{result['onnx_nodes']} nodes, input dims {result['onnx_input_dims']}."))
+pd.DataFrame([result["parity"]], index=["ONNX Runtime vs PyTorch"])
