@@ -15,7 +15,8 @@ from . import paths
 
 
 def fmt_money(x: float) -> str:
-    return f"${x:,.0f}" if abs(x) >= 100 else f"${x:,.4g}"
+    # "USD" rather than "$": Jupyter's Markdown renderer reads $...$ as LaTeX
+    return f"{x:,.0f} USD" if abs(x) >= 100 else f"{x:,.4g} USD"
 
 
 def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: dict[str, Any]) -> str:
@@ -51,7 +52,7 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
     if cost["excluded"]:
         lines.append(f"- **Excluded from the claims:** {', '.join(x['engine'] for x in cost['excluded'])} (reasons below).")
     p = cost["price"]
-    lines += ["", f"Priced at **{p['offer']}**, ${p['usd_per_hour']}/h (source: {p['source']}, as of {p['as_of']}, "
+    lines += ["", f"Priced at **{p['offer']}**, {p['usd_per_hour']} USD/h (source: {p['source']}, as of {p['as_of']}, "
               f"confidence {p['confidence']}). {validated['metric'].capitalize()} on {validated['samples']} "
               "validation samples."]
     return "\n".join(lines)
@@ -116,6 +117,7 @@ def plot_cost(cost: dict[str, Any]):
     colors = ["#888888" if e["baseline"] else "#2a7ab9" for e in cost["engines"]]
     ax1.barh(names, [e["usd_per_1m"] for e in cost["engines"]], color=colors)
     ax1.set_xlabel("USD per 1M inferences")
+    ax1.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
     ax1.set_title(f"Unit cost at {cost['assumptions']['target_utilization']:.0%} utilization")
     ax2.barh(names, [e["instances"] for e in cost["engines"]], color=colors)
     ax2.set_xlabel("instances")

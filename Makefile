@@ -1,0 +1,47 @@
+# `make run` and `make test` set up .venv themselves; see README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# torch 2.13.0 is taken from local disk where it lies there (a CPU build); elsewhere pip fetches it.
+TORCH_SPEC ?= torch==2.13.0
+PARAMS ?= params/default.yaml
+QUIET_PIP := grep -v "^WARNING: Location" || true
+
+.PHONY: help setup run test test-fast lint lab clean weights
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q "$(TORCH_SPEC)" 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -e '.[dev]' 2>&1 | $(QUIET_PIP)
+	$(PY) -c "import scaleproof, torch, onnxruntime, papermill, mlperf_loadgen"
+	touch $@
+
+setup: $(VENV)/.installed  ## create .venv with everything the run and the tests need
+
+run: setup  ## run the default profile (PARAMS=...) into outputs/<run_id>/
+	$(VENV)/bin/scaleproof run --params $(PARAMS)
+
+test: setup  ## unit tests, the whole chain, and nbval over every notebook (GPU tests skip without CUDA)
+	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
+	$(PY) -m pytest -q --nbval-lax tests notebooks
+
+test-fast: setup  ## unit tests without the slow chain runs
+	$(PY) -m pytest -q -m "not gpu and not tensorrt and not slow" tests
+
+lint: setup  ## ruff over lib, tests, scripts and notebooks
+	$(VENV)/bin/ruff check lib tests scripts notebooks
+
+lab: setup  ## JupyterLab on notebooks/ with the project's kernel
+	$(PY) -m pip install -q -e '.[lab]' 2>&1 | $(QUIET_PIP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+weights: setup  ## re-create data/weights/digits-cnn.safetensors and its sha256
+	$(PY) scripts/train_digits.py
+
+clean:  ## remove .venv and outputs/
+	rm -rf $(VENV) outputs

@@ -1,0 +1,44 @@
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `tests.user_models:...` must import in the tests and in papermill kernels
+    sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip by capability, not by guess: gpu tests need CUDA, tensorrt tests need TensorRT too."""
+    cuda = _has_cuda()
+    trt = cuda and importlib.util.find_spec("tensorrt") is not None
+    for item in items:
+        if "gpu" in item.keywords and not cuda:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+        if "tensorrt" in item.keywords and not trt:
+            item.add_marker(pytest.mark.skip(reason="needs TensorRT and a CUDA GPU (import tensorrt failed)"))
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """Export + calibrate + build + validate of the digits model, once per session, through lib."""
+    from scaleproof import build, export, quantize, validate
+    from scaleproof.config import Params
+
+    params = Params(run_dir=str(tmp_path_factory.mktemp("digits")), calib_samples=128)
+    export.run(params)
+    quantize.run(params)
+    build.run(params)
+    validate.run(params)
+    return params

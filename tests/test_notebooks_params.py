@@ -1,0 +1,49 @@
+"""The notebooks' parameter cells and lib's Params stay in step; notebooks are committed clean and paired."""
+
+import ast
+import json
+from pathlib import Path
+
+import jupytext
+import papermill
+import pytest
+
+from scaleproof.config import Params
+from scaleproof.paths import STAGES, notebooks_dir
+
+NOTEBOOKS = [notebooks_dir() / f"{s}.ipynb" for s in STAGES]
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_matches_params(nb: Path):
+    cells = json.loads(nb.read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one parameters cell"
+    declared = papermill.inspect_notebook(str(nb))
+    assert "run_dir" in declared
+    defaults = Params().values()
+    for name, info in declared.items():
+        assert name in Params.model_fields, f"{nb.name}: {name} is not a Params field"
+        assert info["help"], f"{nb.name}: {name} has no trailing comment"
+        assert ast.literal_eval(info["default"]) == defaults[name], f"{nb.name}: default of {name} differs from Params"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs_and_paired(nb: Path):
+    raw = json.loads(nb.read_text())
+    for c in raw["cells"]:
+        if c["cell_type"] == "code":
+            assert not c["outputs"] and c["execution_count"] is None, f"{nb.name} has outputs"
+    paired = jupytext.read(nb.with_suffix(".py"))
+    assert [c.source for c in paired.cells] == [("".join(c["source"])) for c in raw["cells"]], \
+        f"{nb.name} and its .py differ: run `jupytext --sync notebooks/{nb.stem}.py`"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_stay_thin(nb: Path):
+    """Logic lives in lib/: a notebook defines no functions or classes."""
+    src = jupytext.read(nb.with_suffix(".py"))
+    for cell in src.cells:
+        if cell.cell_type == "code":
+            tree = ast.parse(cell.source)
+            assert not [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]

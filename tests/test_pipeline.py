@@ -1,0 +1,93 @@
+"""The whole chain through the runner (papermill), and its failure paths: nothing half-done is published."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scaleproof.cli import main
+from scaleproof.config import Params
+from scaleproof.errors import ParamsError
+from scaleproof.pipeline import claim_run_folder, run_chain
+from scaleproof.provenance import sha256_file
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "params" / "smoke.yaml"
+
+
+@pytest.mark.slow
+def test_default_chain_publishes_a_hashed_run_with_its_report(tmp_path):
+    outcome = run_chain(Params.from_yaml(SMOKE), run_id="digits", outputs=tmp_path, progress=False)
+    run = tmp_path / "digits"
+    assert outcome.ok and outcome.run_dir == run
+    assert not any((tmp_path / ".staging").iterdir()), "staging folder left behind"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded" and [s["status"] for s in manifest["stages"]] == ["succeeded"] * 6
+    for rel, meta in manifest["artifacts"].items():
+        assert sha256_file(run / rel) == meta["sha256"], rel
+    for must in ("report.html", "export/model.onnx", "calibrate/model.int8.onnx", "benchmark/benchmark.json",
+                 "notebooks/06_cost_report.ipynb", "params.yaml"):
+        assert must in manifest["artifacts"]
+    env = manifest["environment"]
+    assert env["packages"]["onnxruntime"] and env["cpu"]["model"] and "commit" in env["git"]
+    assert manifest["params"]["calib_samples"] == 64
+
+    validated = json.loads((run / "validate" / "validate.json").read_text())
+    int8 = next(e for e in validated["engines"] if e["engine"] == "onnxruntime-int8")
+    assert int8["passed"] and int8["top1_delta_pts"] >= -1.0
+    bench = json.loads((run / "benchmark" / "benchmark.json").read_text())
+    assert {e["engine"] for e in bench["engines"]} == {"torch-fp32", "onnxruntime-fp32", "onnxruntime-int8"}
+
+    html = (run / "report.html").read_text()
+    assert "Key results" in html and html.count("<img") >= 2 and "Where each claim comes from" in html
+    assert "params = Params.from_namespace" not in html, "report must not show code"
+
+
+@pytest.mark.slow
+def test_user_model_chain_validates_by_agreement(tmp_path):
+    params = Params.from_yaml(SMOKE, {"model": "tests.user_models:tiny_convnet", "input_shape": [3, 16, 16]})
+    outcome = run_chain(params, run_id="user", outputs=tmp_path, progress=False)
+    assert outcome.ok, outcome.error
+    validated = json.loads((tmp_path / "user" / "validate" / "validate.json").read_text())
+    assert "agreement" in validated["metric"] and "min_agreement" in validated["gate"]
+    assert all("top1" not in e for e in validated["engines"])
+
+
+def test_bad_parameter_stops_the_run_before_any_work(tmp_path, capsys):
+    code = main(["run", "--params", str(SMOKE), "--set", "calib_sampels=10", "--outputs", str(tmp_path)])
+    assert code == 2 and "calib_sampels: unknown parameter" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    code = main(["run", "--params", str(SMOKE), "--set", "batch_sizes=eight", "--outputs", str(tmp_path)])
+    assert code == 2 and "batch_sizes" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+def test_a_stage_that_raises_is_kept_as_a_failed_run_and_never_published(tmp_path, capsys):
+    code = main(["run", "--params", str(SMOKE), "--set", "model=tests.user_models:broken", "--set",
+                 "input_shape=[3, 8, 8]", "--outputs", str(tmp_path), "--run-id", "bad", "--quiet"])
+    assert code == 1
+    assert not (tmp_path / "bad").exists() and not (tmp_path / ".staging" / "bad").exists()
+    failed = tmp_path / "failed" / "bad"
+    manifest = json.loads((failed / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert "stage 01_export failed in cell" in manifest["error"] and "this factory is broken" in manifest["error"]
+    assert manifest["stages"][-1]["status"] == "failed" and len(manifest["stages"]) == 1
+    log = json.loads((failed / "notebooks" / "01_export.ipynb").read_text())
+    assert any(o.get("ename") == "RuntimeError" for c in log["cells"] for o in c.get("outputs", []))
+    assert "FAILED: stage 01_export" in capsys.readouterr().out
+
+
+def test_two_runs_cannot_write_one_folder(tmp_path):
+    claim_run_folder(tmp_path, "same")
+    with pytest.raises(ParamsError, match="another run is writing"):
+        claim_run_folder(tmp_path, "same")
+    (tmp_path / "published").mkdir()
+    with pytest.raises(ParamsError, match="already exists"):
+        claim_run_folder(tmp_path, "published")
+    with pytest.raises(ParamsError, match="must be letters"):
+        claim_run_folder(tmp_path, "../escape")
+
+
+def test_params_command_lists_every_parameter(capsys):
+    assert main(["params"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in Params.model_fields)
