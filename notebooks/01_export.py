@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -30,7 +32,6 @@ parity_atol = 0.0001  # largest |ONNX - PyTorch| output difference, relative to 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
-
 from scaleproof import export
 from scaleproof.config import Params
 

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -30,7 +32,6 @@ val_samples = 0  # validation samples to use (0: the whole split)
 
 # %%
 from IPython.display import Markdown, display
-
 from scaleproof import report, validate
 from scaleproof.config import Params
 

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -34,7 +36,6 @@ sla_p99_ms = 15.0  # P99 latency bound a batch must meet to count towards capaci
 
 # %%
 from IPython.display import Markdown, display
-
 from scaleproof import report
 from scaleproof.bench import stage
 from scaleproof.config import Params

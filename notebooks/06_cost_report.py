@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -29,7 +31,6 @@ target_utilization = 0.7  # planned utilization of each instance at peak
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
-
 from scaleproof import cost, report, stages
 from scaleproof.config import Params
 

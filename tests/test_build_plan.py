@@ -1,5 +1,4 @@
 import pytest
-
 from scaleproof.build import Capabilities, plan_engines
 from scaleproof.config import Backend, Precision
 from scaleproof.errors import ParamsError

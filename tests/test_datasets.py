@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from scaleproof.datasets import digits_splits, select, synthetic_splits
 from scaleproof.errors import ParamsError
 

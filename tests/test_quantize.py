@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from scaleproof import stages
 from scaleproof.datasets import Split
 from scaleproof.errors import ParamsError

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from scaleproof.bench.timing import block_cov, summarize
 
 

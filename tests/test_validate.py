@@ -1,5 +1,4 @@
 import numpy as np
-
 from scaleproof.config import Params
 from scaleproof.validate import judge
 

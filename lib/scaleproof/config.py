@@ -8,7 +8,7 @@ with a message that names it.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,25 +18,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ParamsError
 
 
-class Exporter(str, Enum):
+class Exporter(StrEnum):
     dynamo = "dynamo"  # torch.export-based exporter (the default since torch 2.9)
     torchscript = "torchscript"  # legacy tracer, for models torch.export cannot capture
 
 
-class CalibMethod(str, Enum):
+class CalibMethod(StrEnum):
     minmax = "minmax"
     entropy = "entropy"
     percentile = "percentile"
 
 
-class Backend(str, Enum):
+class Backend(StrEnum):
     auto = "auto"
     onnxruntime = "onnxruntime"
     torch = "torch"
     tensorrt = "tensorrt"
 
 
-class Precision(str, Enum):
+class Precision(StrEnum):
     fp32 = "fp32"
     fp16 = "fp16"
     bf16 = "bf16"

@@ -63,7 +63,7 @@ def engines_table(cost: dict[str, Any]) -> pd.DataFrame:
         "engine": e["engine"], "batch": e["batch"], "inferences/s": round(e["qps"]),
         "P99 ms": round(e["p99_ms"], 3), "peak RSS MB": e["memory_mb"],
         "top-1 Δ pt": e["top1_delta_pts"], "agreement": round(e["top1_agreement"], 4),
-        "$ per 1M": round(e["usd_per_1m"], 6), "instances": e["instances"], "annual $": round(e["annual_usd"]),
+        "USD per 1M": round(e["usd_per_1m"], 6), "instances": e["instances"], "annual USD": round(e["annual_usd"]),
         "speed-up": round(e.get("speedup_vs_baseline", 1.0), 2),
     } for e in cost["engines"]]
     return pd.DataFrame(rows).set_index("engine") if rows else pd.DataFrame()
