@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # torch 2.13.0 is taken from local disk where it lies there (a CPU build); elsewhere pip fetches it.
 TORCH_SPEC ?= torch==2.13.0
 PARAMS ?= params/default.yaml
-QUIET_PIP := grep -v "^WARNING: Location" || true
+QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
 .PHONY: help setup run test test-fast lint lab clean weights
 help:  ## list the targets

@@ -14,11 +14,14 @@
 # ---
 
 # %% [markdown]
-# # 05 · Benchmark: latency and throughput per batch size
+# # 05 · Benchmark: MLPerf LoadGen scenarios, peak Server QPS, and latency per batch size
 #
-# Times every validated engine and the PyTorch FP32 baseline in the same run, each in its own
-# process: warm-up, then repeated timed runs until both minimums are met. A timing that breaks a
-# validity rule is reported as INVALID with its reason. Writes `benchmark/benchmark.json`.
+# Measures every validated engine and the PyTorch FP32 baseline in the same run, each in its own
+# process. First the timing harness per batch size (warm-up, repeats until both minimums are met);
+# then MLPerf LoadGen's SingleStream, Offline and Server scenarios through the dynamic batcher, and
+# a bounded search for the highest Server QPS that is VALID under the P99 bound, with dynamic and
+# with static batching. Anything that breaks a validity rule is reported as INVALID with its reason.
+# Writes `benchmark/benchmark.json` and LoadGen's logs under `benchmark/loadgen/`.
 
 # %% tags=["parameters"]
 run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets it)
@@ -32,7 +35,14 @@ warmup = 10  # untimed iterations before timing each batch size
 min_repeats = 30  # fewest timed iterations for a valid result
 min_time_s = 1.0  # shortest timed duration per batch size for a valid result
 max_cov = 0.2  # largest spread (CoV of 5 block means of latency) for a valid result
-sla_p99_ms = 15.0  # P99 latency bound a batch must meet to count towards capacity
+sla_p99_ms = 15.0  # P99 latency bound of the Server scenario (MLPerf uses 15 ms for ResNet-50)
+batcher_max_batch = 32  # largest batch the dynamic batcher forms
+max_queue_delay_ms = 2.0  # longest a request waits in the batcher for a fuller batch
+static_batch = 1  # batch of the static comparison: fixed size, no queue window
+loadgen_min_duration_s = 1.0  # LoadGen minimum duration per run (MLPerf: 600)
+loadgen_min_queries = 100  # LoadGen minimum query count per run (MLPerf Server: 270336)
+peak_search_runs = 6  # most Server runs the peak-QPS search may take per engine and batching
+peak_tolerance = 0.1  # stop the peak search when VALID and INVALID targets are this close
 
 # %%
 from IPython.display import Markdown, display
@@ -44,7 +54,14 @@ params = Params.from_namespace(globals())
 result = stage.run(params)
 
 # %%
-display(Markdown(f"Device `{result['device_slug']}`, {result['threads']} threads, harness {result['harness']}."))
+display(Markdown(f"Device `{result['device_slug']}`, {result['threads']} threads. LoadGen: {result['loadgen']}. "
+                 f"Capacity for the cost model: {result['capacity_method']}."))
+report.loadgen_table(result)
+
+# %%
+fig = report.plot_server(result)
+
+# %%
 fig = report.plot_throughput(result)
 
 # %%

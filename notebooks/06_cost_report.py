@@ -50,6 +50,15 @@ report.engines_table(result)
 # %%
 fig = report.plot_cost(result)
 
+# %% [markdown]
+# ## Load test: MLPerf LoadGen scenarios, dynamic vs static batching
+
+# %%
+report.loadgen_table(bench)
+
+# %%
+fig = report.plot_server(bench)
+
 # %%
 fig = report.plot_throughput(bench)
 
@@ -65,6 +74,7 @@ pd.DataFrame(result["excluded"], columns=["engine", "reason"]) if result["exclud
 # %%
 display(Markdown(
     f"- **Capacity:** {bench['capacity_method']}.\n"
+    f"- **Load generator:** MLPerf LoadGen, {bench['loadgen']}; LoadGen's logs are kept under `benchmark/loadgen/`.\n"
     f"- **Timing harness:** {bench['harness']}; device `{bench['device_slug']}`, {bench['threads']} threads.\n"
     f"- **Accuracy gate:** {validated['gate']} on {validated['samples']} validation samples; metric: {validated['metric']}.\n"
     f"- **Reference:** {validated['reference']}.\n"

@@ -36,6 +36,19 @@ def test_default_chain_publishes_a_hashed_run_with_its_report(tmp_path):
     assert int8["passed"] and int8["top1_delta_pts"] >= -1.0
     bench = json.loads((run / "benchmark" / "benchmark.json").read_text())
     assert {e["engine"] for e in bench["engines"]} == {"torch-fp32", "onnxruntime-fp32", "onnxruntime-int8"}
+    for e in bench["engines"]:  # every engine went through LoadGen's three scenarios, logs kept and hashed
+        assert e["single_stream"]["scenario"] == "single_stream" and e["offline"]["scenario"] == "offline"
+        for mode in ("dynamic", "static"):
+            for r in e["server"][mode]["runs"]:
+                assert f"{r['log_dir']}/mlperf_log_summary.txt" in manifest["artifacts"]
+                assert f"{r['log_dir']}/mlperf_log_detail.txt" in manifest["artifacts"]
+    cost = json.loads((run / "cost_report" / "cost_report.json").read_text())
+    priced = {p["engine"]: p for p in cost["engines"]}
+    for e in bench["engines"]:  # the cost model is fed only by VALID Server peaks
+        if e["capacity"] is None:
+            assert e["engine"] not in priced
+        else:
+            assert priced[e["engine"]]["qps"] == e["server"]["dynamic"]["peak_qps"]
 
     html = (run / "report.html").read_text()
     assert "Key results" in html and html.count("<img") >= 2 and "Where each claim comes from" in html

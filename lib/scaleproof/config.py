@@ -88,7 +88,14 @@ class Params(BaseModel):
     min_repeats: int = _field(30, "fewest timed iterations for a valid result", gt=0)
     min_time_s: float = _field(1.0, "shortest timed duration per batch size for a valid result", gt=0)
     max_cov: float = _field(0.2, "largest spread (CoV of 5 block means of latency) for a valid result", gt=0)
-    sla_p99_ms: float = _field(15.0, "P99 latency bound a batch must meet to count towards capacity", gt=0)
+    sla_p99_ms: float = _field(15.0, "P99 latency bound of the Server scenario (MLPerf uses 15 ms for ResNet-50)", gt=0)
+    batcher_max_batch: int = _field(32, "largest batch the dynamic batcher forms", gt=0)
+    max_queue_delay_ms: float = _field(2.0, "longest a request waits in the batcher for a fuller batch", ge=0)
+    static_batch: int = _field(1, "batch of the static comparison: fixed size, no queue window", gt=0)
+    loadgen_min_duration_s: float = _field(1.0, "LoadGen minimum duration per run (MLPerf: 600)", gt=0)
+    loadgen_min_queries: int = _field(100, "LoadGen minimum query count per run (MLPerf Server: 270336)", gt=0)
+    peak_search_runs: int = _field(6, "most Server runs the peak-QPS search may take per engine and batching", ge=2)
+    peak_tolerance: float = _field(0.1, "stop the peak search when VALID and INVALID targets are this close", gt=0)
 
     # 06_cost_report
     price_table: str = _field("", "CSV of prices with source and date per row (empty: the shipped table)")
@@ -103,6 +110,9 @@ class Params(BaseModel):
             raise ValueError("batch_sizes must be a non-empty list of positive integers")
         if max(self.batch_sizes) > self.max_batch:
             raise ValueError(f"batch_sizes go up to {max(self.batch_sizes)} but max_batch is {self.max_batch}")
+        for name in ("batcher_max_batch", "static_batch"):
+            if getattr(self, name) > self.max_batch:
+                raise ValueError(f"{name} is {getattr(self, name)} but max_batch is {self.max_batch}")
         if not self.precisions:
             raise ValueError("precisions must name at least one of fp32, fp16, bf16, int8")
         if any(d <= 0 for d in self.input_shape):

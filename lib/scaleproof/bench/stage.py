@@ -1,5 +1,8 @@
-"""Stage 05: time every validated engine and the PyTorch baseline, per batch size, in one run.
+"""Stage 05: measure every validated engine and the PyTorch baseline, in one run.
 
+Per engine: the timing harness per batch size (throughput and latency curves), then MLPerf
+LoadGen's SingleStream, Offline and Server scenarios through the dynamic batcher, with a bounded
+search for the peak Server QPS under the P99 bound, for dynamic and for static batching.
 Each engine is measured in its own fresh process: thread pools of one runtime cannot disturb
 another's timings, and the process's peak memory belongs to that engine alone.
 """
@@ -9,16 +12,21 @@ from __future__ import annotations
 import multiprocessing
 import resource
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import build, hardware, stages
+from .. import build, hardware, paths, stages
 from ..backends.base import usable_threads
 from ..config import Params
 from ..datasets import splits_for
+from .loadgen import LoadgenSettings, Scenario, find_peak, run_scenario, run_server
 from .timing import time_engine
+
+CAPACITY_METHOD = ("peak MLPerf LoadGen Server QPS with dynamic batching: the highest target QPS whose run is "
+                   "VALID (P99 <= {sla} ms and LoadGen's duration, query-count and early-stopping checks)")
 
 
 def rss_mb() -> float:
@@ -37,37 +45,76 @@ def batch_input(x: np.ndarray, batch: int) -> np.ndarray:
     return np.ascontiguousarray(x[idx])
 
 
-CAPACITY_METHOD = "highest valid offline throughput among batch sizes whose P99 batch latency <= {sla} ms"
+def say(msg: str) -> None:
+    print(f"[scaleproof] {msg}", flush=True)
 
 
-def capacity(timings: list[dict[str, Any]], sla_p99_ms: float) -> dict[str, Any] | None:
-    """Highest valid throughput among batch sizes whose P99 batch latency meets the SLA, or None."""
-    ok = [t for t in timings if t["valid"] and t["p99_ms"] <= sla_p99_ms]
-    if not ok:
+def capacity(server: dict[str, Any]) -> dict[str, Any] | None:
+    """What the cost model may use: the dynamic-batching Server peak, or None if no run was VALID."""
+    peak = server["dynamic"]
+    if peak["peak_qps"] is None:
         return None
-    best = max(ok, key=lambda t: t["throughput"])
-    return {"qps": best["throughput"], "batch": best["batch"], "p99_ms": best["p99_ms"], "cov": best["cov"]}
+    run = peak["peak_run"]
+    return {"qps": peak["peak_qps"], "p99_ms": run["p99_ms"], "log_dir": run["log_dir"],
+            "batching": run["batching"]}
+
+
+def server_search(engine, x: np.ndarray, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
+                  run_dir: Path, label: str) -> dict[str, Any]:
+    def run_at(q: float) -> dict[str, Any]:
+        n = len(list(log_root.glob(f"server-{label}-*")))
+        r = run_server(engine, x, cfg, q, log_root / f"server-{label}-{n:02d}").as_dict()
+        r["log_dir"] = str(Path(r["log_dir"]).relative_to(run_dir))
+        say(f"{engine.name} server {label} @ {q:,.0f} QPS: "
+            + (f"VALID, P99 {r['p99_ms']:.3f} ms" if r["valid"] else f"INVALID ({r['reason'][:90]})"))
+        return r
+
+    return asdict(find_peak(run_at, start_qps, params.peak_search_runs, params.peak_tolerance))
 
 
 def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
-    """Load one engine and time it at every batch size (runs in a fresh worker process)."""
+    """Load one engine and measure it (runs in a fresh worker process)."""
     params = Params.parse(values)
+    run_path = Path(run_dir)
+    log_root = paths.stage_dir(run_path, "05_benchmark") / "loadgen" / entry["name"]
     before = rss_mb()
-    engine = build.load_engine(Path(run_dir), entry, params.threads)
-    timings = []
+    engine = build.load_engine(run_path, entry, params.threads)
     try:
+        timings = []
         for b in params.batch_sizes:
             t = time_engine(engine, batch_input(x, b), params.warmup, params.min_repeats, params.min_time_s,
                             params.max_cov).as_dict()
             timings.append(t)
-            verdict = (f"{t['throughput']:.0f} samples/s, P99 {t['p99_ms']:.3f} ms" if t["valid"]
-                       else f"INVALID: {t['reason']}")
-            print(f"[scaleproof] {entry['name']} batch {b}: {verdict}", flush=True)
+            say(f"{entry['name']} batch {b}: " + (f"{t['throughput']:.0f} samples/s, P99 {t['p99_ms']:.3f} ms"
+                                                  if t["valid"] else f"INVALID: {t['reason']}"))
+        best_offline = max((t["throughput"] for t in timings if t["valid"]), default=1000.0)
+        cfg = LoadgenSettings(min_duration_s=params.loadgen_min_duration_s, min_queries=params.loadgen_min_queries,
+                              sla_p99_ms=params.sla_p99_ms, max_batch=params.batcher_max_batch,
+                              max_delay_ms=params.max_queue_delay_ms)
+        batch1 = next((t["p50_ms"] / 1e3 for t in timings if t["batch"] == 1), None)
+        single = run_scenario(engine, x, Scenario.single_stream, cfg, log_root / "single_stream",
+                              expected_latency_s=batch1).as_dict()
+        # Offline issues expected_qps x min_duration samples: overestimate, so a fast run is not too short
+        offline = run_scenario(engine, x, Scenario.offline, cfg, log_root / "offline",
+                               expected_qps=1.5 * best_offline).as_dict()
+        for r in (single, offline):
+            r["log_dir"] = str(Path(r["log_dir"]).relative_to(run_path))
+            say(f"{entry['name']} {r['scenario']}: " + (f"{r['qps']:,.0f} samples/s, P90 {r['p90_ms']:.3f} ms"
+                                                        if r["valid"] else f"INVALID ({r['reason'][:90]})"))
+        # Offline latencies run from the start of the test, not from a query's arrival: not reported
+        offline.update(p50_ms=None, p90_ms=None, p99_ms=None)
+        static_cfg = replace(cfg, max_batch=params.static_batch, max_delay_ms=0.0, fixed_batch=True)
+        static_start = next((t["throughput"] for t in timings if t["batch"] == params.static_batch and t["valid"]),
+                            1e3 / max(single["p50_ms"], 1e-3) * params.static_batch)
+        server = {
+            "dynamic": server_search(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, "dynamic"),
+            "static": server_search(engine, x, static_cfg, 0.5 * static_start, params, log_root, run_path, "static"),
+        }
         memory = {"process_peak_rss_mb": round(peak_rss_mb(), 1), "engine_rss_mb": round(rss_mb() - before, 1),
                   **engine.memory()}
     finally:
         engine.close()
-    return {"memory": memory, "timings": timings}
+    return {"memory": memory, "timings": timings, "single_stream": single, "offline": offline, "server": server}
 
 
 def run(params: Params) -> dict[str, Any]:
@@ -86,15 +133,20 @@ def run(params: Params) -> dict[str, Any]:
             measured = pool.submit(measure_engine, str(params.run_path), entry, params.values(), x).result()
         rows.append({"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"],
                      "baseline": entry["baseline"], "validated": entry["name"] in passed, **measured,
-                     "capacity": capacity(measured["timings"], params.sla_p99_ms)})
+                     "capacity": capacity(measured["server"])})
     result = {
         "device_slug": hardware.device_slug(),
         "threads": usable_threads(params.threads),
         "harness": {"warmup": params.warmup, "min_repeats": params.min_repeats, "min_time_s": params.min_time_s,
-                    "max_cov": params.max_cov, "sla_p99_ms": params.sla_p99_ms, "timer": "time.perf_counter",
+                    "max_cov": params.max_cov, "timer": "time.perf_counter",
                     "isolation": "one fresh process per engine",
                     "memory": "process_peak_rss_mb: peak RSS of the process that loaded only this engine; "
                               "engine_rss_mb: RSS added by loading and running it, its runtime libraries included"},
+        "loadgen": {"min_duration_s": params.loadgen_min_duration_s, "min_queries": params.loadgen_min_queries,
+                    "sla_p99_ms": params.sla_p99_ms, "batcher_max_batch": params.batcher_max_batch,
+                    "max_queue_delay_ms": params.max_queue_delay_ms, "static_batch": params.static_batch,
+                    "peak_search_runs": params.peak_search_runs, "peak_tolerance": params.peak_tolerance,
+                    "samples": len(x)},
         "capacity_method": CAPACITY_METHOD.format(sla=params.sla_p99_ms),
         "baseline": built["baseline"],
         "engines": rows,

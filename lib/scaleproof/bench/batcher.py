@@ -1,0 +1,100 @@
+"""A dynamic batcher between a request source (LoadGen) and an engine.
+
+Requests are sample indices into a preloaded array. A worker thread forms a batch from the queue
+in arrival order and runs it when the batch is full (`max_batch`) or when the oldest waiting
+request has waited `max_delay_s`, the policy of Triton's dynamic batcher. The input and output
+buffers are allocated once, at start; the hot path copies rows into them and allocates no arrays.
+
+`fixed_batch=True` is the static comparison: no queue window, each inference runs at exactly
+`max_batch` rows (zero-padded), taking whatever requests are waiting when the engine is free.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+
+import numpy as np
+
+# complete(request ids, output rows of the same length); the rows are views into the output buffer,
+# valid only until complete returns (LoadGen copies what it keeps)
+CompleteFn = Callable[[list[int], np.ndarray], None]
+
+
+class DynamicBatcher:
+    def __init__(self, engine, samples: np.ndarray, max_batch: int, max_delay_s: float, complete: CompleteFn,
+                 fixed_batch: bool = False) -> None:
+        if max_batch < 1 or max_batch > engine.max_batch:
+            raise ValueError(f"batcher max_batch {max_batch} must be in 1..{engine.max_batch} (the engine's limit)")
+        if max_delay_s < 0:
+            raise ValueError(f"max_delay_s must be >= 0, got {max_delay_s}")
+        self.engine, self.samples, self.complete = engine, samples, complete
+        self.max_batch, self.max_delay_s, self.fixed_batch = max_batch, max_delay_s, fixed_batch
+        self.in_buf = np.zeros((max_batch, *samples.shape[1:]), dtype=samples.dtype)
+        first = engine.infer(self.in_buf)  # warm-up, and the output shape for the one output buffer
+        self.out_buf = np.empty_like(first)
+        self._idx = np.zeros(max_batch, dtype=np.intp)  # sample indices of the batch being formed
+        self.batch_sizes: Counter[int] = Counter()
+        self._queue: deque[tuple[int, int, float]] = deque()  # (request id, sample index, arrival time)
+        self._cond = threading.Condition()
+        self._stop = False
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._run, name="scaleproof-batcher", daemon=True)
+
+    # producer side ---------------------------------------------------------------------------
+    def submit(self, requests: list[tuple[int, int]]) -> None:
+        """Queue (request id, sample index) pairs; called from LoadGen's issue thread."""
+        now = time.perf_counter()
+        with self._cond:
+            was_empty = not self._queue
+            self._queue.extend((rid, idx, now) for rid, idx in requests)
+            # wake the worker only when it may be waiting for work or for a full batch
+            if was_empty or len(self._queue) >= self.max_batch:
+                self._cond.notify()
+
+    def start(self) -> DynamicBatcher:
+        self._worker.start()
+        return self
+
+    def stop(self) -> None:
+        """Drain what is queued, then stop the worker; re-raise an engine error from the worker."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._worker.join()
+        if self._error is not None:
+            raise self._error
+
+    # worker side -----------------------------------------------------------------------------
+    def _take(self) -> list[tuple[int, int, float]] | None:
+        with self._cond:
+            while True:
+                if self._queue:
+                    full = len(self._queue) >= self.max_batch
+                    wait = 0.0 if (full or self.fixed_batch or self._stop) else \
+                        self._queue[0][2] + self.max_delay_s - time.perf_counter()
+                    if wait <= 0:
+                        n = min(self.max_batch, len(self._queue))
+                        return [self._queue.popleft() for _ in range(n)]
+                    self._cond.wait(wait)
+                elif self._stop:
+                    return None
+                else:
+                    self._cond.wait()
+
+    def _run(self) -> None:
+        try:
+            while (batch := self._take()) is not None:
+                n = len(batch)
+                self._idx[:n] = [idx for _, idx, _ in batch]
+                np.take(self.samples, self._idx[:n], axis=0, out=self.in_buf[:n])  # one gather into the buffer
+                rows = self.max_batch if self.fixed_batch else n
+                if self.fixed_batch and n < rows:
+                    self.in_buf[n:rows] = 0
+                self.out_buf[:rows] = self.engine.infer(self.in_buf[:rows])
+                self.batch_sizes[n] += 1
+                self.complete([rid for rid, _, _ in batch], self.out_buf[:n])
+        except BaseException as e:  # surfaced by stop(); LoadGen would otherwise wait forever
+            self._error = e

@@ -1,0 +1,114 @@
+"""The dynamic batcher: every request answered exactly once with its own output, in arrival order,
+batches never above max_batch, and no request held longer than the queue window when load is light."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from scaleproof.backends.base import Engine
+from scaleproof.bench.batcher import DynamicBatcher
+
+
+class EchoEngine(Engine):
+    """Output row = the input's first value, so a response proves which sample it belongs to."""
+
+    name, backend, precision, device = "echo", "test", "fp32", "cpu"
+
+    def __init__(self, max_batch=64, delay_s=0.0):
+        self.max_batch, self.delay_s, self.calls = max_batch, delay_s, []
+
+    def infer(self, x):
+        self.calls.append(len(x))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return x.reshape(len(x), -1)[:, :1] * 1.0
+
+
+SAMPLES = np.arange(1000, dtype=np.float32).reshape(1000, 1, 1, 1)
+
+
+class Collector:
+    def __init__(self):
+        self.lock, self.got, self.when = threading.Lock(), [], {}
+
+    def __call__(self, ids, rows):
+        now = time.perf_counter()
+        with self.lock:
+            for rid, row in zip(ids, rows, strict=True):
+                self.got.append((rid, float(row[0])))
+                self.when[rid] = now
+
+
+def test_no_lost_or_duplicated_responses_under_concurrent_producers():
+    done = Collector()
+    batcher = DynamicBatcher(EchoEngine(max_batch=16, delay_s=0.0002), SAMPLES, 16, 0.001, done).start()
+
+    def produce(offset):
+        for i in range(500):
+            rid = offset + i
+            batcher.submit([(rid, rid % 1000)])
+
+    threads = [threading.Thread(target=produce, args=(k * 10_000,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.stop()
+    ids = [rid for rid, _ in done.got]
+    assert len(ids) == 2000 and len(set(ids)) == 2000
+    assert all(value == rid % 1000 for rid, value in done.got), "a response carried another sample's output"
+    assert max(batcher.batch_sizes) <= 16 and sum(k * v for k, v in batcher.batch_sizes.items()) == 2000
+
+
+def test_batches_keep_arrival_order_and_respect_max_batch():
+    done = Collector()
+    engine = EchoEngine(max_batch=8)
+    batcher = DynamicBatcher(engine, SAMPLES, 8, 0.05, done)
+    batcher.submit([(i, i) for i in range(20)])  # queued before the worker starts: 8 + 8 + 4
+    batcher.start().stop()
+    assert [rid for rid, _ in done.got] == list(range(20))
+    assert engine.calls[1:] == [8, 8, 4]  # calls[0] is the warm-up at max batch
+
+
+def test_a_lone_request_waits_for_the_window_then_runs():
+    done = Collector()
+    batcher = DynamicBatcher(EchoEngine(), SAMPLES, 32, 0.02, done).start()
+    t0 = time.perf_counter()
+    batcher.submit([(7, 7)])
+    deadline = time.time() + 2
+    while not done.got and time.time() < deadline:
+        time.sleep(0.001)
+    waited = done.when[7] - t0
+    batcher.stop()
+    assert 0.019 <= waited < 0.5, f"waited {waited * 1e3:.1f} ms for a 20 ms window"
+    assert batcher.batch_sizes == {1: 1}
+
+
+def test_static_batching_pads_to_the_fixed_batch_without_waiting():
+    done = Collector()
+    engine = EchoEngine(max_batch=8)
+    batcher = DynamicBatcher(engine, SAMPLES, 4, 10.0, done, fixed_batch=True).start()
+    t0 = time.perf_counter()
+    batcher.submit([(1, 1)])
+    batcher.stop()
+    assert time.perf_counter() - t0 < 1.0, "static batching must not wait for the window"
+    assert engine.calls[1:] == [4] and done.got == [(1, 1.0)]
+
+
+def test_engine_errors_surface_instead_of_hanging():
+    class Broken(EchoEngine):
+        def infer(self, x):
+            if self.calls:
+                raise RuntimeError("device lost")
+            return super().infer(x)
+
+    batcher = DynamicBatcher(Broken(), SAMPLES, 4, 0.0, Collector()).start()
+    batcher.submit([(1, 1)])
+    with pytest.raises(RuntimeError, match="device lost"):
+        batcher.stop()
+
+
+def test_batch_larger_than_the_engine_is_refused():
+    with pytest.raises(ValueError, match="engine's limit"):
+        DynamicBatcher(EchoEngine(max_batch=8), SAMPLES, 16, 0.0, Collector())
