@@ -26,7 +26,8 @@ def cmd_params(args: argparse.Namespace) -> int:
     if args.markdown:
         print("| parameter | type | default | meaning |\n| --- | --- | --- | --- |")
         for r in rows:
-            print(f"| `{r['name']}` | {r['type']} | `{r['default']}` | {r['help']} |")
+            meaning = r["help"].replace("|", "\\|")  # a bare | would split the table cell
+            print(f"| `{r['name']}` | {r['type']} | `{r['default']}` | {meaning} |")
     else:
         for r in rows:
             print(f"{r['name']:<20} {r['type']:<14} {r['default']!s:<22} {r['help']}")
