@@ -27,7 +27,7 @@ run: setup  ## run the default profile (PARAMS=...) into outputs/<run_id>/
 	$(VENV)/bin/scaleproof run --params $(PARAMS)
 
 test: setup  ## unit tests, the whole chain, and nbval over every notebook (GPU tests skip without CUDA)
-	$(VENV)/bin/ruff check lib tests scripts notebooks
+	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
 	$(PY) -m pytest -q --nbval-lax tests notebooks
 
@@ -35,7 +35,7 @@ test-fast: setup  ## unit tests without the slow chain runs
 	$(PY) -m pytest -q -m "not gpu and not tensorrt and not slow" tests
 
 lint: setup  ## ruff over lib, tests, scripts and notebooks
-	$(VENV)/bin/ruff check lib tests scripts notebooks
+	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 
 lab: setup  ## JupyterLab on notebooks/ with the project's kernel
 	$(PY) -m pip install -q -e '.[lab]' 2>&1 | $(QUIET_PIP)

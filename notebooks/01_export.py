@@ -32,6 +32,7 @@ parity_atol = 0.0001  # largest |ONNX - PyTorch| output difference, relative to 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
+
 from scaleproof import export
 from scaleproof.config import Params
 

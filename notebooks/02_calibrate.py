@@ -32,6 +32,7 @@ per_channel = True  # per-channel weight scales
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
+
 from scaleproof import quantize
 from scaleproof.config import Params
 

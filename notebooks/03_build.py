@@ -28,10 +28,13 @@ threads = 0  # CPU threads for inference (0: all usable cores)
 backend = "auto"  # auto, onnxruntime, torch or tensorrt
 precisions = ["fp32", "int8"]  # precisions to build (fp32, fp16, bf16, int8)
 max_batch = 64  # largest batch an engine must accept
+torch_modes = ["eager", "cuda_graph"]  # PyTorch CUDA engines to build: eager, cuda_graph, compile
+compile_mode = "default"  # torch.compile mode (max-autotune takes minutes per shape)
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
+
 from scaleproof import build
 from scaleproof.config import Params
 
@@ -41,6 +44,6 @@ result = build.run(params)
 # %%
 display(Markdown(f"Device `{result['device_slug']}`; backend asked: `{result['backend_requested']}`; "
                  f"baseline: `{result['baseline']}`."))
-display(pd.DataFrame(result["engines"]).set_index("name")[["backend", "precision", "source", "build_seconds", "size_bytes"]])
+display(pd.DataFrame(result["engines"]).set_index("name")[["backend", "precision", "mode", "source", "build_seconds", "size_bytes"]])
 if result["skipped"]:
     display(Markdown("**Not built here:**"), pd.DataFrame(result["skipped"]))

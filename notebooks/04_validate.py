@@ -32,6 +32,7 @@ val_samples = 0  # validation samples to use (0: the whole split)
 
 # %%
 from IPython.display import Markdown, display
+
 from scaleproof import report, validate
 from scaleproof.config import Params
 

@@ -46,6 +46,7 @@ peak_tolerance = 0.1  # stop the peak search when VALID and INVALID targets are 
 
 # %%
 from IPython.display import Markdown, display
+
 from scaleproof import report
 from scaleproof.bench import stage
 from scaleproof.config import Params

@@ -31,6 +31,7 @@ target_utilization = 0.7  # planned utilization of each instance at peak
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
+
 from scaleproof import cost, report, stages
 from scaleproof.config import Params
 

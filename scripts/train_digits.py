@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import save_file
+
 from scaleproof.datasets import digits_splits
 from scaleproof.provenance import sha256_file
 from scaleproof.zoo import DIGITS_WEIGHTS, digits_cnn

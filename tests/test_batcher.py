@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+
 from scaleproof.backends.base import Engine
 from scaleproof.bench.batcher import DynamicBatcher
 

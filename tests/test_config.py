@@ -1,4 +1,5 @@
 import pytest
+
 from scaleproof.config import CalibMethod, Params, Precision, describe, parse_override
 from scaleproof.errors import ParamsError
 

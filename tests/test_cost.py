@@ -1,6 +1,7 @@
 import math
 
 import pytest
+
 from scaleproof.cost import cost_per_million, instances_needed, load_prices, pick_price, price_engine
 from scaleproof.errors import ParamsError
 

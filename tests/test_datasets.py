@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from scaleproof.datasets import digits_splits, select, synthetic_splits
 from scaleproof.errors import ParamsError
 

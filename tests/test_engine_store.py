@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+
 from scaleproof import build, stages
 from scaleproof.backends import onnxruntime as ort_backend
 from scaleproof.engine_store import check_engine, read_sidecar

@@ -1,6 +1,7 @@
 import numpy as np
 import onnxruntime as ort
 import pytest
+
 from scaleproof import export, stages
 from scaleproof.config import Params
 from scaleproof.errors import AccuracyError

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+
 from scaleproof.backends.base import Engine
 from scaleproof.bench.loadgen import (
     LoadgenSettings,

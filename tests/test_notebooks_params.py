@@ -7,6 +7,7 @@ from pathlib import Path
 import jupytext
 import papermill
 import pytest
+
 from scaleproof.config import Params
 from scaleproof.paths import STAGES, notebooks_dir
 

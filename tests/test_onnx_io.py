@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+
 from scaleproof.errors import ArtifactError
 from scaleproof.onnx_io import load_onnx_checked
 

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from scaleproof.cli import main
 from scaleproof.config import Params
 from scaleproof.errors import ParamsError

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from scaleproof import stages
 from scaleproof.datasets import Split
 from scaleproof.errors import ParamsError

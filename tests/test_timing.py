@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from scaleproof.bench.timing import block_cov, summarize
 
 

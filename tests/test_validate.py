@@ -1,4 +1,5 @@
 import numpy as np
+
 from scaleproof.config import Params
 from scaleproof.validate import judge
 

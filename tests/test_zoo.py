@@ -3,6 +3,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+
 from scaleproof.datasets import digits_splits
 from scaleproof.errors import ArtifactError, ParamsError
 from scaleproof.paths import data_dir

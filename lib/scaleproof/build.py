@@ -10,11 +10,23 @@ from typing import Any
 
 from . import hardware, paths, stages
 from .backends.base import BuildInputs, Engine
-from .config import Backend, Params, Precision
+from .config import Backend, Params, Precision, TorchMode
 from .errors import ParamsError
 from .provenance import read_json
 
-BASELINE = ("torch", "fp32")  # every run measures PyTorch FP32 eager as the baseline
+
+@dataclass(frozen=True)
+class EngineSpec:
+    backend: str
+    precision: str
+    mode: str = ""  # torch: eager, cuda_graph or compile
+
+    @property
+    def name(self) -> str:
+        return "-".join(p for p in (self.backend, self.precision, self.mode) if p and p != "eager")
+
+
+BASELINE = EngineSpec("torch", "fp32", "eager")  # every run measures PyTorch FP32 eager as the baseline
 
 
 @dataclass(frozen=True)
@@ -28,20 +40,21 @@ class Capabilities:
         return cls(cuda=cuda, tensorrt=cuda and importlib.util.find_spec("tensorrt") is not None)
 
 
-# (backend, device) -> precisions it builds
-SUPPORTED = {
-    ("torch", "cpu"): {"fp32"},
-    ("onnxruntime", "cpu"): {"fp32", "int8"},
-    ("torch", "cuda"): {"fp32", "fp16", "bf16"},
-    ("tensorrt", "cuda"): {"fp32", "fp16", "int8"},
+# (backend, device) -> {precision: modes}; "" is the only mode of backends without modes
+SUPPORTED: dict[tuple[str, str], dict[str, set[str]]] = {
+    ("torch", "cpu"): {"fp32": {"eager"}},
+    ("torch", "cuda"): {p: {"eager", "cuda_graph", "compile"} for p in ("fp32", "fp16", "bf16")},
+    ("onnxruntime", "cpu"): {"fp32": {""}, "int8": {""}},
+    ("tensorrt", "cuda"): {"fp32": {""}, "fp16": {""}, "int8": {""}},
 }
 
 
-def plan_engines(backend: Backend, precisions: list[Precision], caps: Capabilities) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
-    """Which (backend, precision) engines to build here, and why each asked-for one is skipped.
+def plan_engines(backend: Backend, precisions: list[Precision], caps: Capabilities,
+                 torch_modes: list[TorchMode] = (TorchMode.eager,)) -> tuple[list[EngineSpec], list[dict[str, str]]]:
+    """Which engines to build here, and why each asked-for one is skipped.
 
     `auto` picks the fastest backend the machine has: TensorRT on a GPU with TensorRT, PyTorch CUDA on
-    a GPU without it, ONNX Runtime on CPU. The PyTorch FP32 baseline is always built.
+    a GPU without it, ONNX Runtime on CPU. The PyTorch FP32 eager baseline is always built.
     """
     device = "cuda" if caps.cuda else "cpu"
     if backend is Backend.auto:
@@ -51,13 +64,18 @@ def plan_engines(backend: Backend, precisions: list[Precision], caps: Capabiliti
         if chosen == "tensorrt" and not caps.tensorrt:
             raise ParamsError("backend=tensorrt needs TensorRT and a CUDA GPU, and this machine has "
                               f"{'no TensorRT' if caps.cuda else 'no CUDA GPU'}; use backend=auto")
+    modes = [m.value for m in torch_modes] if chosen == "torch" else [""]
+    table = SUPPORTED.get((chosen, device), {})
     planned, skipped = [BASELINE], []
     for p in (p.value for p in precisions):
-        if p in SUPPORTED.get((chosen, device), set()):
-            if (chosen, p) not in planned:
-                planned.append((chosen, p))
-        else:
-            skipped.append({"engine": f"{chosen}-{p}", "reason": f"{chosen} on {device} does not build {p}"})
+        for m in modes:
+            spec = EngineSpec(chosen, p, m)
+            if m in table.get(p, set()):
+                if spec not in planned:
+                    planned.append(spec)
+            else:
+                what = f"{p} {m}".strip()
+                skipped.append({"engine": spec.name, "reason": f"{chosen} on {device} does not build {what}"})
     return planned, skipped
 
 
@@ -89,28 +107,32 @@ def run(params: Params) -> dict[str, Any]:
         max_batch=params.max_batch, threads=params.threads,
     )
     caps = Capabilities.detect()
-    planned, skipped = plan_engines(params.backend, params.precisions, caps)
+    planned, skipped = plan_engines(params.backend, params.precisions, caps, params.torch_modes)
     store = engine_store(run_dir)
     build_dir = paths.stage_dir(run_dir, "03_build")
     engines = []
-    for backend, precision in planned:
-        label = (f"{Path(onnx_by_precision[precision]).parent.name}/{Path(onnx_by_precision[precision]).name}"
-                 if backend != "torch" else params.model)
-        sidecar_path = backend_module(backend).build(inputs, precision, store, label)
+    for spec in planned:
+        backend, precision = spec.backend, spec.precision
+        if backend == "torch":
+            sidecar_path = backend_module(backend).build(inputs, precision, store, params.model, mode=spec.mode,
+                                                         compile_mode=params.compile_mode.value)
+        else:
+            src = Path(onnx_by_precision[precision])
+            sidecar_path = backend_module(backend).build(inputs, precision, store, f"{src.parent.name}/{src.name}")
         sc = read_json(sidecar_path)
         engines.append({
             "name": sc["name"], "backend": backend, "precision": precision,
             "sidecar": str(sidecar_path.relative_to(build_dir)), "engine_sha256": sc["engine_sha256"],
             "source": sc["source"], "source_sha256": sc["source_sha256"], "build_seconds": sc["build_seconds"],
             "size_bytes": (sidecar_path.parent / sc["engine_file"]).stat().st_size,
-            "baseline": (backend, precision) == BASELINE,
+            "mode": spec.mode, "baseline": spec == BASELINE,
         })
         print(f"[scaleproof] built {sc['name']} in {sc['build_seconds']:.2f} s")
     result = {
         "device_slug": hardware.device_slug(),
         "capabilities": {"cuda": caps.cuda, "tensorrt": caps.tensorrt},
         "backend_requested": params.backend.value,
-        "baseline": f"{BASELINE[0]}-{BASELINE[1]}",
+        "baseline": BASELINE.name,
         "engines": engines,
         "skipped": skipped,
     }

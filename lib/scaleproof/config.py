@@ -36,6 +36,19 @@ class Backend(StrEnum):
     tensorrt = "tensorrt"
 
 
+class TorchMode(StrEnum):
+    eager = "eager"
+    cuda_graph = "cuda_graph"  # one CUDA graph per batch bucket, static input/output buffers
+    compile = "compile"  # torch.compile, then one CUDA graph per batch bucket
+
+
+class CompileMode(StrEnum):
+    default = "default"
+    reduce_overhead = "reduce-overhead"
+    max_autotune = "max-autotune"
+    max_autotune_no_cudagraphs = "max-autotune-no-cudagraphs"
+
+
 class Precision(StrEnum):
     fp32 = "fp32"
     fp16 = "fp16"
@@ -76,6 +89,10 @@ class Params(BaseModel):
         [Precision.fp32, Precision.int8], "precisions to build (fp32, fp16, bf16, int8)"
     )
     max_batch: int = _field(64, "largest batch an engine must accept", gt=0)
+    torch_modes: list[Annotated[TorchMode, Field(strict=False)]] = _field(
+        [TorchMode.eager, TorchMode.cuda_graph], "PyTorch CUDA engines to build: eager, cuda_graph, compile")
+    compile_mode: CompileMode = _field(CompileMode.default, "torch.compile mode (max-autotune takes minutes per shape)",
+                                       strict=False)
 
     # 04_validate
     max_top1_drop: float = _field(1.0, "largest top-1 drop vs FP32, in points, that passes the gate", ge=0)

@@ -43,6 +43,14 @@ class Engine(ABC):
     def infer(self, x: np.ndarray) -> np.ndarray:
         """Run one batch (N <= max_batch) and return the outputs as a host array."""
 
+    def host_buffer(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+        """A host array for inputs, allocated once by callers (page-locked where the backend can)."""
+        return np.zeros(shape, dtype)
+
+    def info(self) -> dict[str, Any]:
+        """How the engine was loaded: mode, load/compile seconds, precision details."""
+        return {}
+
     def memory(self) -> dict[str, Any]:
         """Device memory this engine holds, where the backend can tell; empty on CPU."""
         return {}

@@ -32,7 +32,7 @@ class DynamicBatcher:
             raise ValueError(f"max_delay_s must be >= 0, got {max_delay_s}")
         self.engine, self.samples, self.complete = engine, samples, complete
         self.max_batch, self.max_delay_s, self.fixed_batch = max_batch, max_delay_s, fixed_batch
-        self.in_buf = np.zeros((max_batch, *samples.shape[1:]), dtype=samples.dtype)
+        self.in_buf = engine.host_buffer((max_batch, *samples.shape[1:]), samples.dtype)
         first = engine.infer(self.in_buf)  # warm-up, and the output shape for the one output buffer
         self.out_buf = np.empty_like(first)
         self._idx = np.zeros(max_batch, dtype=np.intp)  # sample indices of the batch being formed

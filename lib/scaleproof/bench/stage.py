@@ -39,10 +39,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def batch_input(x: np.ndarray, batch: int) -> np.ndarray:
-    """A batch of real inputs (repeated if the split is smaller than the batch)."""
-    idx = np.arange(batch) % len(x)
-    return np.ascontiguousarray(x[idx])
+def batch_input(engine, x: np.ndarray, batch: int) -> np.ndarray:
+    """A batch of real inputs (repeated if the split is smaller than the batch) in the engine's host buffer."""
+    buf = engine.host_buffer((batch, *x.shape[1:]), x.dtype)
+    np.take(x, np.arange(batch) % len(x), axis=0, out=buf)
+    return buf
 
 
 def say(msg: str) -> None:
@@ -82,7 +83,7 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
     try:
         timings = []
         for b in params.batch_sizes:
-            t = time_engine(engine, batch_input(x, b), params.warmup, params.min_repeats, params.min_time_s,
+            t = time_engine(engine, batch_input(engine, x, b), params.warmup, params.min_repeats, params.min_time_s,
                             params.max_cov).as_dict()
             timings.append(t)
             say(f"{entry['name']} batch {b}: " + (f"{t['throughput']:.0f} samples/s, P99 {t['p99_ms']:.3f} ms"
@@ -114,7 +115,7 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
                   **engine.memory()}
     finally:
         engine.close()
-    return {"memory": memory, "timings": timings, "single_stream": single, "offline": offline, "server": server}
+    return {"load": engine.info(), "memory": memory, "timings": timings, "single_stream": single, "offline": offline, "server": server}
 
 
 def run(params: Params) -> dict[str, Any]:

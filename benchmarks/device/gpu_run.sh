@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run on a CUDA machine that lacks papermill/LoadGen (the lent H100): install carried wheels, run the
+# GPU tests and one chain per profile, and pack each run's small files into $OUT.
+#   usage: benchmarks/device/gpu_run.sh PROFILE[:RUN_ID] ...   (e.g. params/h100.yaml:h100-resnet50)
+# Wheels come from ../shared/tools/device-wheels (see README); set SKIP_TESTS=1 to skip pytest.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH JUPYTER_PATH=/tmp/site/share/jupyter
+fi
+export PYTHONPATH=$PWD/lib:$PWD:${PYTHONPATH:-}
+{ date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nproc; python3 -c \
+  "import torch, onnxruntime, papermill, mlperf_loadgen; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ort', onnxruntime.__version__)"; } 2>&1 | tee "$OUT/env.txt"
+if [ -z "${SKIP_TESTS:-}" ]; then
+  python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py 2>&1 | tail -30 | tee "$OUT/gpu_tests.txt"
+fi
+for spec in "$@"; do
+  profile=${spec%%:*}; run_id=${spec#*:}; [ "$run_id" = "$spec" ] && run_id=$(basename "$profile" .yaml)
+  python3 -m scaleproof.cli run --params "$profile" --run-id "$run_id" --outputs /tmp/runs --quiet 2>&1 \
+    | grep -v -i "warn" | tee "$OUT/$run_id.log"
+  dir=/tmp/runs/$run_id; [ -d "$dir" ] || dir=/tmp/runs/failed/$run_id
+  # engines and ONNX models stay behind (large); everything else comes back, manifest included
+  tar -czf "$OUT/$run_id.tar.gz" -C "$(dirname "$dir")" --exclude='*.onnx' --exclude='*.safetensors' \
+      --exclude='*.onnx.data' "$(basename "$dir")"
+done
+ls -la "$OUT"

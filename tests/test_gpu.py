@@ -1,0 +1,76 @@
+"""PyTorch CUDA engines on a real GPU (skipped where CUDA is absent; run on the lent H100)."""
+
+import numpy as np
+import pytest
+
+from scaleproof import build, export, hardware, stages, validate
+from scaleproof.backends import torch as torch_backend
+from scaleproof.bench.loadgen import LoadgenSettings, Scenario, run_scenario
+from scaleproof.config import Params
+from scaleproof.engine_store import check_engine, read_sidecar
+from scaleproof.errors import EngineMismatchError
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def gpu_run(tmp_path_factory):
+    params = Params(run_dir=str(tmp_path_factory.mktemp("gpu")), precisions=["fp32", "fp16", "bf16"],
+                    torch_modes=["eager", "cuda_graph", "compile"], max_batch=64)
+    export.run(params)
+    build.run(params)
+    validate.run(params)
+    return params
+
+
+def entry(params, name):
+    return next(e for e in stages.read_result(params.run_path, "03_build")["engines"] if e["name"] == name)
+
+
+def test_engines_are_stored_under_this_gpu(gpu_run):
+    built = stages.read_result(gpu_run.run_path, "03_build")
+    assert built["device_slug"] == hardware.device_slug() and not built["device_slug"].startswith("cpu-")
+    assert {e["name"] for e in built["engines"]} >= {"torch-fp32", "torch-fp16-cuda_graph", "torch-bf16-compile"}
+    for e in built["engines"]:
+        sc = read_sidecar(gpu_run.run_path / "build" / e["sidecar"])
+        assert sc.device_slug == built["device_slug"] and sc.compute_capability == hardware.gpu_info()["compute_capability"]
+
+
+def test_every_cuda_engine_keeps_digits_accuracy(gpu_run):
+    v = stages.read_result(gpu_run.run_path, "04_validate")
+    for row in v["engines"]:
+        assert row["passed"], row
+        assert row["top1_agreement"] >= 0.99 and row["top1_delta_pts"] >= -1.0
+
+
+@pytest.mark.parametrize("name", ["torch-fp32-cuda_graph", "torch-fp16-compile"])
+def test_graph_buckets_give_the_eager_outputs(gpu_run, name):
+    eager = build.load_engine(gpu_run.run_path, entry(gpu_run, "torch-fp32"))
+    graphed = build.load_engine(gpu_run.run_path, entry(gpu_run, name))
+    x = np.random.default_rng(0).random((64, 1, 8, 8), dtype=np.float32)
+    tol = 1e-4 if "fp32" in name else 5e-2
+    for n in (1, 3, 17, 64):  # 3 and 17 run padded in the 4 and 32 buckets
+        np.testing.assert_allclose(graphed.infer(x[:n]), eager.infer(x[:n]), atol=tol, rtol=tol)
+    info = graphed.info()
+    assert info["graph_buckets"] == [1, 2, 4, 8, 16, 32, 64] and info["load_seconds"] > 0
+    mem = graphed.memory()
+    assert mem["gpu_peak_allocated_mb"] > 0
+
+
+def test_gpu_engine_is_refused_on_another_device(gpu_run):
+    e = entry(gpu_run, "torch-fp16-cuda_graph")
+    other = {"device_slug": "a100-sxm4-80gb", "device_name": "NVIDIA A100-SXM4-80GB", "compute_capability": "8.0"}
+    with pytest.raises(EngineMismatchError, match="rebuild"):
+        check_engine(gpu_run.run_path / "build" / e["sidecar"], torch_backend.version(), device=other)
+
+
+def test_loadgen_drives_a_cuda_engine_through_pinned_buffers(gpu_run, tmp_path):
+    engine = build.load_engine(gpu_run.run_path, entry(gpu_run, "torch-fp16-cuda_graph"))
+    x = np.random.default_rng(1).random((256, 1, 8, 8), dtype=np.float32)
+    buf = engine.host_buffer((4, 1, 8, 8))
+    import torch
+
+    assert torch.from_numpy(buf).is_pinned()
+    cfg = LoadgenSettings(min_duration_s=1.0, min_queries=500, sla_p99_ms=15.0, max_batch=32, max_delay_ms=1.0)
+    run = run_scenario(engine, x, Scenario.server, cfg, tmp_path, target_qps=2000)
+    assert run.valid and run.p99_ms < 15
