@@ -18,9 +18,10 @@ if [ -z "${SKIP_TESTS:-}" ]; then
 fi
 for spec in "$@"; do
   profile=${spec%%:*}; run_id=${spec#*:}; [ "$run_id" = "$spec" ] && run_id=$(basename "$profile" .yaml)
-  python3 -m scaleproof.cli run --params "$profile" --run-id "$run_id" --outputs /tmp/runs --quiet 2>&1 \
-    | grep -v -i "warn" | tee "$OUT/$run_id.log"
-  dir=/tmp/runs/$run_id; [ -d "$dir" ] || dir=/tmp/runs/failed/$run_id
+  # RUN_TIMEOUT keeps a slow run inside the device's per-command limit, so what it made still comes back
+  timeout "${RUN_TIMEOUT:-0}" python3 -m scaleproof.cli run --params "$profile" --run-id "$run_id" \
+    --outputs /tmp/runs --quiet 2>&1 | grep -v -i "warn" | tee "$OUT/$run_id.log"
+  for dir in /tmp/runs/$run_id /tmp/runs/failed/$run_id /tmp/runs/.staging/$run_id; do [ -d "$dir" ] && break; done
   # engines and ONNX models stay behind (large); everything else comes back, manifest included
   tar -czf "$OUT/$run_id.tar.gz" -C "$(dirname "$dir")" --exclude='*.onnx' --exclude='*.safetensors' \
       --exclude='*.onnx.data' "$(basename "$dir")"
