@@ -74,3 +74,12 @@ def test_loadgen_drives_a_cuda_engine_through_pinned_buffers(gpu_run, tmp_path):
     cfg = LoadgenSettings(min_duration_s=1.0, min_queries=500, sla_p99_ms=15.0, max_batch=32, max_delay_ms=1.0)
     run = run_scenario(engine, x, Scenario.server, cfg, tmp_path, target_qps=2000)
     assert run.valid and run.p99_ms < 15
+
+
+def test_samples_loaded_on_the_device_give_the_host_path_outputs(gpu_run):
+    for name in ("torch-fp32", "torch-fp16-cuda_graph"):
+        engine = build.load_engine(gpu_run.run_path, entry(gpu_run, name))
+        x = np.random.default_rng(2).random((100, 1, 8, 8), dtype=np.float32)
+        engine.load_samples(x)
+        idx = np.array([5, 2, 99, 5, 0], dtype=np.int64)
+        np.testing.assert_allclose(engine.infer_indices(idx), engine.infer(x[idx]), atol=1e-5, rtol=1e-5)

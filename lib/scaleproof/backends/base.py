@@ -43,6 +43,20 @@ class Engine(ABC):
     def infer(self, x: np.ndarray) -> np.ndarray:
         """Run one batch (N <= max_batch) and return the outputs as a host array."""
 
+    def load_samples(self, samples: np.ndarray) -> None:
+        """LoadGen's QSL load (untimed): keep the samples where this engine reads inputs from.
+
+        On the host by default; a GPU backend may keep them in device memory, as MLPerf harnesses do.
+        """
+        self._samples = samples
+        self._gather = self.host_buffer((self.max_batch, *samples.shape[1:]), samples.dtype)
+
+    def infer_indices(self, idx: np.ndarray) -> np.ndarray:
+        """Run the loaded samples at `idx` as one batch (gathered into a buffer allocated once)."""
+        n = len(idx)
+        np.take(self._samples, idx, axis=0, out=self._gather[:n])
+        return self.infer(self._gather[:n])
+
     def host_buffer(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
         """A host array for inputs, allocated once by callers (page-locked where the backend can)."""
         return np.zeros(shape, dtype)

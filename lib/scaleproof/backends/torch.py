@@ -113,6 +113,35 @@ class TorchEngine(Engine):
         self._pinned.append(t)
         return t.numpy()
 
+    def load_samples(self, samples: np.ndarray) -> None:
+        """On CUDA the samples live in device memory, in the engine's dtype and layout; a batch is then
+        gathered on the device by index, and only the indices cross PCIe."""
+        if self.device != "cuda":
+            return super().load_samples(samples)
+        import torch
+
+        dev = torch.from_numpy(samples).to("cuda", self._dtype)
+        self._dev_samples = dev.contiguous(memory_format=torch.channels_last) if self._channels_last else dev
+        self._idx_host = torch.zeros(self.max_batch, dtype=torch.int64, pin_memory=True)
+        self._idx_dev = torch.zeros(self.max_batch, dtype=torch.int64, device="cuda")
+
+    def infer_indices(self, idx: np.ndarray) -> np.ndarray:
+        if self.device != "cuda":
+            return super().infer_indices(idx)
+        import torch
+
+        n = len(idx)
+        with torch.inference_mode():
+            self._idx_host[:n] = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+            index = self._idx_dev[:n]
+            index.copy_(self._idx_host[:n], non_blocking=True)
+            if self._graphs:
+                graph, static_in, static_out = self._graphs[bucket_for(n, self._sizes)]
+                static_in[:n].copy_(self._dev_samples.index_select(0, index))
+                graph.replay()
+                return static_out[:n].float().cpu().numpy()
+            return self._fn(self._dev_samples.index_select(0, index)).float().cpu().numpy()
+
     def infer(self, x: np.ndarray) -> np.ndarray:
         import torch
 
@@ -147,6 +176,7 @@ class TorchEngine(Engine):
     def close(self) -> None:
         self._graphs.clear()
         self._pinned.clear()
+        self._dev_samples = None
 
 
 def nvml_process_memory_mb() -> float | None:
