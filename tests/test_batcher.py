@@ -66,11 +66,10 @@ def test_batches_keep_arrival_order_and_respect_max_batch():
     done = Collector()
     engine = EchoEngine(max_batch=8)
     batcher = DynamicBatcher(engine, SAMPLES, 8, 0.05, done)
-    assert engine.calls == [1, 2, 3, 4, 5, 6, 7, 8], "every batch size is warmed before the test"
     batcher.submit([(i, i) for i in range(20)])  # queued before the worker starts: 8 + 8 + 4
     batcher.start().stop()
     assert [rid for rid, _ in done.got] == list(range(20))
-    assert engine.calls[8:] == [8, 8, 4]
+    assert engine.calls == [1, 2, 3, 4, 5, 6, 7, 8, 8, 8, 4], "every batch size warmed first, then 8 + 8 + 4"
 
 
 def test_a_lone_request_waits_for_the_window_then_runs():
@@ -109,6 +108,21 @@ def test_engine_errors_surface_instead_of_hanging():
     batcher.submit([(1, 1)])
     with pytest.raises(RuntimeError, match="device lost"):
         batcher.stop()
+
+
+def test_warm_up_runs_on_the_worker_thread_and_its_errors_surface():
+    seen = []
+
+    class Recorder(EchoEngine):
+        def infer(self, x):
+            seen.append(threading.current_thread().name)
+            if len(x) == 3:
+                raise RuntimeError("out of memory at batch 3")
+            return super().infer(x)
+
+    with pytest.raises(RuntimeError, match="batch 3"):
+        DynamicBatcher(Recorder(), SAMPLES, 4, 0.0, Collector()).start()
+    assert set(seen) == {"scaleproof-batcher"}
 
 
 def test_batch_larger_than_the_engine_is_refused():

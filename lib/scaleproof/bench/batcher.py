@@ -5,8 +5,9 @@ in arrival order and runs it when the batch is full (`max_batch`) or when the ol
 request has waited `max_delay_s`, the policy of Triton's dynamic batcher. The input and output
 buffers are allocated once, at start: the samples are loaded into the engine first (LoadGen's QSL
 load, untimed; a GPU engine keeps them in device memory), and a batch is formed from their indices.
-Every batch size the batcher can form is run once before the test, so no first-call cost (a new
-shape's kernel selection, a lazy allocation) lands inside the measured run.
+Every batch size the batcher can form is run once before the test, on the worker thread itself
+(cuDNN and cuBLAS keep per-thread handles and plans), so no first-call cost (a new shape's kernel
+selection, a lazy allocation) lands inside the measured run.
 
 `fixed_batch=True` is the static comparison: no queue window, each inference runs at exactly
 `max_batch` rows (zero-padded), taking whatever requests are waiting when the engine is free.
@@ -37,14 +38,13 @@ class DynamicBatcher:
         self.max_batch, self.max_delay_s, self.fixed_batch = max_batch, max_delay_s, fixed_batch
         engine.load_samples(samples)
         self._idx = np.zeros(max_batch, dtype=np.int64)  # sample indices of the batch being formed
-        for b in ([max_batch] if fixed_batch else range(1, max_batch + 1)):  # warm every shape it will run
-            first = engine.infer_indices(self._idx[:b])
-        self.out_buf = np.empty((max_batch, *first.shape[1:]), first.dtype)
+        self.out_buf: np.ndarray | None = None  # allocated once by the worker's warm-up
         self.batch_sizes: Counter[int] = Counter()
         self._queue: deque[tuple[int, int, float]] = deque()  # (request id, sample index, arrival time)
         self._cond = threading.Condition()
         self._stop = False
         self._error: BaseException | None = None
+        self._ready = threading.Event()
         self._worker = threading.Thread(target=self._run, name="scaleproof-batcher", daemon=True)
 
     # producer side ---------------------------------------------------------------------------
@@ -59,7 +59,12 @@ class DynamicBatcher:
                 self._cond.notify()
 
     def start(self) -> DynamicBatcher:
+        """Start the worker and return once it has warmed every batch shape it will run."""
         self._worker.start()
+        self._ready.wait()
+        if self._error is not None:
+            self._worker.join()
+            raise self._error
         return self
 
     def stop(self) -> None:
@@ -88,7 +93,19 @@ class DynamicBatcher:
                 else:
                     self._cond.wait()
 
+    def _warm_up(self) -> None:
+        for b in ([self.max_batch] if self.fixed_batch else range(1, self.max_batch + 1)):
+            first = self.engine.infer_indices(self._idx[:b])
+        self.out_buf = np.empty((self.max_batch, *first.shape[1:]), first.dtype)
+
     def _run(self) -> None:
+        try:
+            self._warm_up()
+        except BaseException as e:
+            self._error = e
+            return
+        finally:
+            self._ready.set()
         try:
             while (batch := self._take()) is not None:
                 n = len(batch)
