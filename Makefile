@@ -27,6 +27,7 @@ run: setup  ## run the default profile (PARAMS=...) into outputs/<run_id>/
 	$(VENV)/bin/scaleproof run --params $(PARAMS)
 
 test: setup  ## unit tests, the whole chain, and nbval over every notebook (GPU tests skip without CUDA)
+	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; } >/dev/null  # report test
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
 	$(PY) -m pytest -q --nbval-lax tests notebooks

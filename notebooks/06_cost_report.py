@@ -25,8 +25,13 @@ run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets 
 price_table = ""  # CSV of prices with source and date per row (empty: the shipped table)
 instance = "auto"  # price-table row to price this machine at (auto: chosen by device)
 price_usd_per_hour = 0.0  # override the table's hourly price (0: use the table)
-target_peak_qps = 100000.0  # peak load the fleet must serve, queries per second
+daily_requests = 2880000000.0  # requests per day the service handles now
+peak_to_average = 3.0  # peak QPS over the day's average QPS
 target_utilization = 0.7  # planned utilization of each instance at peak
+redundancy = 1  # spare instances beyond what the peak needs (1: N+1)
+growth = [1.0, 2.0, 5.0]  # traffic multiples to plan for, e.g. now, 2x and 5x in 3 years
+price_change = -0.2  # relative hourly price change in the price scenario (-0.2: 20% cheaper)
+revenue_per_1k = 0.0  # revenue per 1,000 requests in USD (0: no margin figures)
 
 # %%
 import pandas as pd
@@ -50,6 +55,15 @@ report.engines_table(result)
 
 # %%
 fig = report.plot_cost(result)
+
+# %% [markdown]
+# ## Scenarios: traffic growth and price change
+
+# %%
+report.scenarios_table(result)
+
+# %%
+fig = report.plot_scenarios(result)
 
 # %% [markdown]
 # ## Load test: MLPerf LoadGen scenarios, dynamic vs static batching
@@ -80,7 +94,9 @@ display(Markdown(
     f"- **Accuracy gate:** {validated['gate']} on {validated['samples']} validation samples; metric: {validated['metric']}.\n"
     f"- **Reference:** {validated['reference']}.\n"
     f"- **Cost:** USD per 1M = hourly price / (capacity × utilization × 3600) × 10⁶; instances = "
-    f"⌈peak QPS / (capacity × utilization)⌉; annual = instances × hourly price × {result['assumptions']['hours_per_year']} h.\n"
+    f"⌈peak QPS / (capacity × utilization)⌉ + redundancy; annual = instances × hourly price × "
+    f"{result['assumptions']['hours_per_year']} h; peak QPS = daily requests / 86,400 × peak-to-average.\n"
+    f"- **Range:** {result['assumptions']['range']}.\n"
     f"- **Assumptions:** {result['assumptions']}."))
 pd.DataFrame([result["price"]]).set_index("id")
 
@@ -97,7 +113,11 @@ report.validation_table(validated)
 report.timings_table(bench)
 
 # %% [markdown]
-# ## Where each claim comes from
+# ## Appendix: where each claim comes from
+#
+# Every claim above, the file and key it is read from, that file's sha256, and the command that
+# re-creates it. `scaleproof verify <run folder>` re-hashes every file against `manifest.json` and
+# checks each claim against its source.
 
 # %%
-pd.DataFrame(result["claims"])[["text", "value", "source", "key"]]
+report.claims_appendix(result, params.run_path)

@@ -42,3 +42,15 @@ def digits_run(tmp_path_factory):
     build.run(params)
     validate.run(params)
     return params
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory):
+    """One published run of the smoke profile through the runner (papermill), shared by the slow tests."""
+    from scaleproof.config import Params
+    from scaleproof.pipeline import run_chain
+
+    outcome = run_chain(Params.from_yaml(ROOT / "params" / "smoke.yaml"), run_id="published",
+                        outputs=tmp_path_factory.mktemp("runs"), progress=False)
+    assert outcome.ok, outcome.error
+    return outcome.run_dir

@@ -34,6 +34,52 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .audit import verify_run
+
+    problems, checked = verify_run(args.run_dir)
+    if problems:
+        print(f"FAILED: {len(problems)} problem(s) in {args.run_dir}")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    print(f"OK: {checked['artifacts']} artifacts match manifest.json; {checked['claims']} claims match their sources")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .audit import reproduce_run
+    from .config import parse_override
+
+    overrides = dict(parse_override(s) for s in args.set)
+    new_run, checks = reproduce_run(args.run_dir, args.outputs, args.timing_tolerance, overrides, not args.quiet)
+    width = max(len(c.check) for c in checks)
+    print(f"{'check':<{width}}  {'kind':<6}  {'original':>22}  {'reproduced':>22}  result")
+    for c in checks:
+        print(f"{c.check:<{width}}  {c.kind:<6}  {str(c.original)[:22]:>22}  {str(c.reproduced)[:22]:>22}  "
+              f"{'ok' if c.ok else 'MISMATCH'}")
+    bad = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(bad)} of {len(checks)} checks match (timings within ±{args.timing_tolerance:.0%}); "
+          f"new run: {new_run}")
+    return 1 if bad else 0
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    from .cost import Traffic, compare
+
+    traffic = Traffic(daily_requests=args.peak_qps * 86400, peak_to_average=1.0, utilization=args.utilization,
+                      redundancy=args.redundancy)
+    r = compare(args.baseline_qps, args.engine_qps, args.usd_per_hour, traffic)
+    print(f"peak {args.peak_qps:,.0f} QPS, {args.usd_per_hour} USD/h per accelerator, "
+          f"{args.utilization:.0%} planned utilization, N+{args.redundancy}")
+    print(f"{'':12}{'QPS each':>10}{'instances':>11}{'annual USD':>14}{'USD per 1M':>12}")
+    for label, qps, f in (("baseline", args.baseline_qps, r["baseline"]), ("engine", args.engine_qps, r["engine"])):
+        print(f"{label:12}{qps:>10,.0f}{f['instances']:>11}{f['annual_usd']:>14,.0f}{f['usd_per_1m']:>12.4f}")
+    print(f"annual savings {r['annual_savings_usd']:,.0f} USD; the same budget serves "
+          f"{r['traffic_multiple_same_budget']:.2f}x the traffic")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="scaleproof", description="Export, calibrate, build, validate, benchmark and "
                                  "price a PyTorch model on this machine, as a reproducible papermill run.")
@@ -49,6 +95,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--outputs", default="outputs", help="folder that holds runs (default: outputs)")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bars")
     run.set_defaults(func=cmd_run)
+
+    ver = sub.add_parser("verify", help="re-hash a run against its manifest and check every claim against its source",
+                         description="Fails, naming each problem, if any artifact changed, is missing or was added, or "
+                                     "if a claim in the report differs from the file it cites.")
+    ver.add_argument("run_dir", help="a run folder, e.g. outputs/<run_id>")
+    ver.set_defaults(func=cmd_verify)
+
+    rep = sub.add_parser("reproduce", help="re-run a run's parameters into a new run and compare the results",
+                         description="Non-timing results (hashes of the ONNX and Q/DQ models and of the calibration "
+                                     "data, accuracy, agreement) must match exactly; timings within a tolerance.")
+    rep.add_argument("run_dir", help="the run folder to reproduce")
+    rep.add_argument("--outputs", default=None, help="where the new run goes (default: beside the original)")
+    rep.add_argument("--timing-tolerance", type=float, default=0.5,
+                     help="relative difference accepted for timing results (default 0.5: shared machines are noisy)")
+    rep.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="change a parameter for the reproduction (to see what it changes); repeatable")
+    rep.add_argument("--quiet", action="store_true", help="no per-cell progress bars")
+    rep.set_defaults(func=cmd_reproduce)
+
+    cost = sub.add_parser("cost", help="the cost model alone, on capacities you measured elsewhere",
+                          description="Accelerators needed and annual cost for a peak load, before and after.")
+    cost.add_argument("--baseline-qps", type=float, required=True, help="baseline QPS per accelerator at the P99 SLA")
+    cost.add_argument("--engine-qps", type=float, required=True, help="optimized QPS per accelerator at the P99 SLA")
+    cost.add_argument("--peak-qps", type=float, required=True, help="peak load to serve, queries per second")
+    cost.add_argument("--usd-per-hour", type=float, required=True, help="price of one accelerator per hour")
+    cost.add_argument("--utilization", type=float, default=0.7, help="planned utilization at peak (default 0.7)")
+    cost.add_argument("--redundancy", type=int, default=1, help="spare accelerators, N+R (default 1)")
+    cost.set_defaults(func=cmd_cost)
 
     par = sub.add_parser("params", help="list every parameter with its type, default and meaning")
     par.add_argument("--markdown", action="store_true", help="print a Markdown table")

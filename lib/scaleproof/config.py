@@ -118,8 +118,13 @@ class Params(BaseModel):
     price_table: str = _field("", "CSV of prices with source and date per row (empty: the shipped table)")
     instance: str = _field("auto", "price-table row to price this machine at (auto: chosen by device)")
     price_usd_per_hour: float = _field(0.0, "override the table's hourly price (0: use the table)", ge=0)
-    target_peak_qps: float = _field(100000.0, "peak load the fleet must serve, queries per second", gt=0)
+    daily_requests: float = _field(2.88e9, "requests per day the service handles now", gt=0)
+    peak_to_average: float = _field(3.0, "peak QPS over the day's average QPS", ge=1)
     target_utilization: float = _field(0.7, "planned utilization of each instance at peak", gt=0, le=1)
+    redundancy: int = _field(1, "spare instances beyond what the peak needs (1: N+1)", ge=0)
+    growth: list[float] = _field([1.0, 2.0, 5.0], "traffic multiples to plan for, e.g. now, 2x and 5x in 3 years")
+    price_change: float = _field(-0.2, "relative hourly price change in the price scenario (-0.2: 20% cheaper)", gt=-1)
+    revenue_per_1k: float = _field(0.0, "revenue per 1,000 requests in USD (0: no margin figures)", ge=0)
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Params:

@@ -17,6 +17,7 @@ from .config import Params
 from .errors import ParamsError
 
 HOURS_PER_YEAR = 8760
+HOURS_PER_MONTH = 730
 PRICE_COLUMNS = ("id", "accelerator", "offer", "usd_per_hour", "source", "as_of", "confidence", "matches")
 
 
@@ -78,19 +79,61 @@ def cost_per_million(qps: float, usd_per_hour: float, utilization: float) -> flo
     return usd_per_hour / (qps * utilization * 3600) * 1e6
 
 
-def instances_needed(target_peak_qps: float, qps: float, utilization: float) -> int:
-    """Instances so that the peak load keeps each one at or under `utilization` of its capacity."""
-    return math.ceil(target_peak_qps / (qps * utilization) - 1e-9)
+def instances_needed(peak_qps: float, qps: float, utilization: float, redundancy: int = 0) -> int:
+    """Instances so that the peak keeps each at or under `utilization` of its capacity, plus spares."""
+    return math.ceil(peak_qps / (qps * utilization) - 1e-9) + redundancy
 
 
-def price_engine(qps: float, price: PriceRow, target_peak_qps: float, utilization: float) -> dict[str, Any]:
-    n = instances_needed(target_peak_qps, qps, utilization)
-    return {"qps": qps, "usd_per_1m": cost_per_million(qps, price.usd_per_hour, utilization),
-            "instances": n, "annual_usd": n * price.usd_per_hour * HOURS_PER_YEAR}
+@dataclass(frozen=True)
+class Traffic:
+    daily_requests: float
+    peak_to_average: float
+    utilization: float
+    redundancy: int
+
+    @property
+    def peak_qps(self) -> float:
+        return self.daily_requests / 86400 * self.peak_to_average
+
+
+def fleet_cost(qps: float, usd_per_hour: float, traffic: Traffic, growth: float = 1.0) -> dict[str, Any]:
+    """Instances, monthly/annual cost and unit costs for one engine at `growth` x today's traffic."""
+    n = instances_needed(traffic.peak_qps * growth, qps, traffic.utilization, traffic.redundancy)
+    annual = n * usd_per_hour * HOURS_PER_YEAR
+    return {"instances": n, "monthly_usd": n * usd_per_hour * HOURS_PER_MONTH, "annual_usd": annual,
+            "usd_per_1m": cost_per_million(qps, usd_per_hour, traffic.utilization),
+            "fleet_usd_per_1m": annual / (traffic.daily_requests * growth * 365) * 1e6}
+
+
+def compare(base_qps: float, engine_qps: float, usd_per_hour: float, traffic: Traffic) -> dict[str, Any]:
+    """The before/after of two capacities on one accelerator: what a user's own figures give."""
+    before, after = fleet_cost(base_qps, usd_per_hour, traffic), fleet_cost(engine_qps, usd_per_hour, traffic)
+    return {"peak_qps": traffic.peak_qps, "baseline": before, "engine": after,
+            "annual_savings_usd": before["annual_usd"] - after["annual_usd"],
+            "traffic_multiple_same_budget": before["usd_per_1m"] / after["usd_per_1m"]}
 
 
 def claim(cid: str, text: str, value: float, source: str, key: str) -> dict[str, Any]:
     return {"id": cid, "text": text, "value": value, "source": source, "key": key}
+
+
+def price_engine(cap: dict[str, Any], price: PriceRow, traffic: Traffic, params: Params) -> dict[str, Any]:
+    """Cost of one engine now, per growth scenario and in the price scenario, with the range the
+    peak search leaves: capacity lies between the highest VALID and the lowest INVALID target."""
+    now = fleet_cost(cap["qps"], price.usd_per_hour, traffic)
+    out = {"qps": cap["qps"], **now}
+    if cap.get("qps_upper"):
+        hi = fleet_cost(cap["qps_upper"], price.usd_per_hour, traffic)
+        out["range"] = {"qps": [cap["qps"], cap["qps_upper"]], "instances": [hi["instances"], now["instances"]],
+                        "annual_usd": [hi["annual_usd"], now["annual_usd"]],
+                        "usd_per_1m": [hi["usd_per_1m"], now["usd_per_1m"]]}
+    out["scenarios"] = [{"growth": g, **fleet_cost(cap["qps"], price.usd_per_hour, traffic, g)} for g in params.growth]
+    out["price_scenario"] = {"price_change": params.price_change,
+                             **fleet_cost(cap["qps"], price.usd_per_hour * (1 + params.price_change), traffic)}
+    if params.revenue_per_1k > 0:
+        revenue = traffic.daily_requests * 365 / 1000 * params.revenue_per_1k
+        out["cost_share_of_revenue"] = now["annual_usd"] / revenue
+    return out
 
 
 def run(params: Params) -> dict[str, Any]:
@@ -98,7 +141,8 @@ def run(params: Params) -> dict[str, Any]:
     bench = stages.require(params, "05_benchmark")
     price = pick_price(load_prices(params.price_table or None), params.instance, bench["device_slug"],
                        params.price_usd_per_hour)
-    bench_file, val_file = "benchmark/benchmark.json", "validate/validate.json"
+    traffic = Traffic(params.daily_requests, params.peak_to_average, params.target_utilization, params.redundancy)
+    bench_file, val_file, cost_file = "benchmark/benchmark.json", "validate/validate.json", "cost_report/cost_report.json"
     val_rows = {r["engine"]: r for r in validated["engines"]}
     priced, excluded = [], list(bench["excluded"])
     for i, row in enumerate(bench["engines"]):
@@ -113,14 +157,13 @@ def run(params: Params) -> dict[str, Any]:
         priced.append({"engine": name, "backend": row["backend"], "precision": row["precision"],
                        "baseline": row["baseline"], "batching": cap["batching"], "p99_ms": cap["p99_ms"],
                        "loadgen_log": cap["log_dir"],
-                       "memory_mb": row["memory"].get("process_peak_rss_mb"),
+                       "memory_mb": row["memory"].get("gpu_peak_allocated_mb", row["memory"].get("process_peak_rss_mb")),
                        "top1_delta_pts": val_rows[name].get("top1_delta_pts"),
                        "top1_agreement": val_rows[name]["top1_agreement"],
-                       "bench_index": i, **price_engine(cap["qps"], price, params.target_peak_qps,
-                                                         params.target_utilization)})
+                       "bench_index": i, **price_engine(cap, price, traffic, params)})
     baseline = next((p for p in priced if p["baseline"]), None)
     claims = []
-    for p in priced:
+    for n, p in enumerate(priced):
         k = f"engines[{p['bench_index']}].capacity"
         claims.append(claim(f"{p['engine']}.qps", f"{p['engine']} sustains {p['qps']:,.0f} queries/s in a VALID "
                             f"LoadGen Server run (P99 {p['p99_ms']:.3f} ms)", p["qps"], bench_file, f"{k}.qps"))
@@ -131,17 +174,32 @@ def run(params: Params) -> dict[str, Any]:
             claims.append(claim(f"{p['engine']}.top1", f"{p['engine']} top-1 {100 * val_rows[p['engine']]['top1']:.2f}% "
                                 f"({p['top1_delta_pts']:+.2f} pt vs FP32)", val_rows[p["engine"]]["top1"], val_file,
                                 f"engines[{vi}].top1"))
+        else:
+            claims.append(claim(f"{p['engine']}.agreement", f"{p['engine']} agrees with FP32 on "
+                                f"{100 * p['top1_agreement']:.2f}% of top-1 predictions", p["top1_agreement"], val_file,
+                                f"engines[{vi}].top1_agreement"))
+        claims.append(claim(f"{p['engine']}.instances", f"{p['engine']} needs {p['instances']} instances for "
+                            f"{traffic.peak_qps:,.0f} QPS peak (N+{traffic.redundancy})", p["instances"], cost_file,
+                            f"engines[{n}].instances"))
+        claims.append(claim(f"{p['engine']}.annual", f"{p['engine']} fleet costs {p['annual_usd']:,.0f} USD a year",
+                            p["annual_usd"], cost_file, f"engines[{n}].annual_usd"))
         if baseline and p is not baseline:
             p["speedup_vs_baseline"] = p["qps"] / baseline["qps"]
             p["annual_savings_usd"] = baseline["annual_usd"] - p["annual_usd"]
             p["traffic_multiple_same_budget"] = baseline["usd_per_1m"] / p["usd_per_1m"]
+            claims.append(claim(f"{p['engine']}.savings", f"{p['engine']} saves {p['annual_savings_usd']:,.0f} USD a "
+                                f"year against {baseline['engine']}", p["annual_savings_usd"], cost_file,
+                                f"engines[{n}].annual_savings_usd"))
     best = max(priced, key=lambda p: p["qps"]) if priced else None
     result = {
         "price": asdict(price),
-        "assumptions": {"target_peak_qps": params.target_peak_qps, "target_utilization": params.target_utilization,
-                        "hours_per_year": HOURS_PER_YEAR, "capacity": bench["capacity_method"],
-                        "sla_p99_ms": bench["loadgen"]["sla_p99_ms"],
-                        "inference": "one sample through the model"},
+        "assumptions": {"daily_requests": params.daily_requests, "peak_to_average": params.peak_to_average,
+                        "peak_qps": traffic.peak_qps, "target_utilization": params.target_utilization,
+                        "redundancy": params.redundancy, "growth": params.growth, "price_change": params.price_change,
+                        "revenue_per_1k": params.revenue_per_1k, "hours_per_year": HOURS_PER_YEAR,
+                        "capacity": bench["capacity_method"], "sla_p99_ms": bench["loadgen"]["sla_p99_ms"],
+                        "inference": "one sample through the model",
+                        "range": "capacity between the highest VALID and the lowest INVALID target of the peak search"},
         "baseline": baseline["engine"] if baseline else None,
         "best": best["engine"] if best else None,
         "engines": priced,

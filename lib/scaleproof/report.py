@@ -33,10 +33,12 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
             f"- **Unit cost:** {fmt_money(base['usd_per_1m'])} → **{fmt_money(best['usd_per_1m'])} per 1M inferences** "
             f"at {cost['assumptions']['target_utilization']:.0%} utilization; the same budget serves "
             f"**{best['traffic_multiple_same_budget']:.2f}×** the traffic. *Source: cost_report/cost_report.json*",
-            f"- **Fleet for {cost['assumptions']['target_peak_qps']:,.0f} QPS peak:** {base['instances']} → "
-            f"**{best['instances']}** instances, annual cost {fmt_money(base['annual_usd'])} → "
-            f"{fmt_money(best['annual_usd'])} (saves {fmt_money(best['annual_savings_usd'])}/year). "
-            f"*Source: cost_report/cost_report.json*",
+            f"- **Fleet for {cost['assumptions']['peak_qps']:,.0f} QPS peak (N+{cost['assumptions']['redundancy']}):** "
+            f"{base['instances']} → **{best['instances']}** instances, annual cost {fmt_money(base['annual_usd'])} → "
+            f"{fmt_money(best['annual_usd'])} (saves {fmt_money(best['annual_savings_usd'])}/year"
+            + (f"; range {fmt_money(best['range']['annual_usd'][0])}–{fmt_money(best['range']['annual_usd'][1])} "
+               "from the peak search's bracket" if best.get("range") else "")
+            + "). *Source: cost_report/cost_report.json*",
         ]
     elif base:
         lines.append(f"- Only the baseline `{base['engine']}` could be priced: {base['qps']:,.0f} inferences/s, "
@@ -173,12 +175,65 @@ def plot_cost(cost: dict[str, Any]):
     ax1.set_title(f"Unit cost at {cost['assumptions']['target_utilization']:.0%} utilization")
     ax2.barh(names, [e["instances"] for e in cost["engines"]], color=colors)
     ax2.set_xlabel("instances")
-    ax2.set_title(f"Instances for {cost['assumptions']['target_peak_qps']:,.0f} QPS peak")
+    ax2.set_title(f"Instances for {cost['assumptions']['peak_qps']:,.0f} QPS peak (N+{cost['assumptions']['redundancy']})")
     for ax in (ax1, ax2):
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def scenarios_table(cost: dict[str, Any]) -> pd.DataFrame:
+    """Instances and annual cost per engine for each growth scenario and for the price scenario."""
+    rows = []
+    for e in cost["engines"]:
+        row = {"engine": e["engine"]}
+        for sc in e["scenarios"]:
+            row[f"{sc['growth']:g}x: instances"] = sc["instances"]
+            row[f"{sc['growth']:g}x: annual USD"] = round(sc["annual_usd"])
+        ps = e["price_scenario"]
+        row[f"price {ps['price_change']:+.0%}: annual USD"] = round(ps["annual_usd"])
+        if "cost_share_of_revenue" in e:
+            row["cost / revenue"] = f"{e['cost_share_of_revenue']:.2%}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("engine") if rows else pd.DataFrame()
+
+
+def plot_scenarios(cost: dict[str, Any]):
+    """Accelerators needed per engine as traffic grows."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    growth = cost["assumptions"]["growth"]
+    width = 0.8 / max(1, len(cost["engines"]))
+    for i, e in enumerate(cost["engines"]):
+        ax.bar(np.arange(len(growth)) + i * width, [s["instances"] for s in e["scenarios"]], width, label=e["engine"])
+    ax.set_xticks(np.arange(len(growth)) + width * (len(cost["engines"]) - 1) / 2, [f"{g:g}x traffic" for g in growth])
+    ax.set_ylabel("instances")
+    ax.set_title(f"Accelerators needed by scenario (N+{cost['assumptions']['redundancy']})")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def claims_appendix(cost: dict[str, Any], run_dir: Path):
+    """Each claim with its source file, that file's sha256 now, and the command that re-creates it.
+
+    A Styler, not a DataFrame: a DataFrame's display cuts long texts, and `verify` looks for each
+    claim's full text in report.html."""
+    from .provenance import sha256_file
+
+    hashes: dict[str, str] = {}
+    rows = []
+    for c in cost["claims"]:
+        if c["source"] not in hashes:
+            f = Path(run_dir) / c["source"]
+            hashes[c["source"]] = sha256_file(f) if f.exists() else "written by this notebook (see manifest.json)"
+        rows.append({"claim": c["text"], "value": c["value"], "source": c["source"], "key": c["key"],
+                     "sha256": hashes[c["source"]], "re-create": "scaleproof reproduce <this run folder>"})
+    return pd.DataFrame(rows).style.hide(axis="index")
 
 
 def render_html(executed_notebook: Path, out: Path) -> Path:

@@ -56,8 +56,9 @@ def capacity(server: dict[str, Any]) -> dict[str, Any] | None:
     if peak["peak_qps"] is None:
         return None
     run = peak["peak_run"]
-    return {"qps": peak["peak_qps"], "p99_ms": run["p99_ms"], "log_dir": run["log_dir"],
-            "batching": run["batching"]}
+    invalid_above = [r["target_qps"] for r in peak["runs"] if not r["valid"] and r["target_qps"] > peak["peak_qps"]]
+    return {"qps": peak["peak_qps"], "qps_upper": min(invalid_above, default=None), "p99_ms": run["p99_ms"],
+            "log_dir": run["log_dir"], "batching": run["batching"]}
 
 
 def server_search(engine, x: np.ndarray, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,

@@ -1,0 +1,115 @@
+"""Checking a run after the fact: `verify` (nothing changed, every claim matches its source) and
+`reproduce` (the same parameters again give the same results, timings within a tolerance)."""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Params
+from .errors import ArtifactError
+from .provenance import read_json, sha256_file
+
+KEY_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def resolve(doc: Any, key: str) -> Any:
+    """`engines[1].capacity.qps` -> that value of a JSON document."""
+    for name, index in KEY_TOKEN.findall(key):
+        doc = doc[int(index)] if index else doc[name]
+    return doc
+
+
+def verify_run(run_dir: str | Path) -> tuple[list[str], dict[str, int]]:
+    """Problems found (empty when the run verifies) and what was checked."""
+    run = Path(run_dir)
+    try:
+        manifest = read_json(run / "manifest.json")
+    except FileNotFoundError:
+        raise ArtifactError(f"{run} has no manifest.json: it is not a scaleproof run folder") from None
+    problems = []
+    if manifest.get("status") != "succeeded":
+        problems.append(f"the run's status is {manifest.get('status')!r}: {manifest.get('error')}")
+    listed = manifest["artifacts"]
+    for rel, meta in listed.items():
+        f = run / rel
+        if not f.is_file():
+            problems.append(f"{rel}: missing")
+        elif (actual := sha256_file(f)) != meta["sha256"]:
+            problems.append(f"{rel}: changed (sha256 {actual[:16]}…, manifest says {meta['sha256'][:16]}…)")
+    for f in sorted(p for p in run.rglob("*") if p.is_file()):
+        rel = f.relative_to(run).as_posix()
+        if rel != "manifest.json" and rel not in listed:
+            problems.append(f"{rel}: not in the manifest (added after the run)")
+    claims = read_json(run / "cost_report" / "cost_report.json")["claims"]
+    report = html.unescape((run / "report.html").read_text(encoding="utf-8"))
+    sources: dict[str, Any] = {}
+    for c in claims:
+        try:
+            source = sources.setdefault(c["source"], read_json(run / c["source"]))
+            value = resolve(source, c["key"])
+        except (OSError, KeyError, IndexError, ValueError) as e:
+            problems.append(f"claim {c['id']}: cannot read {c['source']} at {c['key']} ({e})")
+            continue
+        if value != c["value"]:
+            problems.append(f"claim {c['id']}: the report says {c['value']!r} but {c['source']} has {value!r} at {c['key']}")
+        if c["text"] not in report:
+            problems.append(f"claim {c['id']}: its text {c['text']!r} is not in report.html (the report was edited)")
+    return problems, {"artifacts": len(listed), "claims": len(claims)}
+
+
+@dataclass
+class Check:
+    check: str
+    original: Any
+    reproduced: Any
+    kind: str  # "exact" or "timing"
+    ok: bool
+
+
+def rel_close(a: float | None, b: float | None, tol: float) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= tol * max(abs(a), abs(b))
+
+
+def compare_runs(original: Path, reproduced: Path, timing_tolerance: float) -> list[Check]:
+    """Every non-timing result must match exactly; timing results within `timing_tolerance` (relative)."""
+    def load(run: Path, stage: str) -> dict[str, Any]:
+        return read_json(run / stage / f"{stage}.json")
+
+    checks = []
+    for stage, key in (("export", "onnx_sha256"), ("calibrate", "calib_data_sha256"), ("calibrate", "int8_onnx_sha256")):
+        a, b = load(original, stage).get(key), load(reproduced, stage).get(key)
+        checks.append(Check(f"{stage}.{key}", a, b, "exact", a == b))
+    va = {r["engine"]: r for r in load(original, "validate")["engines"]}
+    vb = {r["engine"]: r for r in load(reproduced, "validate")["engines"]}
+    for name in sorted(set(va) | set(vb)):
+        for key in ("top1", "top1_agreement", "max_abs_err", "passed"):
+            a, b = va.get(name, {}).get(key), vb.get(name, {}).get(key)
+            checks.append(Check(f"validate {name} {key}", a, b, "exact", a == b))
+    ba = {r["engine"]: r for r in load(original, "benchmark")["engines"]}
+    bb = {r["engine"]: r for r in load(reproduced, "benchmark")["engines"]}
+    for name in sorted(set(ba) | set(bb)):
+        a = (ba.get(name, {}).get("capacity") or {}).get("qps")
+        b = (bb.get(name, {}).get("capacity") or {}).get("qps")
+        checks.append(Check(f"benchmark {name} Server peak QPS", a, b, "timing", rel_close(a, b, timing_tolerance)))
+    return checks
+
+
+def reproduce_run(run_dir: str | Path, outputs: str | Path | None = None, timing_tolerance: float = 0.5,
+                  overrides: dict[str, Any] | None = None, progress: bool = False) -> tuple[Path, list[Check]]:
+    """Run the recorded parameters again into a new run folder and compare it with the original."""
+    from .pipeline import run_chain
+
+    run = Path(run_dir).resolve()
+    params = Params.from_yaml(run / "params.yaml", overrides)
+    run_id = f"{run.name}-repro-{secrets.token_hex(2)}"
+    outcome = run_chain(params, run_id=run_id, outputs=outputs or run.parent, progress=progress)
+    if not outcome.ok:
+        raise ArtifactError(f"the reproduction failed: {outcome.error} (log: {outcome.run_dir})")
+    return outcome.run_dir, compare_runs(run, outcome.run_dir, timing_tolerance)
