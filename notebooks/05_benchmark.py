@@ -43,6 +43,7 @@ loadgen_min_duration_s = 1.0  # LoadGen minimum duration per run (MLPerf: 600)
 loadgen_min_queries = 100  # LoadGen minimum query count per run (MLPerf Server: 270336)
 peak_search_runs = 6  # most Server runs the peak-QPS search may take per engine and batching
 peak_tolerance = 0.1  # stop the peak search when VALID and INVALID targets are this close
+peak_repeats = 1  # independent peak searches per engine; 2 or more measure run-to-run spread
 
 # %%
 from IPython.display import Markdown, display

@@ -113,6 +113,7 @@ class Params(BaseModel):
     loadgen_min_queries: int = _field(100, "LoadGen minimum query count per run (MLPerf Server: 270336)", gt=0)
     peak_search_runs: int = _field(6, "most Server runs the peak-QPS search may take per engine and batching", ge=2)
     peak_tolerance: float = _field(0.1, "stop the peak search when VALID and INVALID targets are this close", gt=0)
+    peak_repeats: int = _field(1, "independent peak searches per engine; 2 or more measure run-to-run spread", ge=1)
 
     # 06_cost_report
     price_table: str = _field("", "CSV of prices with source and date per row (empty: the shipped table)")

@@ -118,13 +118,14 @@ def claim(cid: str, text: str, value: float, source: str, key: str) -> dict[str,
 
 
 def price_engine(cap: dict[str, Any], price: PriceRow, traffic: Traffic, params: Params) -> dict[str, Any]:
-    """Cost of one engine now, per growth scenario and in the price scenario, with the range the
-    peak search leaves: capacity lies between the highest VALID and the lowest INVALID target."""
+    """Cost of one engine now, per growth scenario and in the price scenario, with a range: from the
+    run-to-run spread of repeated peak searches, or else from one search's VALID/INVALID bracket."""
     now = fleet_cost(cap["qps"], price.usd_per_hour, traffic)
     out = {"qps": cap["qps"], **now}
     if cap.get("qps_upper"):
         hi = fleet_cost(cap["qps_upper"], price.usd_per_hour, traffic)
-        out["range"] = {"qps": [cap["qps"], cap["qps_upper"]], "instances": [hi["instances"], now["instances"]],
+        out["range"] = {"source": cap["range_source"], "qps": [cap["qps"], cap["qps_upper"]],
+                        "instances": [hi["instances"], now["instances"]],
                         "annual_usd": [hi["annual_usd"], now["annual_usd"]],
                         "usd_per_1m": [hi["usd_per_1m"], now["usd_per_1m"]]}
     out["scenarios"] = [{"growth": g, **fleet_cost(cap["qps"], price.usd_per_hour, traffic, g)} for g in params.growth]
@@ -199,7 +200,8 @@ def run(params: Params) -> dict[str, Any]:
                         "revenue_per_1k": params.revenue_per_1k, "hours_per_year": HOURS_PER_YEAR,
                         "capacity": bench["capacity_method"], "sla_p99_ms": bench["loadgen"]["sla_p99_ms"],
                         "inference": "one sample through the model",
-                        "range": "capacity between the highest VALID and the lowest INVALID target of the peak search"},
+                        "range": "run-to-run spread of the peak when peak_repeats >= 2, else the bracket of one "
+                                 f"peak search (peak_repeats = {params.peak_repeats})"},
         "baseline": baseline["engine"] if baseline else None,
         "best": best["engine"] if best else None,
         "engines": priced,

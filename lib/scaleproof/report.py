@@ -36,8 +36,8 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
             f"- **Fleet for {cost['assumptions']['peak_qps']:,.0f} QPS peak (N+{cost['assumptions']['redundancy']}):** "
             f"{base['instances']} → **{best['instances']}** instances, annual cost {fmt_money(base['annual_usd'])} → "
             f"{fmt_money(best['annual_usd'])} (saves {fmt_money(best['annual_savings_usd'])}/year"
-            + (f"; range {fmt_money(best['range']['annual_usd'][0])}–{fmt_money(best['range']['annual_usd'][1])} "
-               "from the peak search's bracket" if best.get("range") else "")
+            + (f"; range {fmt_money(best['range']['annual_usd'][0])}–{fmt_money(best['range']['annual_usd'][1])}: "
+               f"{best['range']['source']}" if best.get("range") else "")
             + "). *Source: cost_report/cost_report.json*",
         ]
     elif base:
@@ -232,8 +232,8 @@ def claims_appendix(cost: dict[str, Any], run_dir: Path):
             f = Path(run_dir) / c["source"]
             hashes[c["source"]] = sha256_file(f) if f.exists() else "written by this notebook (see manifest.json)"
         rows.append({"claim": c["text"], "value": c["value"], "source": c["source"], "key": c["key"],
-                     "sha256": hashes[c["source"]], "re-create": "scaleproof reproduce <this run folder>"})
-    return pd.DataFrame(rows).style.hide(axis="index")
+                     "sha256": hashes[c["source"]], "re-create": f"scaleproof reproduce {Path(run_dir).name}"})
+    return pd.DataFrame(rows).style.format(escape="html").hide(axis="index")
 
 
 def render_html(executed_notebook: Path, out: Path) -> Path:
