@@ -64,7 +64,7 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
 def engines_table(cost: dict[str, Any]) -> pd.DataFrame:
     rows = [{
         "engine": e["engine"], "peak Server QPS": round(e["qps"]),
-        "P99 ms": round(e["p99_ms"], 3), "peak RSS MB": e["memory_mb"],
+        "P99 ms": round(e["p99_ms"], 3), "peak memory MB (GPU allocated, else RSS)": e["memory_mb"],
         "top-1 Δ pt": e["top1_delta_pts"], "agreement": round(e["top1_agreement"], 4),
         "USD per 1M": round(e["usd_per_1m"], 6), "instances": e["instances"], "annual USD": round(e["annual_usd"]),
         "speed-up": round(e.get("speedup_vs_baseline", 1.0), 2),
