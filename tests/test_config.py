@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from scaleproof.config import CalibMethod, Params, Precision, describe, parse_override
@@ -57,3 +59,9 @@ def test_describe_documents_every_parameter():
     rows = describe()
     assert [r["name"] for r in rows] == list(Params.model_fields)
     assert all(r["help"] for r in rows)
+
+
+@pytest.mark.parametrize("profile", sorted((Path(__file__).resolve().parents[1] / "params").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_profile_is_valid(profile):
+    Params.from_yaml(profile)
