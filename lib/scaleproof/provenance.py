@@ -35,10 +35,6 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def sha256_array(*arrays: np.ndarray) -> str:
     """Hash of arrays' dtype, shape and bytes: identical data gives an identical hash on any machine."""
     h = hashlib.sha256()

@@ -11,8 +11,6 @@ from typing import Any
 
 import pandas as pd
 
-from . import paths
-
 
 def fmt_money(x: float) -> str:
     # "USD" rather than "$": Jupyter's Markdown renderer reads $...$ as LaTeX
@@ -248,7 +246,3 @@ def render_html(executed_notebook: Path, out: Path) -> Path:
     body, _ = exporter.from_notebook_node(nb)
     return atomic_write_bytes(out, body.encode("utf-8"))
 
-
-def source_files(run_dir: Path) -> dict[str, str]:
-    """Each stage's result file, relative to the run folder, for the report's source column."""
-    return {s: str(paths.result_path(run_dir, s).relative_to(run_dir)) for s in paths.STAGES}

@@ -34,7 +34,7 @@ class DynamicBatcher:
             raise ValueError(f"batcher max_batch {max_batch} must be in 1..{engine.max_batch} (the engine's limit)")
         if max_delay_s < 0:
             raise ValueError(f"max_delay_s must be >= 0, got {max_delay_s}")
-        self.engine, self.samples, self.complete = engine, samples, complete
+        self.engine, self.complete = engine, complete
         self.max_batch, self.max_delay_s, self.fixed_batch = max_batch, max_delay_s, fixed_batch
         engine.load_samples(samples)
         self._idx = np.zeros(max_batch, dtype=np.int64)  # sample indices of the batch being formed
