@@ -12,6 +12,7 @@ from scaleproof.bench.loadgen import (
     Scenario,
     find_peak,
     read_detail_log,
+    retry_fits,
     run_scenario,
     run_server,
 )
@@ -44,6 +45,12 @@ def test_overloaded_server_run_is_invalid_with_loadgens_reason(tmp_path):
 def test_early_stopping_shortfall_is_retried_with_the_queries_loadgen_asks_for(tmp_path):
     run = run_server(SlowEngine(), SAMPLES, CFG, 200, tmp_path)  # 0.5 s at 200 QPS: too few queries at first
     assert run.valid and "retried_for_early_stopping" in run.extra and run.queries > 100
+
+
+def test_retry_budget_is_five_minimum_durations_or_ten_seconds():
+    # the H100 ResNet-50 static runs: 459 queries at 77 QPS (6 s) with a 1 s minimum duration
+    assert retry_fits(459, 77, 1.0) and not retry_fits(459, 39, 1.0)
+    assert retry_fits(459, 10, 10.0) and not retry_fits(459, 9, 10.0)
 
 
 def test_light_server_run_is_valid_and_batches(tmp_path):

@@ -164,7 +164,13 @@ def run_scenario(engine, samples: np.ndarray, scenario: Scenario, cfg: LoadgenSe
 
 
 MORE_QUERIES_RE = re.compile(r"Processed (\d+) queries\.\s*\*?\s*Would need to run at least (\d+) more queries")
-MAX_RETRY_DURATION_FACTOR = 5  # a retry may run up to 5x min_duration at the target rate, no longer
+MAX_RETRY_DURATION_FACTOR = 5  # a retry may run up to 5x min_duration at the target rate...
+MIN_RETRY_BUDGET_S = 10.0  # ...or 10 s, whichever is longer: short profiles at low rates need it (H100 run, static batch 1)
+
+
+def retry_fits(needed_queries: int, target_qps: float, min_duration_s: float) -> bool:
+    """Whether a Server run of `needed_queries` at `target_qps` fits the retry budget."""
+    return needed_queries / target_qps <= max(MAX_RETRY_DURATION_FACTOR * min_duration_s, MIN_RETRY_BUDGET_S)
 
 
 def queries_needed(run: LoadgenRun, summary: str) -> int | None:
@@ -178,10 +184,10 @@ def queries_needed(run: LoadgenRun, summary: str) -> int | None:
 def run_server(engine, samples: np.ndarray, cfg: LoadgenSettings, target_qps: float, log_dir: Path) -> LoadgenRun:
     """A Server run at `target_qps`. If the latency bound held but early stopping wanted more queries
     than the minimum duration produced (low rates), run once more with as many queries as LoadGen
-    asked for, up to MAX_RETRY_DURATION_FACTOR x min_duration at that rate; else the run stays INVALID."""
+    asked for, if that fits `retry_fits`; else the run stays INVALID."""
     run = run_scenario(engine, samples, Scenario.server, cfg, log_dir, target_qps=target_qps)
     needed = queries_needed(run, (log_dir / "mlperf_log_summary.txt").read_text())
-    if needed is not None and needed / target_qps <= MAX_RETRY_DURATION_FACTOR * cfg.min_duration_s:
+    if needed is not None and retry_fits(needed, target_qps, cfg.min_duration_s):
         retry_cfg = replace(cfg, min_queries=math.ceil(needed * 1.1))
         run = run_scenario(engine, samples, Scenario.server, retry_cfg, log_dir, target_qps=target_qps)
         run.extra["retried_for_early_stopping"] = f"min_queries raised to {retry_cfg.min_queries} as LoadGen asked"
