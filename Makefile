@@ -42,8 +42,9 @@ lab: setup  ## JupyterLab on notebooks/ with the project's kernel
 	$(PY) -m pip install -q -e '.[lab]' 2>&1 | $(QUIET_PIP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
-weights: setup  ## re-create data/weights/digits-cnn.safetensors and its sha256
-	$(PY) scripts/train_digits.py
+weights: setup  ## re-create data/weights/digits-{cnn,mobile}.safetensors and their sha256
+	$(PY) scripts/train_digits.py --model digits-cnn
+	$(PY) scripts/train_digits.py --model digits-mobile
 
 clean:  ## remove .venv and outputs/
 	rm -rf $(VENV) outputs

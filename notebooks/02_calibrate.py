@@ -12,36 +12,78 @@
 #     language: python
 #     name: python3
 # ---
-
 # %% [markdown]
-# # 02 · Calibrate: INT8 Q/DQ model
+# # 02 · Calibrate: INT8 that keeps its accuracy, and FP16
 #
-# Post-training quantization with ONNX Runtime's tooling into an explicit Q/DQ ONNX model, from a
-# seeded calibration set disjoint from the validation split. Writes `calibrate/model.int8.onnx` and
-# `calibrate/calibrate.json`.
+# Post-training quantization into an explicit Q/DQ ONNX model (ONNX Runtime's tooling, or NVIDIA
+# ModelOpt where installed), from a seeded calibration set disjoint from the validation split. The
+# activation ranges go to a calibration cache keyed by model, data, method, settings and quantizer.
+# Each quantized node is then judged alone (sensitivity); if INT8 fails the accuracy gate, the most
+# sensitive nodes stay in FP32 until it passes (mixed precision). Writes `calibrate/model.int8.onnx`
+# (or `model.int8-mixed.onnx`), `calibrate/model.fp16.onnx` and `calibrate/calibrate.json`.
 
 # %% tags=["parameters"]
 run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets it)
 model = "zoo:digits-cnn"  # zoo:NAME or package.module:factory returning a torch.nn.Module
 input_shape = []  # input shape without the batch axis; needed for models outside the zoo
 seed = 0  # seed for data selection and synthetic inputs
+threads = 0  # CPU threads for inference (0: all usable cores)
+precisions = ["fp32", "int8"]  # precisions to build (fp32, fp16, bf16, int8); INT8 is calibrated only if listed
 calib_method = "minmax"  # minmax, entropy or percentile
+calib_percentile = 99.999  # percentile of activations the percentile method keeps
 calib_samples = 256  # number of calibration samples (disjoint from validation)
 per_channel = True  # per-channel weight scales
+quantizer = "auto"  # auto, onnxruntime or modelopt (auto: ModelOpt if installed)
+calib_cache_dir = ""  # folder of keyed calibration caches shareable across runs (empty: calibrate/cache of the run)
+sensitivity = True  # rank quantized nodes by the accuracy cost of quantizing each alone
+mixed_precision = True  # if INT8 fails the gate, keep the most sensitive nodes in FP32 until it passes
+mixed_precision_max_nodes = 8  # most nodes mixed precision may keep in FP32
+calib_compare = []  # calibration methods to compare by top-1 delta and INT8 speed (empty: none)
+max_top1_drop = 1.0  # largest top-1 drop vs FP32, in points, that passes the gate
+min_agreement = 0.97  # smallest top-1 agreement with FP32 that passes the gate
+val_samples = 0  # validation samples to use (0: the whole split)
+batch_sizes = [1, 8, 32]  # batch sizes to time (here: the largest, at most 32)
+min_time_s = 1.0  # shortest timed duration per batch size for a valid result
+max_cov = 0.2  # largest spread (CoV of 5 block means of latency) for a valid result
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scaleproof import quantize
+from scaleproof import calibrate, report
 from scaleproof.config import Params
 
 params = Params.from_namespace(globals())
-result = quantize.run(params)
+result = calibrate.run(params)
 
 # %%
-display(Markdown(f"Calibrated with **{result['calib_method']}** on {result['calib_samples']} samples "
-                 f"(data sha256 `{result['calib_data_sha256'][:16]}…`), {result['format']}, "
-                 f"per-channel weights: {result['per_channel']}; quantizer {result['quantizer']} "
-                 f"{result['quantizer_version']}."))
-pd.DataFrame([result["qdq"]], index=[result["int8_onnx"]])
+display(Markdown(report.calibration_markdown(result)))
+
+# %% [markdown]
+# ## Sensitivity: each quantized node alone
+#
+# Every other node stays FP32; the model is judged on the validation split with the gate of
+# `04_validate`. Ranked by accuracy cost, ties by output error.
+
+# %%
+fig = report.plot_sensitivity(result)
+report.sensitivity_table(result)
+
+# %% [markdown]
+# ## Mixed precision and speed on this CPU
+
+# %%
+display(Markdown(report.mixed_precision_markdown(result)))
+pd.DataFrame(result.get("speed_cpu", {})).T
+
+# %% [markdown]
+# ## Calibration methods compared (`calib_compare`)
+
+# %%
+report.methods_table(result)
+
+# %% [markdown]
+# ## FP16 model (float32 inputs and outputs)
+
+# %%
+pd.DataFrame([result["fp16"]], index=[result["fp16"]["fp16_onnx"]])

@@ -37,7 +37,7 @@ revenue_per_1k = 0.0  # revenue per 1,000 requests in USD (0: no margin figures)
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scaleproof import cost, report, stages
+from scaleproof import cost, paths, report, stages
 from scaleproof.config import Params
 
 params = Params.from_namespace(globals())
@@ -45,7 +45,9 @@ result = cost.run(params)
 exported = stages.read_result(params.run_path, "01_export")
 validated = stages.read_result(params.run_path, "04_validate")
 bench = stages.read_result(params.run_path, "05_benchmark")
-display(Markdown(report.summary_markdown(result, validated, exported)))
+calibrated = (stages.read_result(params.run_path, "02_calibrate")
+              if paths.result_path(params.run_path, "02_calibrate").exists() else None)
+display(Markdown(report.summary_markdown(result, validated, exported, calibrated)))
 
 # %% [markdown]
 # ## Engines priced

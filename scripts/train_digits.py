@@ -1,6 +1,6 @@
-"""Re-create the shipped digits-cnn weights: `python scripts/train_digits.py [--out data/weights]`.
+"""Re-create shipped digits weights: `python scripts/train_digits.py [--model digits-cnn] [--out data]`.
 
-Trains `zoo:digits-cnn` on the `train` split of scikit-learn's digits (seeded, single thread, CPU),
+Trains `zoo:digits-cnn` (or `zoo:digits-mobile`, the depthwise-separable one) on the `train` split of scikit-learn's digits (seeded, single thread, CPU),
 reports top-1 on the held-out `val` split, and writes the weights as safetensors with their sha256.
 The same torch version reproduces the same bytes; another version may differ in the last bits,
 which is why the checksum file is written beside the weights and checked at every load.
@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 
 from scaleproof.datasets import digits_splits
 from scaleproof.provenance import sha256_file
-from scaleproof.zoo import DIGITS_WEIGHTS, digits_cnn
+from scaleproof.zoo import ZOO, weights_file
 
 
 def top1(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
@@ -28,8 +28,10 @@ def top1(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    digits_models = sorted(n for n, entry in ZOO.items() if entry[2] == "digits")
+    ap.add_argument("--model", choices=digits_models, default="digits-cnn", help="zoo model to train")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data",
-                    help="data folder to write weights/digits-cnn.safetensors into")
+                    help="data folder to write weights/MODEL.safetensors into")
     ap.add_argument("--epochs", type=int, default=40, help="training epochs")
     ap.add_argument("--seed", type=int, default=0, help="torch seed for init and shuffling")
     args = ap.parse_args()
@@ -39,7 +41,7 @@ def main() -> None:
     torch.use_deterministic_algorithms(True)
     splits = digits_splits()
     x, y = torch.from_numpy(splits["train"].x), torch.from_numpy(splits["train"].y)
-    model = digits_cnn()
+    model = ZOO[args.model][0]()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=args.epochs * ((len(x) + 63) // 64))
     gen = torch.Generator().manual_seed(args.seed)
@@ -56,7 +58,7 @@ def main() -> None:
     acc = top1(model, splits["val"].x, splits["val"].y)
     if acc < 0.97:
         raise SystemExit(f"val top-1 {acc:.4f} is below the 0.97 the zoo promises; not writing weights")
-    path = args.out / DIGITS_WEIGHTS
+    path = args.out / weights_file(args.model)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     digest = sha256_file(path)

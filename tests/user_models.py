@@ -20,3 +20,29 @@ def broken() -> nn.Module:
 
 def not_a_module():
     return torch.zeros(3)
+
+
+class PlantedOutlier(nn.Module):
+    """A layer whose INT8 quantization breaks accuracy: `amplify` copies 16 pooled features and adds a
+    17th at ~1e4 that the head ignores (zero weight). The head's input range is then ~1e4, so one
+    per-tensor INT8 scale (~80 per step) rounds the 16 real features to zero; quantizing any other
+    node alone costs nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.amplify = nn.Linear(16, 17)
+        self.head = nn.Linear(17, 5)
+        with torch.no_grad():
+            self.amplify.weight.zero_()
+            self.amplify.weight[:16, :16] = torch.eye(16)
+            self.amplify.weight[16, :] = 1e4
+            self.amplify.bias.zero_()
+            self.head.weight[:, 16] = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.amplify(self.features(x)))
+
+
+def planted_outlier() -> nn.Module:
+    return PlantedOutlier()

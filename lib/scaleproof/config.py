@@ -29,6 +29,12 @@ class CalibMethod(StrEnum):
     percentile = "percentile"
 
 
+class Quantizer(StrEnum):
+    auto = "auto"  # ModelOpt where installed, else ONNX Runtime
+    onnxruntime = "onnxruntime"
+    modelopt = "modelopt"  # NVIDIA ModelOpt ONNX PTQ (extra: scaleproof[modelopt])
+
+
 class Backend(StrEnum):
     auto = "auto"
     onnxruntime = "onnxruntime"
@@ -47,6 +53,12 @@ class CompileMode(StrEnum):
     reduce_overhead = "reduce-overhead"
     max_autotune = "max-autotune"
     max_autotune_no_cudagraphs = "max-autotune-no-cudagraphs"
+
+
+class HardwareCompat(StrEnum):
+    none = "none"  # the engine runs on the GPU type it was built on
+    ampere_plus = "ampere_plus"  # any GPU of compute capability 8.0 or more (some speed lost)
+    same_compute_capability = "same_compute_capability"
 
 
 class Precision(StrEnum):
@@ -80,8 +92,18 @@ class Params(BaseModel):
 
     # 02_calibrate
     calib_method: CalibMethod = _field(CalibMethod.minmax, "minmax, entropy or percentile", strict=False)
+    calib_percentile: float = _field(99.999, "percentile of activations the percentile method keeps", gt=0, le=100)
     calib_samples: int = _field(256, "number of calibration samples (disjoint from validation)", gt=0)
     per_channel: bool = _field(True, "per-channel weight scales")
+    quantizer: Quantizer = _field(Quantizer.auto, "auto, onnxruntime or modelopt (auto: ModelOpt if installed)",
+                                  strict=False)
+    calib_cache_dir: str = _field("", "folder of keyed calibration caches, shareable across runs "
+                                      "(empty: calibrate/cache of the run)")
+    sensitivity: bool = _field(True, "rank quantized nodes by the accuracy cost of quantizing each alone")
+    mixed_precision: bool = _field(True, "if INT8 fails the gate, keep the most sensitive nodes in FP32 until it passes")
+    mixed_precision_max_nodes: int = _field(8, "most nodes mixed precision may keep in FP32", ge=1)
+    calib_compare: list[Annotated[CalibMethod, Field(strict=False)]] = _field(
+        [], "calibration methods to compare by top-1 delta and INT8 speed (empty: none)")
 
     # 03_build
     backend: Backend = _field(Backend.auto, "auto, onnxruntime, torch or tensorrt", strict=False)
@@ -93,6 +115,18 @@ class Params(BaseModel):
         [TorchMode.eager, TorchMode.cuda_graph], "PyTorch CUDA engines to build: eager, cuda_graph, compile")
     compile_mode: CompileMode = _field(CompileMode.default, "torch.compile mode (max-autotune takes minutes per shape)",
                                        strict=False)
+    trt_workspace_mb: int = _field(4096, "TensorRT builder workspace limit in MiB", gt=0)
+    trt_min_batch: int = _field(1, "smallest batch of the TensorRT optimization profile", gt=0)
+    trt_opt_batch: int = _field(0, "batch TensorRT tunes kernels for (0: batcher_max_batch)", ge=0)
+    trt_opt_level: int = _field(3, "TensorRT builder optimization level (0 fastest build to 5 most tuning)", ge=0, le=5)
+    trt_hardware_compat: HardwareCompat = _field(HardwareCompat.none, "TensorRT hardware compatibility: none, "
+                                                 "ampere_plus or same_compute_capability", strict=False)
+    trt_version_compatible: bool = _field(False, "build TensorRT engines that later TensorRT versions of the same major load")
+    trt_weak_typing_fallback: bool = _field(True, "on TensorRT 10.x, retry a failed strongly typed build with the "
+                                                  "FP16/INT8 builder flags (recorded)")
+    trt_cuda_graph: bool = _field(True, "capture one CUDA graph per batch bucket around TensorRT's execute_async_v3")
+    trt_timing_cache_dir: str = _field("", "folder of TensorRT timing caches per GPU type and version "
+                                           "(empty: the engine store of the GPU)")
 
     # 04_validate
     max_top1_drop: float = _field(1.0, "largest top-1 drop vs FP32, in points, that passes the gate", ge=0)
@@ -133,7 +167,7 @@ class Params(BaseModel):
             raise ValueError("batch_sizes must be a non-empty list of positive integers")
         if max(self.batch_sizes) > self.max_batch:
             raise ValueError(f"batch_sizes go up to {max(self.batch_sizes)} but max_batch is {self.max_batch}")
-        for name in ("batcher_max_batch", "static_batch"):
+        for name in ("batcher_max_batch", "static_batch", "trt_min_batch", "trt_opt_batch"):
             if getattr(self, name) > self.max_batch:
                 raise ValueError(f"{name} is {getattr(self, name)} but max_batch is {self.max_batch}")
         if not self.precisions:

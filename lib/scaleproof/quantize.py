@@ -1,26 +1,37 @@
-"""Stage 02: INT8 post-training quantization into an explicit Q/DQ ONNX model (ONNX Runtime's tooling).
+"""INT8 post-training quantization into explicit Q/DQ ONNX models: ONNX Runtime's tooling, or NVIDIA
+ModelOpt's ONNX PTQ where it is installed.
 
 Precision lives in the model (Q/DQ nodes), so every backend, TensorRT 11 included, consumes the
 same calibrated artifact. Activations are symmetric INT8 (zero point 0), which TensorRT requires
-and ONNX Runtime recommends on x86 (S8S8 QDQ).
+and ONNX Runtime recommends on x86 (S8S8 QDQ); weights are symmetric, per channel by default.
+
+ONNX Runtime calibrates once per (model, data, method, settings) and the activation ranges go to a
+keyed cache (`calib_cache`); every later model of the stage (sensitivity, mixed precision, methods
+compared) is quantized from those ranges without running the calibration data again.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
+import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import paths, stages
-from .config import CalibMethod, Params
-from .datasets import Split, select, splits_for
+from . import calib_cache
+from .config import CalibMethod, Quantizer
+from .datasets import Split
 from .errors import ParamsError
 from .onnx_io import load_onnx_checked
 from .provenance import atomic_path, package_versions, sha256_array, sha256_file
 
 CALIB_BATCH = 32
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+MODELOPT_METHODS = {CalibMethod.minmax: "max", CalibMethod.entropy: "entropy"}  # ModelOpt has no percentile
 
 
 def check_calibration_data(split: Split, input_name: str, input_shape: tuple[int, ...]) -> None:
@@ -37,6 +48,43 @@ def check_calibration_data(split: Split, input_name: str, input_shape: tuple[int
         raise ParamsError(f"calibration data for input {input_name!r} contains NaN/Inf")
 
 
+def resolve_quantizer(choice: Quantizer) -> str:
+    """`auto` takes ModelOpt when it is importable, ONNX Runtime otherwise; `modelopt` must be there."""
+    has_modelopt = importlib.util.find_spec("modelopt") is not None and \
+        importlib.util.find_spec("modelopt.onnx.quantization") is not None
+    if choice is Quantizer.modelopt and not has_modelopt:
+        raise ParamsError("quantizer=modelopt needs NVIDIA ModelOpt (pip install 'scaleproof[modelopt]'; it pulls "
+                          "onnxruntime-gpu and CuPy); use quantizer=onnxruntime or auto")
+    if choice is Quantizer.auto:
+        return "modelopt" if has_modelopt else "onnxruntime"
+    return choice.value
+
+
+ENTROPY_BINS = (2048, 128)  # histogram bins, quantized bins: TensorRT's entropy calibration uses the same
+
+
+def method_settings(method: CalibMethod, percentile: float) -> dict[str, Any]:
+    """The calibrator settings of a method (ONNX Runtime's `create_calibrator` options; part of the cache key).
+
+    Entropy is given 2048 histogram bins explicitly: with ONNX Runtime's defaults as `quantize_static`
+    passes them (128 bins, 128 quantized bins) there is a single candidate threshold, the full range,
+    and entropy calibration gives exactly the min-max scales.
+    """
+    settings: dict[str, Any] = {"symmetric": True}
+    if method is CalibMethod.entropy:
+        settings.update(num_bins=ENTROPY_BINS[0], num_quantized_bins=ENTROPY_BINS[1])
+    elif method is CalibMethod.percentile:
+        settings.update(num_bins=2048, percentile=percentile)
+    return settings
+
+
+def ort_methods() -> dict[CalibMethod, Any]:  # noqa: N802 - a constant table, built lazily (ORT import)
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {CalibMethod.minmax: CalibrationMethod.MinMax, CalibMethod.entropy: CalibrationMethod.Entropy,
+            CalibMethod.percentile: CalibrationMethod.Percentile}
+
+
 def _reader(x: np.ndarray, input_name: str):
     from onnxruntime.quantization import CalibrationDataReader
 
@@ -50,59 +98,149 @@ def _reader(x: np.ndarray, input_name: str):
     return BatchReader()
 
 
-def quantize_qdq(src: Path, dst: Path, calib_x: np.ndarray, input_name: str, method: CalibMethod,
-                 per_channel: bool, exclude_nodes: tuple[str, ...] = ()) -> Path:
-    """Calibrate `src` on `calib_x` and write the Q/DQ model to `dst` atomically."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+class OrtQuantizer:
+    """ONNX Runtime `quantize_static` over one pre-processed model and one calibration set."""
 
-    ort_method = {CalibMethod.minmax: CalibrationMethod.MinMax, CalibMethod.entropy: CalibrationMethod.Entropy,
-                  CalibMethod.percentile: CalibrationMethod.Percentile}[method]
-    with atomic_path(dst.with_suffix(".prep.onnx")) as prep:
-        quant_pre_process(str(src), str(prep), skip_symbolic_shape=False)
+    name = "onnxruntime"
+
+    def __init__(self, src: Path, work_dir: Path, calib_x: np.ndarray, input_name: str, per_channel: bool,
+                 cache_dir: Path) -> None:
+        from onnxruntime.quantization import quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        self.version = package_versions().get("onnxruntime", "unknown")
+        self.calib_x, self.input_name, self.per_channel = calib_x, input_name, per_channel
+        self.source_sha256, self.data_sha256 = sha256_file(src), sha256_array(calib_x)
+        self.work_dir, self.cache_dir = work_dir, cache_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.model = work_dir / "model.prep.onnx"  # shape inference + ORT's pre-quantization graph clean-up
+        quant_pre_process(str(src), str(self.model), skip_symbolic_shape=False)
+        # ORT >= 1.32 quantizes from stored ranges; older ones calibrate on every call (slower, same result)
+        self.reuses_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters
+
+    def cache_path(self, method: CalibMethod) -> Path:
+        return self.cache_dir / f"{self.source_sha256[:16]}-{method.value}.calib.json"
+
+    def key(self, method: CalibMethod, settings: dict[str, Any]) -> dict[str, Any]:
+        return calib_cache.cache_key(self.source_sha256, self.data_sha256, method.value, settings,
+                                     self.name, self.version)
+
+    def ranges(self, method: CalibMethod, settings: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        """Activation ranges for `method`: from the keyed cache when it matches, else calibrated and stored."""
+        if not self.reuses_ranges:
+            return None, {"status": "unsupported",
+                          "reason": f"onnxruntime {self.version} cannot quantize from stored ranges"}
+        path = self.cache_path(method)
+        found = calib_cache.lookup(path, self.key(method, settings))
+        if found.ranges is not None:
+            return found.ranges, found.as_dict()
+        if found.status != "miss":
+            print(f"[scaleproof] {found.reason}")
+        ranges = self._calibrate(method, settings)
+        calib_cache.store(path, self.key(method, settings), ranges)
+        return ranges, {**found.as_dict(), "stored": str(path)}
+
+    def _calibrate(self, method: CalibMethod, settings: dict[str, Any]) -> dict[str, Any]:
+        """Run the calibration data through the model with ONNX Runtime's calibrator; ranges as cache JSON."""
+        from onnxruntime.quantization import create_calibrator
+        from onnxruntime.quantization.calibrate import save_tensors_data
+
+        calibrator = create_calibrator(self.model, None, augmented_model_path=str(self.work_dir / "augmented.onnx"),
+                                       calibrate_method=ort_methods()[method], extra_options=settings)
+        calibrator.collect_data(_reader(self.calib_x, self.input_name))
+        ranges_file = self.work_dir / f"ranges-{method.value}.json"
+        save_tensors_data(calibrator.compute_data(), ranges_file)
+        return json.loads(ranges_file.read_text())
+
+    def quantize(self, dst: Path, method: CalibMethod, settings: dict[str, Any], ranges: dict[str, Any] | None,
+                 nodes_to_quantize: list[str] | None = None, nodes_to_exclude: tuple[str, ...] = ()) -> Path:
+        """Write the Q/DQ model to `dst` atomically, from `ranges` (or by calibrating where ORT is older)."""
+        ranges_file = None
+        if ranges is not None:
+            ranges_file = self.work_dir / f"ranges-{method.value}.json"
+            ranges_file.write_text(json.dumps(ranges))
         with atomic_path(dst) as tmp:
-            quantize_static(
-                str(prep), str(tmp), _reader(calib_x, input_name), quant_format=QuantFormat.QDQ,
-                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
-                calibrate_method=ort_method, nodes_to_exclude=list(exclude_nodes),
-                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            self._quantize_static(tmp, method, settings, ranges_file, calibrate=ranges is None,
+                                  nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=nodes_to_exclude)
+        return dst
+
+    def _quantize_static(self, dst: Path, method: CalibMethod, settings: dict[str, Any], ranges_file: Path | None,
+                         calibrate: bool, nodes_to_quantize: list[str] | None = None,
+                         nodes_to_exclude: tuple[str, ...] = ()) -> None:
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+        ort_method = ort_methods()[method]
+        extra = {"ActivationSymmetric": True, "WeightSymmetric": True}
+        if "percentile" in settings:
+            extra["CalibPercentile"] = settings["percentile"]
+        kwargs: dict[str, Any] = {}
+        if ranges_file is not None:
+            kwargs["calibration_cache_path"] = str(ranges_file)
+        quantize_static(
+            str(self.model), str(dst), _reader(self.calib_x, self.input_name) if calibrate else None,
+            quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            per_channel=self.per_channel, calibrate_method=ort_method, nodes_to_quantize=nodes_to_quantize,
+            nodes_to_exclude=list(nodes_to_exclude), extra_options=extra, **kwargs,
+        )
+
+    def close(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+class ModelOptQuantizer:
+    """NVIDIA ModelOpt's ONNX PTQ (TensorRT's Q/DQ placement rules); calibrates on every call."""
+
+    name = "modelopt"
+
+    def __init__(self, src: Path, work_dir: Path, calib_x: np.ndarray, input_name: str, per_channel: bool,
+                 cache_dir: Path) -> None:
+        self.model, self.calib_x, self.input_name = src, calib_x, input_name
+        self.version = package_versions().get("nvidia-modelopt", "unknown")
+        self.work_dir = work_dir
+        self.reuses_ranges = False
+
+    def ranges(self, method: CalibMethod, settings: dict[str, Any]) -> tuple[None, dict[str, str]]:
+        if method not in MODELOPT_METHODS:
+            raise ParamsError(f"ModelOpt calibrates with {', '.join(m.value for m in MODELOPT_METHODS)}, "
+                              f"not {method.value}; use quantizer=onnxruntime for {method.value}")
+        return None, {"status": "unsupported", "reason": "ModelOpt calibrates on every call"}
+
+    def quantize(self, dst: Path, method: CalibMethod, settings: dict[str, Any], ranges: None,
+                 nodes_to_quantize: list[str] | None = None, nodes_to_exclude: tuple[str, ...] = ()) -> Path:
+        from modelopt.onnx.quantization import quantize as modelopt_quantize
+
+        self.ranges(method, settings)
+        with atomic_path(dst) as tmp:
+            modelopt_quantize(
+                onnx_path=str(self.model), quantize_mode="int8", calibration_data={self.input_name: self.calib_x},
+                calibration_method=MODELOPT_METHODS[method], calibration_eps=["cpu"],
+                nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=list(nodes_to_exclude) or None,
+                output_path=str(tmp),
             )
-    dst.with_suffix(".prep.onnx").unlink(missing_ok=True)
-    return dst
+        return dst
+
+    def close(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def make_quantizer(choice: Quantizer, src: Path, work_dir: Path, calib_x: np.ndarray, input_name: str,
+                   per_channel: bool, cache_dir: Path) -> OrtQuantizer | ModelOptQuantizer:
+    cls = {"onnxruntime": OrtQuantizer, "modelopt": ModelOptQuantizer}[resolve_quantizer(choice)]
+    return cls(src, work_dir, calib_x, input_name, per_channel, cache_dir)
+
+
+def quantized_nodes(path: Path) -> list[dict[str, str]]:
+    """Compute nodes of a Q/DQ model that read a dequantized tensor: the nodes that run in INT8."""
+    graph = load_onnx_checked(path, load_external=False).graph
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    return [{"node": n.name, "op_type": n.op_type} for n in graph.node
+            if n.op_type not in QDQ_OPS and any(i in dequantized for i in n.input)]
 
 
 def qdq_summary(path: Path) -> dict[str, Any]:
     model = load_onnx_checked(path, load_external=False)
     ops = Counter(n.op_type for n in model.graph.node)
-    compute = [n for n in model.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")]
+    compute = [n for n in model.graph.node if n.op_type not in QDQ_OPS]
     return {"nodes": len(model.graph.node), "quantize_nodes": ops["QuantizeLinear"],
-            "dequantize_nodes": ops["DequantizeLinear"], "compute_nodes": len(compute)}
-
-
-def run(params: Params) -> dict[str, Any]:
-    exported = stages.require(params, "01_export")
-    run_dir = params.run_path
-    src = paths.stage_dir(run_dir, "01_export") / exported["onnx"]
-    out_dir = paths.stage_dir(run_dir, "02_calibrate")
-    shape = tuple(exported["input_shape"])
-    calib = select(splits_for(exported["dataset"], shape, params.seed)["calib"], params.calib_samples, params.seed)
-    check_calibration_data(calib, exported["input_name"], shape)
-
-    dst = quantize_qdq(src, out_dir / "model.int8.onnx", calib.x, exported["input_name"], params.calib_method,
-                       params.per_channel)
-    result = {
-        "source_onnx_sha256": sha256_file(src),
-        "int8_onnx": dst.name,
-        "int8_onnx_sha256": sha256_file(dst),
-        "quantizer": "onnxruntime.quantization.quantize_static",
-        "quantizer_version": package_versions().get("onnxruntime"),
-        "format": "QDQ, S8S8, symmetric activations and weights",
-        "calib_method": params.calib_method.value,
-        "per_channel": params.per_channel,
-        "calib_samples": len(calib),
-        "calib_labels": None if calib.y is None else np.bincount(calib.y).tolist(),
-        "calib_data_sha256": sha256_array(calib.x),
-        "qdq": qdq_summary(dst),
-    }
-    stages.write_result(run_dir, "02_calibrate", result)
-    return result
+            "dequantize_nodes": ops["DequantizeLinear"], "compute_nodes": len(compute),
+            "int8_nodes": len(quantized_nodes(path))}

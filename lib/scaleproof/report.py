@@ -17,7 +17,22 @@ def fmt_money(x: float) -> str:
     return f"{x:,.0f} USD" if abs(x) >= 100 else f"{x:,.4g} USD"
 
 
-def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: dict[str, Any]) -> str:
+def int8_markdown(calibrated: dict[str, Any]) -> str:
+    """What the INT8 model is: how many nodes stayed FP32, at what accuracy, and what that cost in speed."""
+    if not calibrated.get("int8_onnx"):
+        return ""
+    text = (f"- **INT8 model:** {calibrated['statement']} ({calibrated['quantizer']} {calibrated['quantizer_version']}, "
+            f"{calibrated['calib_method']} calibration on {calibrated['calib_samples']} samples")
+    speed = calibrated.get("speed_cpu", {})
+    if calibrated.get("kept_fp32") and "int8_mixed" in speed:
+        full, mixed = speed["int8_all_nodes"], speed["int8_mixed"]
+        text += (f"; keeping them in FP32 moves CPU throughput at batch {mixed['batch']} from "
+                 f"{full['samples_per_s']:,.0f} to {mixed['samples_per_s']:,.0f} samples/s")
+    return text + "). *Source: calibrate/calibrate.json*"
+
+
+def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: dict[str, Any],
+                     calibrated: dict[str, Any] | None = None) -> str:
     """The key claims, up front, each with the file it comes from."""
     lines = [f"## Key results: `{exported['model']}` on `{cost['price']['accelerator']}`", ""]
     base = next((e for e in cost["engines"] if e["baseline"]), None)
@@ -50,6 +65,8 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
         elif not e["baseline"]:
             lines.append(f"- **Agreement:** `{e['engine']}` agrees with FP32 on {e['top1_agreement']:.2%} of top-1 "
                          f"predictions. *Source: validate/validate.json*")
+    if calibrated and calibrated.get("int8_onnx"):
+        lines.append(int8_markdown(calibrated))
     if cost["excluded"]:
         lines.append(f"- **Excluded from the claims:** {', '.join(x['engine'] for x in cost['excluded'])} (reasons below).")
     p = cost["price"]
@@ -246,3 +263,78 @@ def render_html(executed_notebook: Path, out: Path) -> Path:
     body, _ = exporter.from_notebook_node(nb)
     return atomic_write_bytes(out, body.encode("utf-8"))
 
+
+
+# 02_calibrate ------------------------------------------------------------------------------------
+
+def calibration_markdown(c: dict[str, Any]) -> str:
+    """What 02_calibrate made and from what: the INT8 statement, calibration data, quantizer, cache."""
+    head = (f"**{c['statement']}** (gate: {c['gate']}, {c['val_samples']} validation samples, "
+            f"reference: {c['reference']}).")
+    if not c["int8_onnx"]:
+        return head + " The FP16 model is below."
+    return head + (
+        f"\n\nCalibrated with **{c['calib_method']}** {c['calib_settings']} on {c['calib_samples']} samples "
+        f"(data sha256 `{c['calib_data_sha256'][:16]}…`), {c['format']}, per-channel weights: {c['per_channel']}; "
+        f"quantizer **{c['quantizer']} {c['quantizer_version']}** (asked: {c['quantizer_requested']}). "
+        f"INT8 model `{c['int8_onnx']}`: {c['qdq']['int8_nodes']} nodes in INT8, {c['qdq']['quantize_nodes']} "
+        f"QuantizeLinear. Calibration cache: **{c['calib_cache']['status']}** — {c['calib_cache']['reason']}.")
+
+
+def mixed_precision_markdown(c: dict[str, Any]) -> str:
+    mixed = c.get("mixed_precision")
+    if not c["int8_onnx"]:
+        return "No INT8 model in this run."
+    if mixed is None:
+        return "INT8 with every node quantized passed the gate: no mixed precision needed."
+    steps = "\n".join(f"- {len(s['kept_fp32'])} kept in FP32 ({', '.join(s['kept_fp32'])}): {s['reason']}"
+                       for s in mixed["steps"])
+    verdict = (f"kept in FP32: {', '.join(c['kept_fp32'])}" if mixed["passed"] else f"**{mixed['reason']}**")
+    return f"Mixed precision, fewest nodes first; {verdict}.\n\n{steps}"
+
+
+def sensitivity_table(calibrated: dict[str, Any]) -> pd.DataFrame:
+    cols = ["rank", "node", "op_type", "accuracy_cost_pts", "top1_delta_pts", "top1_agreement", "max_rel_err"]
+    rows = [{k: r.get(k) for k in cols} for r in calibrated.get("sensitivity", [])]
+    kept = set(calibrated.get("kept_fp32", []))
+    for r in rows:
+        r["kept in FP32"] = r["node"] in kept
+    return pd.DataFrame(rows).set_index("rank") if rows else pd.DataFrame(columns=cols)
+
+
+def plot_sensitivity(calibrated: dict[str, Any], top: int = 25):
+    """Accuracy cost and output error of quantizing each node alone, most costly first."""
+    import matplotlib.pyplot as plt
+
+    rows = calibrated.get("sensitivity", [])[:top]
+    if not rows:
+        return None
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 0.3 * len(rows) + 1.5), sharey=True)
+    names = [f"{r['node']} ({r['op_type']})" for r in rows][::-1]
+    kept = set(calibrated["kept_fp32"])
+    colors = ["C3" if r["node"] in kept else "C0" for r in rows][::-1]
+    ax1.barh(names, [r["accuracy_cost_pts"] for r in rows][::-1], color=colors)
+    ax1.set_xlabel("accuracy cost when quantized alone (pt)")
+    ax2.barh(names, [r.get("max_rel_err", 0.0) for r in rows][::-1], color=colors)
+    ax2.set_xlabel("max relative output error vs FP32")
+    fig.suptitle(f"INT8 sensitivity per node ({calibrated['calib_method']}; red: kept in FP32)")
+    fig.tight_layout()
+    return fig
+
+
+def methods_table(calibrated: dict[str, Any]) -> pd.DataFrame:
+    """Calibration methods compared: accuracy against FP32 and INT8 speed on this CPU."""
+    if not calibrated.get("methods"):
+        return pd.DataFrame({"note": ["no methods compared (calib_compare is empty or int8 is not in precisions)"]})
+    fp32 = calibrated["speed_cpu"]["fp32"]
+    rows = [{"method": "FP32 (reference)", "top-1 Δ pt": 0.0 if "top1_delta_pts" in calibrated["int8"] else None,
+             "top-1 agreement": 1.0, "max rel err": 0.0, "gate": "—",
+             f"samples/s (batch {fp32['batch']})": fp32["samples_per_s"], "cache": "—"}]
+    for m in calibrated["methods"]:
+        label = m["method"] + (f" ({m['percentile']})" if "percentile" in m else "")
+        rows.append({"method": label, "top-1 Δ pt": m.get("top1_delta_pts"), "top-1 agreement": m["top1_agreement"],
+                     "max rel err": round(m["max_rel_err"], 5), "gate": "pass" if m["passed"] else m["reason"],
+                     f"samples/s (batch {fp32['batch']})": m["int8_cpu"]["samples_per_s"]
+                     if m["int8_cpu"]["valid"] else f"INVALID: {m['int8_cpu']['timing_reason']}",
+                     "cache": m["cache"]})
+    return pd.DataFrame(rows).set_index("method")

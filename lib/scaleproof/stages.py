@@ -19,7 +19,7 @@ from .provenance import read_json, write_json
 # stage -> module whose run(params) produces its result
 STAGE_MODULES = {
     "01_export": "export",
-    "02_calibrate": "quantize",
+    "02_calibrate": "calibrate",
     "03_build": "build",
     "04_validate": "validate",
     "05_benchmark": "bench.stage",

@@ -42,6 +42,22 @@ def digits_cnn():
     )
 
 
+def digits_mobile():
+    """MobileNet-style network for 1x8x8 digits: a stem conv, then depthwise-separable blocks
+    (3x3 depthwise conv + 1x1 pointwise conv, each with BN and ReLU6), global pool, linear."""
+    from torch import nn
+
+    def dw_sep(cin: int, cout: int, stride: int) -> list:
+        return [nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(),
+                nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU6()]
+
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU6(),
+        *dw_sep(32, 64, 1), *dw_sep(64, 64, 2), *dw_sep(64, 128, 1), *dw_sep(128, 128, 2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10),
+    )
+
+
 def resnet50():
     """torchvision's ResNet-50 architecture with random weights (no download)."""
     try:
@@ -52,11 +68,17 @@ def resnet50():
     return tv_resnet50(weights=None)
 
 
-DIGITS_WEIGHTS = "weights/digits-cnn.safetensors"
+def weights_file(name: str) -> str:
+    """Shipped weights of zoo model `name`, relative to data/ (written by scripts/train_digits.py)."""
+    return f"weights/{name}.safetensors"
+
+
+DIGITS_WEIGHTS = weights_file("digits-cnn")
 
 # name -> (factory, input shape, dataset, shipped weights relative to data/ or None)
 ZOO: dict[str, tuple[Callable, tuple[int, ...], str, str | None]] = {
     "digits-cnn": (digits_cnn, (1, 8, 8), "digits", DIGITS_WEIGHTS),
+    "digits-mobile": (digits_mobile, (1, 8, 8), "digits", weights_file("digits-mobile")),
     "resnet50": (resnet50, (3, 224, 224), "synthetic", None),
 }
 
@@ -68,7 +90,7 @@ def load_weights(module, path: Path) -> str:
     sha_path = path.with_suffix(path.suffix + ".sha256")
     if not path.is_file() or not sha_path.is_file():
         raise ArtifactError(f"weights {path} or their checksum {sha_path.name} are missing: "
-                            "re-create them with `python scripts/train_digits.py`")
+                            "re-create them with `python scripts/train_digits.py --model NAME`")
     expected = sha_path.read_text().split()[0]
     actual = sha256_file(path)
     if actual != expected:

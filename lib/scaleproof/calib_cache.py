@@ -1,0 +1,73 @@
+"""A calibration cache that is only ever reused for the model, data and settings it was made from.
+
+The cache holds the activation ranges a calibrator computed (ONNX Runtime's `TensorsData` JSON) with
+the key that produced them: the ONNX model's sha256, the calibration data's sha256, the method and
+its settings, and the quantizer with its version. ONNX Runtime's own cache checks only the method,
+so scales of another model or data set would be applied silently; here any difference in the key
+refuses the cache with the fields that differ, and calibration runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .provenance import read_json, write_json
+
+FORMAT = "scaleproof-calibration-cache/1"
+
+
+@dataclass
+class Lookup:
+    """What a cache lookup found: `ranges` when the key matched, else None and the reason."""
+
+    status: str  # hit, miss, refused or unreadable
+    reason: str
+    ranges: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {"status": self.status, "reason": self.reason}
+
+
+def cache_key(onnx_sha256: str, data_sha256: str, method: str, settings: dict[str, Any], quantizer: str,
+              quantizer_version: str) -> dict[str, Any]:
+    """Everything that invalidates a calibration; two equal keys mean the same ranges."""
+    return {"onnx_sha256": onnx_sha256, "calib_data_sha256": data_sha256, "method": method,
+            "settings": dict(sorted(settings.items())), "quantizer": quantizer, "quantizer_version": quantizer_version}
+
+
+def key_differences(cached: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Human-readable list of the key fields that differ ("method: cached entropy, now minmax")."""
+    def short(v: Any) -> str:
+        s = json.dumps(v, sort_keys=True) if isinstance(v, dict) else str(v)
+        return s[:12] + "…" if len(s) == 64 and all(c in "0123456789abcdef" for c in s) else s
+
+    return [f"{k}: cached {short(cached.get(k))}, now {short(v)}" for k, v in wanted.items() if cached.get(k) != v]
+
+
+def lookup(path: Path, key: dict[str, Any]) -> Lookup:
+    """Read the cache at `path` if it was made under `key`; warn and report why not otherwise."""
+    if not path.exists():
+        return Lookup("miss", f"no cache at {path}")
+    try:
+        doc = read_json(path)
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("ranges"), dict):
+            raise ValueError(f"not a {FORMAT} file")
+    except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError; an empty file lands here too
+        msg = f"calibration cache {path} is empty or unreadable ({e}); calibrating again and replacing it"
+        warnings.warn(msg, stacklevel=2)
+        return Lookup("unreadable", msg)
+    diff = key_differences(doc.get("key", {}), key)
+    if diff:
+        return Lookup("refused", f"calibration cache {path} was made under another key ({'; '.join(diff)}); "
+                                 "calibrating again")
+    return Lookup("hit", f"calibration cache {path} matches model, data, method, settings and quantizer",
+                  ranges=doc["ranges"])
+
+
+def store(path: Path, key: dict[str, Any], ranges: dict[str, Any]) -> Path:
+    """Write the cache atomically: a concurrent reader sees the old file or the new one, never half."""
+    return write_json(path, {"format": FORMAT, "key": key, "ranges": ranges})
