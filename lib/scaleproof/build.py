@@ -93,14 +93,27 @@ def load_engine(run_dir: Path, entry: dict[str, Any], threads: int = 0) -> Engin
     return backend_module(entry["backend"]).load(sidecar, threads=threads, source_sha256=entry["source_sha256"])
 
 
+def trt_options(params: Params):
+    from .backends.trt_api import TrtOptions
+
+    return TrtOptions(
+        workspace_mb=params.trt_workspace_mb, min_batch=params.trt_min_batch,
+        opt_batch=params.trt_opt_batch or params.batcher_max_batch, max_batch=params.max_batch,
+        opt_level=params.trt_opt_level, hardware_compat=params.trt_hardware_compat.value,
+        version_compatible=params.trt_version_compatible, weak_typing_fallback=params.trt_weak_typing_fallback,
+        cuda_graph=params.trt_cuda_graph, timing_cache_dir=params.trt_timing_cache_dir,
+    )
+
+
 def run(params: Params) -> dict[str, Any]:
     exported = stages.require(params, "01_export")
     run_dir = params.run_path
     onnx_by_precision = {"fp32": paths.stage_dir(run_dir, "01_export") / exported["onnx"]}
-    wanted = {p.value for p in params.precisions}
-    if "int8" in wanted:
-        calibrated = stages.require(params, "02_calibrate")
+    calibrated = stages.require(params, "02_calibrate")
+    if calibrated.get("int8_onnx"):
         onnx_by_precision["int8"] = paths.stage_dir(run_dir, "02_calibrate") / calibrated["int8_onnx"]
+    if calibrated.get("fp16"):
+        onnx_by_precision["fp16"] = paths.stage_dir(run_dir, "02_calibrate") / calibrated["fp16"]["fp16_onnx"]
     inputs = BuildInputs(
         model_spec=params.model, input_shape=tuple(exported["input_shape"]), input_name=exported["input_name"],
         output_name=exported["output_name"], onnx_by_precision={k: str(v) for k, v in onnx_by_precision.items()},
@@ -116,6 +129,8 @@ def run(params: Params) -> dict[str, Any]:
         if backend == "torch":
             sidecar_path = backend_module(backend).build(inputs, precision, store, params.model, mode=spec.mode,
                                                          compile_mode=params.compile_mode.value)
+        elif backend == "tensorrt":
+            sidecar_path = backend_module(backend).build(inputs, precision, store, "", options=trt_options(params))
         else:
             src = Path(onnx_by_precision[precision])
             sidecar_path = backend_module(backend).build(inputs, precision, store, f"{src.parent.name}/{src.name}")
@@ -126,6 +141,8 @@ def run(params: Params) -> dict[str, Any]:
             "source": sc["source"], "source_sha256": sc["source_sha256"], "build_seconds": sc["build_seconds"],
             "size_bytes": (sidecar_path.parent / sc["engine_file"]).stat().st_size,
             "mode": spec.mode, "baseline": spec == BASELINE,
+            **({"tensorrt": {k: sc["extra"][k] for k in ("typing", "layers", "timing_cache", "profile")
+                             if k in sc["extra"]}} if backend == "tensorrt" else {}),
         })
         print(f"[scaleproof] built {sc['name']} in {sc['build_seconds']:.2f} s")
     result = {

@@ -80,6 +80,36 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_engine(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from .backends.trt_api import TrtOptions
+    from .engine_store import read_sidecar
+    from .errors import ParamsError
+
+    opts = TrtOptions(workspace_mb=args.workspace_mb, min_batch=args.min_batch, opt_batch=args.opt_batch,
+                      max_batch=args.max_batch, opt_level=args.opt_level, hardware_compat=args.hardware_compat,
+                      version_compatible=args.version_compatible, weak_typing_fallback=not args.no_weak_fallback,
+                      cuda_graph=not args.no_cuda_graph, timing_cache_dir=args.timing_cache_dir or "")
+    from .backends import tensorrt as trt_backend
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = trt_backend.inputs_for_onnx(Path(args.model), args.precision, args.max_batch, Path(tmp))
+        opts.profile(inputs.input_shape)  # a bad batch range is refused before TensorRT is needed
+        try:
+            import tensorrt  # noqa: F401
+        except ImportError as e:
+            raise ParamsError(f"build-engine needs TensorRT ({e}; pip install tensorrt) and a CUDA GPU") from None
+        sidecar = trt_backend.build(inputs, args.precision, Path(args.gpu_store), Path(args.model).name, options=opts)
+    sc = read_sidecar(sidecar)
+    layers = sc.extra.get("layers", {})
+    print(f"built {sidecar.parent / sc.engine_file} for {sc.device_name} (compute capability {sc.compute_capability}), "
+          f"TensorRT {sc.backend_version}, {sc.extra.get('typing')}; {layers.get('onnx_nodes')} ONNX nodes -> "
+          f"{layers.get('engine_layers')} engine layers ({layers.get('fused_layers')} fused); sidecar {sidecar}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="scaleproof", description="Export, calibrate, build, validate, benchmark and "
                                  "price a PyTorch model on this machine, as a reproducible papermill run.")
@@ -123,6 +153,28 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--utilization", type=float, default=0.7, help="planned utilization at peak (default 0.7)")
     cost.add_argument("--redundancy", type=int, default=1, help="spare accelerators, N+R (default 1)")
     cost.set_defaults(func=cmd_cost)
+
+    eng = sub.add_parser("build-engine", help="build one TensorRT engine from an ONNX file into a per-GPU store",
+                         description="trtexec-like: parse MODEL.onnx, build a strongly typed TensorRT engine for this "
+                                     "GPU and store it with its sidecar under GPU_STORE/<gpu-slug>/. INT8 needs a Q/DQ "
+                                     "model; an FP32 model asked for FP16 is converted to an FP16 model first.")
+    eng.add_argument("model", metavar="MODEL.onnx", help="the ONNX model (FP32, FP16, or Q/DQ for INT8)")
+    eng.add_argument("--precision", required=True, choices=["fp32", "fp16", "int8"], help="engine precision")
+    eng.add_argument("--gpu-store", required=True, metavar="DIR", help="engine store; the engine goes to DIR/<gpu-slug>/")
+    eng.add_argument("--min-batch", type=int, default=1, help="smallest batch of the optimization profile (default 1)")
+    eng.add_argument("--opt-batch", type=int, default=0, help="batch to tune for (default 0: the max batch)")
+    eng.add_argument("--max-batch", type=int, default=64, help="largest batch of the optimization profile (default 64)")
+    eng.add_argument("--workspace-mb", type=int, default=4096, help="builder workspace limit in MiB (default 4096)")
+    eng.add_argument("--opt-level", type=int, default=3, choices=range(6), help="builder optimization level 0-5 (default 3)")
+    eng.add_argument("--hardware-compat", default="none", choices=["none", "ampere_plus", "same_compute_capability"],
+                     help="hardware compatibility level (default none: this GPU type only)")
+    eng.add_argument("--version-compatible", action="store_true",
+                     help="let later TensorRT versions of the same major load the engine")
+    eng.add_argument("--no-weak-fallback", action="store_true",
+                     help="on TensorRT 10.x, do not retry a failed strongly typed build with FP16/INT8 builder flags")
+    eng.add_argument("--no-cuda-graph", action="store_true", help="record that the engine runs without CUDA graphs")
+    eng.add_argument("--timing-cache-dir", default=None, help="folder of timing caches (default: the GPU's store folder)")
+    eng.set_defaults(func=cmd_build_engine)
 
     par = sub.add_parser("params", help="list every parameter with its type, default and meaning")
     par.add_argument("--markdown", action="store_true", help="print a Markdown table")

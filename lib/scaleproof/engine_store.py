@@ -84,20 +84,48 @@ def read_sidecar(path: str | os.PathLike) -> Sidecar:
         raise ArtifactError(f"engine sidecar {path} is unreadable ({e}); rebuild the engine") from e
 
 
+def _version_tuple(v: str | None) -> tuple[int, ...]:
+    return tuple(int(p) for p in (v or "").split("+")[0].split(".") if p.isdigit())
+
+
+def device_refusal(sc: Sidecar, here: dict[str, Any]) -> str | None:
+    """Why an engine may not run on this device, or None. Exact device by default; TensorRT's opt-in
+    hardware compatibility widens it (AMPERE_PLUS: any GPU of compute capability 8.0 or more;
+    SAME_COMPUTE_CAPABILITY: any GPU of the same compute capability)."""
+    if sc.device_slug == here["device_slug"] and sc.compute_capability == here["compute_capability"]:
+        return None
+    level = sc.extra.get("hardware_compat", "none")
+    cc = _version_tuple(here["compute_capability"])
+    if level == "ampere_plus" and cc and cc >= (8, 0):
+        return None
+    if level == "same_compute_capability" and cc and sc.compute_capability == here["compute_capability"]:
+        return None
+    widened = "" if level == "none" else f" (its hardware compatibility level {level} does not cover this GPU)"
+    return (f"engine {sc.name} was built for {sc.device_name} ({sc.device_slug}, compute capability "
+            f"{sc.compute_capability}) but this machine is {here['device_name']} ({here['device_slug']}, "
+            f"compute capability {here['compute_capability']}){widened}")
+
+
+def version_refusal(sc: Sidecar, installed: str) -> str | None:
+    """Why an engine may not run with the installed backend version, or None. Exact version by default;
+    a TensorRT version-compatible engine runs on the same major version, same or later."""
+    if sc.backend_version == installed:
+        return None
+    built, now = _version_tuple(sc.backend_version), _version_tuple(installed)
+    if sc.extra.get("version_compatible") and built and now and built[0] == now[0] and now >= built:
+        return None
+    return f"engine {sc.name} was built with {sc.backend} {sc.backend_version} but {installed} is installed"
+
+
 def check_engine(sidecar_path: str | os.PathLike, backend_version: str, source_sha256: str | None = None,
                  device: dict[str, Any] | None = None) -> tuple[Sidecar, Path]:
     """Refuse an engine that was built elsewhere, by another version, from another source, or changed since."""
     sc = read_sidecar(sidecar_path)
     here = device or current_device()
     rebuild = f"rebuild it on this machine: stage 03_build, or `scaleproof build-engine` for {sc.name}"
-    if sc.device_slug != here["device_slug"] or sc.compute_capability != here["compute_capability"]:
-        raise EngineMismatchError(
-            f"engine {sc.name} was built for {sc.device_name} ({sc.device_slug}, compute capability "
-            f"{sc.compute_capability}) but this machine is {here['device_name']} ({here['device_slug']}, "
-            f"compute capability {here['compute_capability']}); {rebuild}")
-    if sc.backend_version != backend_version:
-        raise EngineMismatchError(f"engine {sc.name} was built with {sc.backend} {sc.backend_version} but "
-                                  f"{backend_version} is installed; {rebuild}")
+    for refusal in (device_refusal(sc, here), version_refusal(sc, backend_version)):
+        if refusal:
+            raise EngineMismatchError(f"{refusal}; {rebuild}")
     engine_path = Path(sidecar_path).parent / sc.engine_file
     if not engine_path.is_file():
         raise ArtifactError(f"engine file {engine_path} named by its sidecar is missing; {rebuild}")

@@ -18,11 +18,15 @@ def to_fp16(src: Path, dst: Path) -> dict[str, Any]:
     """Write the FP16 model of `src` to `dst` atomically; returns what it holds."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
     model = load_onnx_checked(src, load_external=True)
     half = convert_float_to_float16(model, keep_io_types=True)
+    # the converter appends the input casts at the end of the node list; ONNX (and parsers) need them first
+    OnnxModel(half).topological_sort(is_deterministic=True)
     with atomic_path(dst) as tmp:
         onnx.save_model(half, str(tmp))
+    load_onnx_checked(dst, load_external=False)  # the ONNX checker passes on what was written
     inits = half.graph.initializer
     return {
         "fp16_onnx": dst.name,

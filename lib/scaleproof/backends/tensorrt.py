@@ -1,0 +1,324 @@
+"""TensorRT backend (10.x and 11.x): engines per GPU type from the run's ONNX artifacts.
+
+Build: parse the ONNX file of the precision asked for (FP32, FP16 model, INT8 Q/DQ model) into a
+strongly typed network, one optimization profile for the batch range, workspace through
+`set_memory_pool_limit`, the shared timing cache of this GPU type and TensorRT version, detailed
+profiling verbosity so the engine inspector lists the fused layers. On 10.x a failed strongly typed
+build may fall back to the FP16/INT8 builder flags (recorded). The serialized engine goes into the
+per-device store with its sidecar; loading checks the sidecar and hash before deserializing.
+
+Runtime: device buffers for the largest batch allocated once (through torch, which the project
+already needs), tensor addresses set once, `set_input_shape` per batch, `execute_async_v3` on the
+engine's own stream, and optionally one CUDA graph per batch bucket.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine_store import Sidecar, check_engine, current_device, save_engine
+from ..errors import ArtifactError, EngineMismatchError
+from ..onnx_io import load_onnx_checked
+from ..provenance import sha256_file
+from .base import BuildInputs, Engine
+from .torch import bucket_for, buckets, nvml_process_memory_mb
+from .trt_api import (
+    HARDWARE_COMPAT,
+    PrecisionPlan,
+    TrtApi,
+    TrtOptions,
+    parser_error_text,
+    precision_plan,
+    summarize_layers,
+)
+from .trt_timing_cache import TimingCacheFile
+
+NAME = "tensorrt"
+
+
+class BuildFailed(ArtifactError):
+    pass
+
+
+def version() -> str:
+    import tensorrt
+
+    return tensorrt.__version__
+
+
+def _logger(trt):
+    """A TensorRT logger that keeps error messages, so a failed build can say why."""
+
+    class Keeping(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity, msg) -> None:
+            if int(severity) <= int(trt.ILogger.Severity.ERROR):  # pybind enums compare reliably as ints
+                self.errors.append(str(msg))
+            elif int(severity) == int(trt.ILogger.Severity.WARNING):
+                print(f"[tensorrt] {msg}", flush=True)
+
+    return Keeping()
+
+
+def _build_serialized(trt, api: TrtApi, plan: PrecisionPlan, onnx_path: Path, inputs: BuildInputs,
+                      opts: TrtOptions, cache: TimingCacheFile) -> tuple[bytes, dict[str, Any]]:
+    logger = _logger(trt)
+    builder = trt.Builder(logger)
+    network = builder.create_network(api.network_flags(trt, plan.strongly_typed))
+    parser = trt.OnnxParser(network, logger)
+    load_onnx_checked(onnx_path, load_external=False)  # refuses external data outside the model folder
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [parser_error_text(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise BuildFailed(f"TensorRT {api.version} could not parse {onnx_path.name}: " + "; ".join(errors))
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, opts.workspace_mb << 20)
+    config.builder_optimization_level = opts.opt_level
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    for flag in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    if opts.hardware_compat != "none":
+        config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, HARDWARE_COMPAT[opts.hardware_compat])
+    if opts.version_compatible:
+        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
+    lo, opt, hi = opts.profile(inputs.input_shape)
+    profile = builder.create_optimization_profile()
+    profile.set_shape(inputs.input_name, lo, opt, hi)
+    config.add_optimization_profile(profile)
+    cache_status = cache.attach(config)
+    t0 = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    seconds = time.perf_counter() - t0
+    if serialized is None:
+        raise BuildFailed(f"TensorRT {api.version} build of {onnx_path.name} failed ({plan.typing}): "
+                          + ("; ".join(logger.errors[-5:]) or "build_serialized_network returned None"))
+    cache.save(config)
+    engine = trt.Runtime(logger).deserialize_cuda_engine(serialized)
+    inspector = engine.create_engine_inspector()
+    layers = summarize_layers(inspector.get_engine_information(trt.LayerInformationFormat.JSON),
+                              onnx_nodes=len(load_onnx_checked(onnx_path, load_external=False).graph.node))
+    layers["network_layers"] = network.num_layers
+    info = {"typing": plan.typing, "builder_flags": list(plan.builder_flags), "strongly_typed": plan.strongly_typed,
+            "profile": {"min": list(lo), "opt": list(opt), "max": list(hi)}, "workspace_mb": opts.workspace_mb,
+            "opt_level": opts.opt_level, "hardware_compat": opts.hardware_compat,
+            "version_compatible": opts.version_compatible, "timing_cache": cache_status,
+            "build_seconds_tensorrt": round(seconds, 3), "layers": layers,
+            "device_memory_bytes": api.device_memory_bytes(engine)}
+    return bytes(serialized), info
+
+
+def build(inputs: BuildInputs, precision: str, store: Path, source_label: str,
+          options: TrtOptions | None = None) -> Path:
+    """Build the engine of `precision` for this GPU into the store; returns the sidecar path."""
+    import tensorrt as trt
+
+    opts = options or TrtOptions(max_batch=inputs.max_batch)
+    api = TrtApi.from_version(trt.__version__)
+    device = current_device()
+    artifacts = set(inputs.onnx_by_precision)
+    cache = TimingCacheFile(Path(opts.timing_cache_dir) if opts.timing_cache_dir else Path(store) / device["device_slug"],
+                            api.version, device["device_slug"], device["compute_capability"])
+    plan = precision_plan(api, precision, artifacts)
+    t0 = time.perf_counter()
+    try:
+        data, info = _build_serialized(trt, api, plan, Path(inputs.onnx_by_precision[plan.onnx]), inputs, opts, cache)
+    except BuildFailed as e:
+        if not (api.weak_typing_available and opts.weak_typing_fallback and precision != "fp32"):
+            raise
+        plan = precision_plan(api, precision, artifacts, weak=True)
+        print(f"[scaleproof] {e}; retrying with {plan.typing}", flush=True)
+        data, info = _build_serialized(trt, api, plan, Path(inputs.onnx_by_precision[plan.onnx]), inputs, opts, cache)
+        info["fallback_reason"] = str(e)
+    src = Path(inputs.onnx_by_precision[plan.onnx])
+    name = f"{NAME}-{precision}"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"{name}.engine"
+        out.write_bytes(data)
+        sc = Sidecar(
+            name=name, backend=NAME, backend_version=api.version, precision=precision, **device,
+            input_profile={"name": inputs.input_name, "shape": list(inputs.input_shape), "min_batch": opts.min_batch,
+                           "max_batch": opts.max_batch},
+            source=source_label or f"{src.parent.name}/{src.name}",
+            source_sha256=sha256_file(src), engine_file=out.name, build_seconds=round(time.perf_counter() - t0, 3),
+            extra={**info, "cuda_graph": opts.cuda_graph},
+        )
+        return save_engine(store, sc, out)
+
+
+class TrtEngine(Engine):
+    backend = NAME
+    device = "cuda"
+
+    def __init__(self, path: Path, sc: Sidecar) -> None:
+        import tensorrt as trt
+        import torch
+
+        t0 = time.perf_counter()
+        self.name, self.precision = sc.name, sc.precision
+        self.max_batch = sc.input_profile["max_batch"]
+        self._min_batch = sc.input_profile.get("min_batch", 1)
+        api = TrtApi.from_version(trt.__version__)
+        logger = _logger(trt)
+        self._runtime = trt.Runtime(logger)
+        if sc.extra.get("version_compatible"):
+            self._runtime.engine_host_code_allowed = True  # version-compatible engines carry a lean runtime
+        self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        if self._engine is None:  # TensorRT returns None on a version/device mismatch rather than raising
+            raise EngineMismatchError(f"TensorRT {api.version} could not deserialize {path.name} "
+                                      f"({'; '.join(logger.errors[-3:]) or 'no reason given'}); rebuild it here with "
+                                      f"stage 03_build or `scaleproof build-engine`")
+        self._ctx = self._engine.create_execution_context()
+        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
+        ins = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        outs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if len(ins) != 1 or len(outs) != 1:
+            raise ArtifactError(f"engine {sc.name} has inputs {ins} and outputs {outs}; scaleproof runs one of each")
+        self._in, self._out = ins[0], outs[0]
+        dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float16}
+        in_dt = dtype[np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._in)))]
+        out_dt = dtype[np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._out)))]
+        shape = tuple(sc.input_profile["shape"])
+        self._stream = torch.cuda.Stream()
+        # buffers for the largest batch, allocated once; a smaller batch uses their leading rows
+        self._d_in = torch.empty((self.max_batch, *shape), dtype=in_dt, device="cuda")
+        self._ctx.set_input_shape(self._in, (self.max_batch, *shape))
+        out_shape = tuple(self._ctx.get_tensor_shape(self._out))
+        self._d_out = torch.empty(out_shape, dtype=out_dt, device="cuda")
+        self._h_out = torch.empty(out_shape, dtype=torch.float32, pin_memory=True)
+        self._ctx.set_tensor_address(self._in, self._d_in.data_ptr())
+        self._ctx.set_tensor_address(self._out, self._d_out.data_ptr())
+        self._shape, self._current = shape, self.max_batch
+        self._graphs: dict[int, Any] = {}
+        self._sizes = [b for b in buckets(self.max_batch) if b >= self._min_batch]
+        if sc.extra.get("cuda_graph"):
+            self._capture()
+        self._info = {"typing": sc.extra.get("typing"), "cuda_graph": bool(self._graphs),
+                      "graph_buckets": sorted(self._graphs), "load_seconds": round(time.perf_counter() - t0, 3),
+                      "engine_layers": sc.extra.get("layers", {}).get("engine_layers")}
+
+    def _set_batch(self, b: int) -> None:
+        if b != self._current:
+            self._ctx.set_input_shape(self._in, (b, *self._shape))
+            self._current = b
+
+    def _capture(self) -> None:
+        """One CUDA graph per batch bucket; each is run once first (TensorRT defers some work to the first call)."""
+        import torch
+
+        for b in self._sizes:
+            self._set_batch(b)
+            self._ctx.execute_async_v3(self._stream.cuda_stream)
+            self._stream.synchronize()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=self._stream):
+                self._ctx.execute_async_v3(self._stream.cuda_stream)
+            self._graphs[b] = graph
+        torch.cuda.synchronize()
+
+    def _run(self, n: int) -> np.ndarray:
+        import torch
+
+        with torch.cuda.stream(self._stream):
+            if self._graphs:
+                self._graphs[bucket_for(max(n, self._min_batch), self._sizes)].replay()
+            else:
+                self._set_batch(max(n, self._min_batch))
+                self._ctx.execute_async_v3(self._stream.cuda_stream)
+            self._h_out[:n].copy_(self._d_out[:n], non_blocking=True)
+        self._stream.synchronize()
+        return self._h_out[:n].numpy().copy()
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        n = len(x)
+        with torch.cuda.stream(self._stream):
+            self._d_in[:n].copy_(torch.from_numpy(x), non_blocking=True)
+        return self._run(n)
+
+    def load_samples(self, samples: np.ndarray) -> None:
+        """Samples live in device memory; a batch is gathered there by index, as in the torch backend."""
+        import torch
+
+        self._dev_samples = torch.from_numpy(samples).to("cuda", self._d_in.dtype)
+        self._idx_host = torch.zeros(self.max_batch, dtype=torch.int64, pin_memory=True)
+        self._idx_dev = torch.zeros(self.max_batch, dtype=torch.int64, device="cuda")
+
+    def infer_indices(self, idx: np.ndarray) -> np.ndarray:
+        import torch
+
+        n = len(idx)
+        with torch.cuda.stream(self._stream):
+            self._idx_host[:n] = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+            self._idx_dev[:n].copy_(self._idx_host[:n], non_blocking=True)
+            torch.index_select(self._dev_samples, 0, self._idx_dev[:n], out=self._d_in[:n])
+        return self._run(n)
+
+    def host_buffer(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+        import torch
+
+        t = torch.zeros(shape, dtype=getattr(torch, np.dtype(dtype).name), pin_memory=True)
+        self._pinned = [*getattr(self, "_pinned", []), t]
+        return t.numpy()
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._info)
+
+    def memory(self) -> dict[str, Any]:
+        import torch
+
+        return {"gpu_peak_allocated_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
+                "nvml_process_used_mb": nvml_process_memory_mb()}
+
+    def close(self) -> None:
+        self._graphs.clear()
+        self._ctx = self._engine = None
+        self._dev_samples = None
+
+
+def load(sidecar_path: Path, threads: int = 0, source_sha256: str | None = None) -> TrtEngine:
+    sc, path = check_engine(sidecar_path, version(), source_sha256)
+    return TrtEngine(path, sc)
+
+
+def inputs_for_onnx(onnx_path: Path, precision: str, max_batch: int, work_dir: Path) -> BuildInputs:
+    """BuildInputs for a lone ONNX file (`scaleproof build-engine`): one input with a dynamic batch axis;
+    an FP32 file asked for FP16 is converted to an FP16 model first (TensorRT 11 takes precision from it)."""
+    import onnx
+
+    from ..fp16 import to_fp16
+
+    model = load_onnx_checked(onnx_path, load_external=False)
+    inits = {i.name for i in model.graph.initializer}
+    graph_inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(graph_inputs) != 1 or len(model.graph.output) != 1:
+        raise ArtifactError(f"{onnx_path.name} has {len(graph_inputs)} inputs and {len(model.graph.output)} outputs; "
+                            "build-engine builds models with one of each")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in graph_inputs[0].type.tensor_type.shape.dim]
+    if not dims or any(d is None for d in dims[1:]):
+        raise ArtifactError(f"{onnx_path.name}: input {graph_inputs[0].name!r} has shape {dims}; build-engine needs a "
+                            "batch axis first and fixed sizes after it")
+    ops = {n.op_type for n in model.graph.node}
+    has_fp16 = any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
+    artifacts = {"fp32": str(onnx_path)}
+    if precision == "int8":
+        if "QuantizeLinear" not in ops:
+            raise ArtifactError(f"{onnx_path.name} has no QuantizeLinear nodes: INT8 needs a Q/DQ model, e.g. a run's "
+                                "calibrate/model.int8.onnx (TensorRT 11 has no INT8 calibrator)")
+        artifacts = {"int8": str(onnx_path)}
+    elif precision == "fp16":
+        if has_fp16:
+            artifacts = {"fp16": str(onnx_path)}
+        else:
+            artifacts["fp16"] = str(work_dir / f"{onnx_path.stem}.fp16.onnx")
+            to_fp16(onnx_path, Path(artifacts["fp16"]))
+    return BuildInputs(model_spec=str(onnx_path), input_shape=tuple(dims[1:]), input_name=graph_inputs[0].name,
+                       output_name=model.graph.output[0].name, onnx_by_precision=artifacts, max_batch=max_batch,
+                       threads=0)
