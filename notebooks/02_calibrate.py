@@ -42,7 +42,6 @@ calib_compare = []  # calibration methods to compare by top-1 delta and INT8 spe
 max_top1_drop = 1.0  # largest top-1 drop vs FP32, in points, that passes the gate
 min_agreement = 0.97  # smallest top-1 agreement with FP32 that passes the gate
 val_samples = 0  # validation samples to use (0: the whole split)
-batch_sizes = [1, 8, 32]  # batch sizes to time (here: the largest, at most 32)
 min_time_s = 1.0  # shortest timed duration per batch size for a valid result
 max_cov = 0.2  # largest spread (CoV of 5 block means of latency) for a valid result
 

@@ -12,6 +12,7 @@ from scaleproof.config import Params
 from scaleproof.paths import STAGES, notebooks_dir
 
 NOTEBOOKS = [notebooks_dir() / f"{s}.ipynb" for s in STAGES]
+ALL_NOTEBOOKS = [*NOTEBOOKS, notebooks_dir() / "07_fleet_report.ipynb"]  # 07 runs after a fleet, not in the chain
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
@@ -28,7 +29,18 @@ def test_parameters_cell_matches_params(nb: Path):
         assert ast.literal_eval(info["default"]) == defaults[name], f"{nb.name}: default of {name} differs from Params"
 
 
+# Params checks these together (every batch size <= max_batch): a notebook that declares one of them and
+# not the others would check a user's value against a default and refuse a valid profile.
+LINKED = {"batch_sizes", "max_batch", "batcher_max_batch", "static_batch", "trt_min_batch", "trt_opt_batch"}
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_linked_parameters_are_declared_together(nb: Path):
+    declared = set(papermill.inspect_notebook(str(nb))) & LINKED
+    assert not declared or declared == LINKED, f"{nb.name} declares {sorted(declared)} without {sorted(LINKED - declared)}"
+
+
+@pytest.mark.parametrize("nb", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_without_outputs_and_paired(nb: Path):
     raw = json.loads(nb.read_text())
     for c in raw["cells"]:
@@ -39,7 +51,7 @@ def test_committed_without_outputs_and_paired(nb: Path):
         f"{nb.name} and its .py differ: run `jupytext --sync notebooks/{nb.stem}.py`"
 
 
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebooks_stay_thin(nb: Path):
     """Logic lives in lib/: a notebook defines no functions or classes."""
     src = jupytext.read(nb.with_suffix(".py"))

@@ -46,3 +46,12 @@ class PlantedOutlier(nn.Module):
 
 def planted_outlier() -> nn.Module:
     return PlantedOutlier()
+
+
+def tiny_unless_marked_node() -> nn.Module:
+    """tiny_convnet, except on a node whose environment marks it broken (a fleet member that fails)."""
+    import os
+
+    if os.environ.get("SCALEPROOF_TEST_BROKEN_NODE"):
+        raise RuntimeError("this node is marked broken for the fleet test")
+    return tiny_convnet()

@@ -35,16 +35,39 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .audit import verify_run
+    from pathlib import Path
 
-    problems, checked = verify_run(args.run_dir)
+    from .audit import verify_run
+    from .fleet import verify_fleet
+
+    is_fleet = (Path(args.run_dir) / "fleet.json").is_file()
+    problems, checked = (verify_fleet if is_fleet else verify_run)(args.run_dir)
     if problems:
         print(f"FAILED: {len(problems)} problem(s) in {args.run_dir}")
         for p in problems:
             print(f"  - {p}")
         return 1
-    print(f"OK: {checked['artifacts']} artifacts match manifest.json; {checked['claims']} claims match their sources")
+    members = f" in {checked['members']} member runs and the fleet's own files" if is_fleet else ""
+    print(f"OK: {checked['artifacts']} artifacts match their manifests{members}; {checked['claims']} claims match "
+          "their sources")
     return 0
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from .config import Params, parse_override
+    from .fleet import local_accelerator_type, run_fleet
+
+    overrides = dict(parse_override(s) for s in args.set)
+    params = Params.from_yaml(args.params, overrides)  # checked before Ray starts
+    gpus = [g.strip() for g in (args.gpus or local_accelerator_type()).split(",") if g.strip()]
+    fleet = run_fleet(params, gpus, outputs=args.outputs, address=args.address, fleet_id=args.fleet_id,
+                      timeout_s=args.timeout_s)
+    ok = [m for m in fleet["members"] if m["status"] == "succeeded"]
+    print(f"fleet {fleet['fleet_id']}: {len(ok)} of {len(gpus)} GPU types succeeded; report: "
+          f"{fleet['location']}/fleet_report.html")
+    for m in fleet["members"]:
+        print(f"  {m['gpu_type']:<10} {m['status']:<10} {m['run'] or ''} {m['error'] or ''}")
+    return 0 if len(ok) == len(gpus) else 1
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -126,10 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bars")
     run.set_defaults(func=cmd_run)
 
-    ver = sub.add_parser("verify", help="re-hash a run against its manifest and check every claim against its source",
+    ver = sub.add_parser("verify", help="re-hash a run (or a fleet) against its manifest and check every claim",
                          description="Fails, naming each problem, if any artifact changed, is missing or was added, or "
                                      "if a claim in the report differs from the file it cites.")
-    ver.add_argument("run_dir", help="a run folder, e.g. outputs/<run_id>")
+    ver.add_argument("run_dir", help="a run folder, e.g. outputs/<run_id>, or a fleet folder")
     ver.set_defaults(func=cmd_verify)
 
     rep = sub.add_parser("reproduce", help="re-run a run's parameters into a new run and compare the results",
@@ -153,6 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--utilization", type=float, default=0.7, help="planned utilization at peak (default 0.7)")
     cost.add_argument("--redundancy", type=int, default=1, help="spare accelerators, N+R (default 1)")
     cost.set_defaults(func=cmd_cost)
+
+    flt = sub.add_parser("fleet", help="run the chain once per GPU type on a Ray cluster, then the fleet report",
+                         description="One Ray task per GPU type, each scheduled only on a node advertising "
+                                     "accelerator_type:<TYPE>, each running the usual chain there; a type with no "
+                                     "node is reported as not run. Exit 0 only if every type succeeded.")
+    flt.add_argument("--params", required=True, metavar="FILE.yaml", help="parameter profile every member runs")
+    flt.add_argument("--gpus", default=None, metavar="T4,L4,H100",
+                     help="comma-separated accelerator types (default: this machine's own type, or CPU)")
+    flt.add_argument("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001 "
+                                                      "(default: a local Ray on this machine alone)")
+    flt.add_argument("--outputs", default="outputs", help="shared storage for the fleet folder: a path every node "
+                                                          "sees, or an fsspec URL such as s3://bucket/runs")
+    flt.add_argument("--fleet-id", default=None, help="name of the fleet folder (default: time and a random tag)")
+    flt.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="override one parameter for every member (value read as YAML); repeatable")
+    flt.add_argument("--timeout-s", type=float, default=None, help="give up on members still running after this")
+    flt.set_defaults(func=cmd_fleet)
 
     eng = sub.add_parser("build-engine", help="build one TensorRT engine from an ONNX file into a per-GPU store",
                          description="trtexec-like: parse MODEL.onnx, build a strongly typed TensorRT engine for this "
