@@ -45,6 +45,7 @@ loadgen_min_duration_s = 1.0  # LoadGen minimum duration per run (MLPerf: 600)
 loadgen_min_queries = 100  # LoadGen minimum query count per run (MLPerf Server: 270336)
 peak_search_runs = 6  # most Server runs the peak-QPS search may take per engine and batching
 peak_tolerance = 0.1  # stop the peak search when VALID and INVALID targets are this close
+scaling_devices = 0  # devices for the per-device scaling of the best engine (0 skips, -1 takes all GPUs; CPU workers stand in on a CPU machine)
 peak_repeats = 1  # independent peak searches per engine; 2 or more measure run-to-run spread
 
 # %%
@@ -70,3 +71,9 @@ fig = report.plot_throughput(result)
 
 # %%
 report.timings_table(result)
+
+# %% [markdown]
+# ## Per-device scaling (`scaling_devices`)
+
+# %%
+display(Markdown(report.scaling_markdown(result)))

@@ -25,6 +25,7 @@ run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets 
 price_table = ""  # CSV of prices with source and date per row (empty: the shipped table)
 instance = "auto"  # price-table row to price this machine at (auto: chosen by device)
 price_usd_per_hour = 0.0  # override the table's hourly price (0: use the table)
+accelerators_per_instance = 1  # accelerators per priced instance (capacity times this times the measured scaling factor)
 daily_requests = 2880000000.0  # requests per day the service handles now
 peak_to_average = 3.0  # peak QPS over the day's average QPS
 target_utilization = 0.7  # planned utilization of each instance at peak

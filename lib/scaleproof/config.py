@@ -147,12 +147,16 @@ class Params(BaseModel):
     loadgen_min_queries: int = _field(100, "LoadGen minimum query count per run (MLPerf Server: 270336)", gt=0)
     peak_search_runs: int = _field(6, "most Server runs the peak-QPS search may take per engine and batching", ge=2)
     peak_tolerance: float = _field(0.1, "stop the peak search when VALID and INVALID targets are this close", gt=0)
+    scaling_devices: int = _field(0, "devices for the per-device scaling of the best engine (0: skip, -1: all GPUs; "
+                                     "CPU workers stand in on a CPU machine)", ge=-1)
     peak_repeats: int = _field(1, "independent peak searches per engine; 2 or more measure run-to-run spread", ge=1)
 
     # 06_cost_report
     price_table: str = _field("", "CSV of prices with source and date per row (empty: the shipped table)")
     instance: str = _field("auto", "price-table row to price this machine at (auto: chosen by device)")
     price_usd_per_hour: float = _field(0.0, "override the table's hourly price (0: use the table)", ge=0)
+    accelerators_per_instance: int = _field(1, "accelerators per priced instance: capacity is the per-accelerator "
+                                               "peak times this times the measured scaling factor", ge=1)
     daily_requests: float = _field(2.88e9, "requests per day the service handles now", gt=0)
     peak_to_average: float = _field(3.0, "peak QPS over the day's average QPS", ge=1)
     target_utilization: float = _field(0.7, "planned utilization of each instance at peak", gt=0, le=1)

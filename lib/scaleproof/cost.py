@@ -117,11 +117,29 @@ def claim(cid: str, text: str, value: float, source: str, key: str) -> dict[str,
     return {"id": cid, "text": text, "value": value, "source": source, "key": key}
 
 
-def price_engine(cap: dict[str, Any], price: PriceRow, traffic: Traffic, params: Params) -> dict[str, Any]:
+def instance_scaling(accelerators: int, bench: dict[str, Any]) -> dict[str, Any]:
+    """How per-accelerator capacity becomes per-instance capacity: the measured scaling factor where the
+    benchmark measured this many devices, else linear scaling, said plainly."""
+    measured = bench.get("scaling") or {}
+    out = {"accelerators_per_instance": accelerators, "factor": 1.0}
+    if accelerators == 1:
+        return {**out, "source": "one accelerator per instance: no scaling involved"}
+    if measured.get("scaling_factor") and len(measured.get("devices", [])) == accelerators:
+        return {**out, "factor": measured["scaling_factor"], "measured": True,
+                "source": f"measured: benchmark/benchmark.json scaling ({accelerators} devices, {measured['engine']})"}
+    return {**out, "measured": False,
+            "source": f"assumed linear: this run measured no scaling over {accelerators} devices (scaling_devices)"}
+
+
+def price_engine(cap: dict[str, Any], price: PriceRow, traffic: Traffic, params: Params,
+                 per_instance: float = 1.0) -> dict[str, Any]:
     """Cost of one engine now, per growth scenario and in the price scenario, with a range: from the
-    run-to-run spread of repeated peak searches, or else from one search's VALID/INVALID bracket."""
+    run-to-run spread of repeated peak searches, or else from one search's VALID/INVALID bracket.
+    `per_instance` turns the per-accelerator capacity into an instance's (accelerators x scaling)."""
+    cap = {**cap, "qps": cap["qps"] * per_instance,
+           **({"qps_upper": cap["qps_upper"] * per_instance} if cap.get("qps_upper") else {})}
     now = fleet_cost(cap["qps"], price.usd_per_hour, traffic)
-    out = {"qps": cap["qps"], **now}
+    out = {"qps": cap["qps"] / per_instance, "instance_qps": cap["qps"], **now}
     if cap.get("qps_upper"):
         hi = fleet_cost(cap["qps_upper"], price.usd_per_hour, traffic)
         out["range"] = {"source": cap["range_source"], "qps": [cap["qps"], cap["qps_upper"]],
@@ -145,6 +163,8 @@ def run(params: Params) -> dict[str, Any]:
     traffic = Traffic(params.daily_requests, params.peak_to_average, params.target_utilization, params.redundancy)
     bench_file, val_file, cost_file = "benchmark/benchmark.json", "validate/validate.json", "cost_report/cost_report.json"
     val_rows = {r["engine"]: r for r in validated["engines"]}
+    scaling = instance_scaling(params.accelerators_per_instance, bench)
+    per_instance = scaling["accelerators_per_instance"] * scaling["factor"]
     priced, excluded = [], list(bench["excluded"])
     for i, row in enumerate(bench["engines"]):
         name = row["engine"]
@@ -161,7 +181,7 @@ def run(params: Params) -> dict[str, Any]:
                        "memory_mb": row["memory"].get("gpu_peak_allocated_mb", row["memory"].get("process_peak_rss_mb")),
                        "top1_delta_pts": val_rows[name].get("top1_delta_pts"),
                        "top1_agreement": val_rows[name]["top1_agreement"],
-                       "bench_index": i, **price_engine(cap, price, traffic, params)})
+                       "bench_index": i, **price_engine(cap, price, traffic, params, per_instance)})
     baseline = next((p for p in priced if p["baseline"]), None)
     claims = []
     for n, p in enumerate(priced):
@@ -199,7 +219,7 @@ def run(params: Params) -> dict[str, Any]:
                         "redundancy": params.redundancy, "growth": params.growth, "price_change": params.price_change,
                         "revenue_per_1k": params.revenue_per_1k, "hours_per_year": HOURS_PER_YEAR,
                         "capacity": bench["capacity_method"], "sla_p99_ms": bench["loadgen"]["sla_p99_ms"],
-                        "inference": "one sample through the model",
+                        "inference": "one sample through the model", "scaling": scaling,
                         "range": "run-to-run spread of the peak when peak_repeats >= 2, else the bracket of one "
                                  f"peak search (peak_repeats = {params.peak_repeats})"},
         "baseline": baseline["engine"] if baseline else None,

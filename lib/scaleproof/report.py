@@ -67,6 +67,11 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
                          f"predictions. *Source: validate/validate.json*")
     if calibrated and calibrated.get("int8_onnx"):
         lines.append(int8_markdown(calibrated))
+    sc = cost["assumptions"].get("scaling", {})
+    if sc.get("accelerators_per_instance", 1) > 1:
+        lines.append(f"- **{sc['accelerators_per_instance']} accelerators per instance**, scaling factor "
+                     f"{sc['factor']:.3f} — {sc['source']}." + ("" if sc.get("measured") else
+                     " **Linear scaling is an assumption here, not a measurement.**"))
     if cost["excluded"]:
         lines.append(f"- **Excluded from the claims:** {', '.join(x['engine'] for x in cost['excluded'])} (reasons below).")
     p = cost["price"]
@@ -357,3 +362,20 @@ def tensorrt_table(built: dict[str, Any]) -> pd.DataFrame:
         return pd.DataFrame({"note": ["no TensorRT engine in this run (TensorRT is not installed on this machine "
                                       "or backend is not tensorrt/auto)"]})
     return pd.DataFrame(rows).set_index("engine")
+
+
+def scaling_markdown(bench: dict[str, Any]) -> str:
+    """The per-device scaling measurement of 05_benchmark, or why there is none."""
+    sc = bench.get("scaling")
+    if not sc:
+        return "No per-device scaling measured (scaling_devices is 0): a multi-accelerator instance is priced " \
+               "assuming linear scaling, and the report says so."
+    if "skipped" in sc:
+        return f"Per-device scaling skipped: {sc['skipped']}."
+    n = len(sc["devices"])
+    one, all_ = sc["peak_qps"]["1"], sc["peak_qps"][str(n)]
+    factor = "not measured (a search found no VALID rate)" if sc["scaling_factor"] is None else \
+        f"**{sc['scaling_factor']:.3f}**"
+    return (f"Scaling of `{sc['engine']}` on {sc['device_kind']}: Server peak {one or 0:,.0f} QPS on 1 device, "
+            f"{all_ or 0:,.0f} QPS on {n} ({', '.join(sc['devices'])}); scaling factor {factor} "
+            f"(peak(N) / (N × peak(1))).")

@@ -102,14 +102,21 @@ def run_scenario(engine, samples: np.ndarray, scenario: Scenario, cfg: LoadgenSe
     import mlperf_loadgen as lg
 
     log_dir.mkdir(parents=True, exist_ok=True)
-    def complete(ids: list[int], rows: np.ndarray) -> None:
+    def complete(ids: list[int], rows: np.ndarray | None) -> None:
         # performance mode: LoadGen does not read the data, so point at the output rows without copying
+        # (a worker pool's outputs stay in its processes: no data at all)
+        if rows is None:
+            lg.QuerySamplesComplete([lg.QuerySampleResponse(rid, 0, 0) for rid in ids])
+            return
         base, stride = rows.ctypes.data, rows.strides[0] if rows.ndim else 0
         lg.QuerySamplesComplete([lg.QuerySampleResponse(rid, base + i * stride, stride) for i, rid in enumerate(ids)])
 
     # SingleStream measures one query at a time: no queue window, nothing to wait for
     delay = 0.0 if scenario is Scenario.single_stream else cfg.max_delay_ms / 1e3
-    batcher = DynamicBatcher(engine, samples, cfg.max_batch, delay, complete, fixed_batch=cfg.fixed_batch).start()
+    if hasattr(engine, "make_batcher"):  # a multi-device WorkerPool batches in its worker processes
+        batcher = engine.make_batcher(complete).start()
+    else:
+        batcher = DynamicBatcher(engine, samples, cfg.max_batch, delay, complete, fixed_batch=cfg.fixed_batch).start()
 
     settings = lg.TestSettings()
     settings.mode = lg.TestMode.PerformanceOnly

@@ -131,6 +131,38 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
     return {"load": engine.info(), "memory": memory, "timings": timings, "single_stream": single, "offline": offline, "server": server}
 
 
+def load_for_worker(run_dir: str, entry: dict[str, Any], threads: int):
+    """Engine factory a multi-device worker process calls (module level, so it pickles)."""
+    return build.load_engine(Path(run_dir), entry, threads)
+
+
+def scaling(params: Params, built: dict[str, Any], rows: list[dict[str, Any]], x: np.ndarray) -> dict[str, Any] | None:
+    """Per-device scaling of the best priced engine: Server peak on 1 device and on `scaling_devices`."""
+    from functools import partial
+
+    from .multi_gpu import devices_for, measure_scaling
+
+    if params.scaling_devices == 0:
+        return None
+    best = max((r for r in rows if r["capacity"] and r["validated"]), key=lambda r: r["capacity"]["qps"], default=None)
+    if best is None:
+        return {"skipped": "no engine has a VALID Server capacity to scale"}
+    gpu = hardware.gpu_info()
+    cores = usable_threads(params.threads)
+    devices = devices_for(params.scaling_devices, gpu["count"] if gpu else 0, cores)
+    per_worker = max(1, cores // len(devices)) if not gpu else params.threads
+    entry = next(e for e in built["engines"] if e["name"] == best["engine"])
+    cfg = LoadgenSettings(min_duration_s=params.loadgen_min_duration_s, min_queries=params.loadgen_min_queries,
+                          sla_p99_ms=params.sla_p99_ms, max_batch=params.batcher_max_batch,
+                          max_delay_ms=params.max_queue_delay_ms)
+    say(f"scaling of {best['engine']} over {devices}")
+    out = measure_scaling(partial(load_for_worker, str(params.run_path), entry, per_worker), x, devices, cfg,
+                          0.5 * best["capacity"]["qps"], params.peak_search_runs, params.peak_tolerance,
+                          paths.stage_dir(params.run_path, "05_benchmark") / "loadgen" / f"scaling-{best['engine']}",
+                          per_worker, progress=say)
+    return {"engine": best["engine"], "device_kind": "gpu" if gpu else "cpu (stand-ins for GPUs)", **out}
+
+
 def run(params: Params) -> dict[str, Any]:
     exported = stages.require(params, "01_export")
     built = stages.require(params, "03_build")
@@ -165,6 +197,7 @@ def run(params: Params) -> dict[str, Any]:
         "baseline": built["baseline"],
         "engines": rows,
         "excluded": excluded,
+        "scaling": scaling(params, built, rows, x),
     }
     stages.write_result(params.run_path, "05_benchmark", result)
     return result

@@ -1,0 +1,189 @@
+"""One engine per device, one LoadGen run over all of them: how per-GPU throughput scales on a host.
+
+The cost model multiplies a per-GPU peak by the GPUs of an instance; on a real host the shared CPU,
+PCIe and host memory can make eight GPUs deliver less than eight times one. `WorkerPool` starts one
+process per device (`CUDA_VISIBLE_DEVICES` set before the engine loads; on a CPU machine, CPU workers
+with a share of the cores stand in), each with its own engine and dynamic batcher. LoadGen's queries
+go to the worker with the fewest outstanding requests; completions come back through one queue.
+`measure_scaling` finds the Server peak with 1 device and with all of them, in one call, and
+reports scaling factor = peak(N) / (N x peak(1)).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .loadgen import LoadgenSettings, find_peak, run_server
+
+READY_TIMEOUT_S = 600  # engine load + warm-up of every batch shape (torch.compile can take minutes)
+
+
+def devices_for(count: int, gpus: int, cores: int) -> list[str]:
+    """`count` devices: GPUs `cuda:i` where there are any (-1: all of them), else CPU workers `cpu:i`."""
+    available = gpus if gpus else max(1, cores)
+    n = available if count < 0 else count
+    if n < 1 or n > available:
+        kind = "GPUs" if gpus else "CPU cores"
+        raise ValueError(f"asked for {count} devices but this machine has {available} {kind}")
+    return [f"cuda:{i}" if gpus else f"cpu:{i}" for i in range(n)]
+
+
+def _serve(make_engine: Callable[[], Any], samples: np.ndarray, device: str, threads: int, max_batch: int,
+           max_delay_s: float, requests, results) -> None:
+    """Worker process: pin the device, load the engine, batch what arrives, report completed ids."""
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        os.environ["CUDA_VISIBLE_DEVICES"] = index  # before anything initializes CUDA in this process
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        from .batcher import DynamicBatcher
+
+        engine = make_engine()
+        batcher = DynamicBatcher(engine, samples, max_batch, max_delay_s,
+                                 lambda ids, rows: results.put(("done", device, ids))).start()
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
+        results.put(("error", device, f"{type(e).__name__}: {e}"))
+        return
+    results.put(("ready", device, None))
+    while (msg := requests.get()) is not None:
+        batcher.submit(msg)
+    batcher.stop()
+    results.put(("sizes", device, dict(batcher.batch_sizes)))
+    engine.close()
+
+
+class WorkerPool:
+    """Worker processes, one per device, fed by one LoadGen SUT (see `make_batcher`)."""
+
+    def __init__(self, make_engine: Callable[[], Any], samples: np.ndarray, devices: list[str], max_batch: int,
+                 max_delay_s: float, threads_per_cpu_worker: int = 1) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.devices = devices
+        self._requests = [ctx.Queue() for _ in devices]
+        self._results = ctx.Queue()
+        self._procs = [ctx.Process(target=_serve, daemon=True, name=f"scaleproof-{d}",
+                                   args=(make_engine, samples, d, threads_per_cpu_worker, max_batch, max_delay_s,
+                                         q, self._results)) for d, q in zip(devices, self._requests, strict=True)]
+        for p in self._procs:
+            p.start()
+        ready = 0
+        while ready < len(devices):
+            try:
+                kind, device, detail = self._results.get(timeout=READY_TIMEOUT_S)
+            except queue.Empty:
+                self.close()
+                raise RuntimeError(f"workers did not load their engines within {READY_TIMEOUT_S} s") from None
+            if kind == "error":
+                self.close()
+                raise RuntimeError(f"worker {device} failed to start: {detail}")
+            ready += kind == "ready"
+        self._outstanding = [0] * len(devices)
+        self._lock = threading.Lock()
+        self.batch_sizes: Counter[int] = Counter()
+
+    def make_batcher(self, complete) -> _PoolBatcher:
+        """What `loadgen.run_scenario` drives instead of a DynamicBatcher of its own."""
+        return _PoolBatcher(self, complete)
+
+    def submit(self, requests: list[tuple[int, int]]) -> None:
+        """Deal requests to the workers with the fewest outstanding (a slower device gets fewer)."""
+        per: list[list[tuple[int, int]]] = [[] for _ in self.devices]
+        with self._lock:
+            for r in requests:
+                i = min(range(len(per)), key=lambda k: self._outstanding[k] + len(per[k]))
+                per[i].append(r)
+            for i, reqs in enumerate(per):
+                self._outstanding[i] += len(reqs)
+        for i, reqs in enumerate(per):
+            if reqs:
+                self._requests[i].put(reqs)
+
+    def _completed(self, device: str, n: int) -> None:
+        with self._lock:
+            self._outstanding[self.devices.index(device)] -= n
+
+    def close(self) -> None:
+        for q, p in zip(self._requests, self._procs, strict=True):
+            if p.is_alive():
+                q.put(None)
+        for p in self._procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+
+
+class _PoolBatcher:
+    """Reads completions from the pool for one LoadGen run and hands them to LoadGen."""
+
+    def __init__(self, pool: WorkerPool, complete) -> None:
+        self.pool, self.complete = pool, complete
+        self.batch_sizes: Counter[int] = Counter()  # per-worker batch sizes stay in the workers
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="scaleproof-pool-reader", daemon=True)
+
+    def start(self) -> _PoolBatcher:
+        self._reader.start()
+        return self
+
+    def submit(self, requests: list[tuple[int, int]]) -> None:
+        self.pool.submit(requests)
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                kind, device, ids = self.pool._results.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if kind == "done":
+                self.pool._completed(device, len(ids))
+                self.complete(ids, None)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._reader.join()
+
+
+def _runner(pool: WorkerPool, samples: np.ndarray, cfg: LoadgenSettings, log_dir: Path, n: int,
+            progress: Callable[[str], None]) -> Callable[[float], dict[str, Any]]:
+    counter = iter(range(10_000))
+
+    def run_at(q: float) -> dict[str, Any]:
+        r = run_server(pool, samples, cfg, q, log_dir / f"{n}-devices-{next(counter):02d}").as_dict()
+        progress(f"{n} device(s) @ {q:,.0f} QPS: {'VALID' if r['valid'] else 'INVALID'}, P99 {r['p99_ms']:.3f} ms")
+        return r
+    return run_at
+
+
+def measure_scaling(make_engine: Callable[[], Any], samples: np.ndarray, devices: list[str], cfg: LoadgenSettings,
+                    start_qps: float, max_runs: int, tolerance: float, log_dir: Path,
+                    threads_per_cpu_worker: int = 1, progress: Callable[[str], None] = lambda _: None) -> dict:
+    """Server peak at the P99 bound with 1 device and with all `devices`, and the scaling factor."""
+    peaks: dict[int, Any] = {}
+    for n in sorted({1, len(devices)}):
+        pool = WorkerPool(make_engine, samples, devices[:n], cfg.max_batch, cfg.max_delay_ms / 1e3,
+                          threads_per_cpu_worker)
+        try:
+            peaks[n] = find_peak(_runner(pool, samples, cfg, log_dir, n, progress), start_qps * n, max_runs, tolerance)
+        finally:
+            pool.close()
+    one, all_ = peaks[1].peak_qps, peaks[len(devices)].peak_qps
+    n = len(devices)
+    factor = all_ / (n * one) if one and all_ else None
+    return {
+        "devices": devices,
+        "peak_qps": {"1": one, str(n): all_},
+        "scaling_factor": factor,
+        "method": "Server peak at the P99 bound, one worker process per device, one LoadGen run over all; "
+                  "factor = peak(N) / (N x peak(1))",
+        "searches": {str(k): {"reason": v.reason, "runs": v.runs} for k, v in peaks.items()},
+    }

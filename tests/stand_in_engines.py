@@ -1,0 +1,27 @@
+"""Engines that stand in for devices in tests: module-level factories, so worker processes can import them."""
+
+import time
+
+import numpy as np
+
+from scaleproof.backends.base import Engine
+
+
+class SleepEngine(Engine):
+    """Service time 2 ms + 0.25 ms per sample spent asleep, as a GPU's kernels are to the host: two such
+    engines in two processes serve twice what one does."""
+
+    name, backend, precision, device = "sleep", "test", "fp32", "cpu"
+    max_batch = 8
+
+    def infer(self, x):
+        time.sleep(0.002 + 0.00025 * len(x))
+        return np.zeros((len(x), 2), np.float32)
+
+
+def sleep_engine() -> SleepEngine:
+    return SleepEngine()
+
+
+def broken_engine() -> SleepEngine:
+    raise RuntimeError("this engine cannot load")

@@ -1,0 +1,62 @@
+"""Per-device scaling: one worker process per device, one LoadGen run over all of them, with CPU workers
+standing in for GPUs (engines whose service time is spent asleep, as a GPU's is to the host)."""
+
+import numpy as np
+import pytest
+
+from scaleproof.bench.loadgen import LoadgenSettings
+from scaleproof.bench.multi_gpu import WorkerPool, devices_for, measure_scaling
+from scaleproof.cost import instance_scaling
+from tests.stand_in_engines import broken_engine, sleep_engine
+
+SAMPLES = np.zeros((64, 1, 4, 4), np.float32)
+CFG = LoadgenSettings(min_duration_s=0.5, min_queries=200, sla_p99_ms=50.0, max_batch=8, max_delay_ms=2.0)
+
+
+def test_devices_are_gpus_where_there_are_any_else_cpu_workers():
+    assert devices_for(-1, gpus=8, cores=64) == [f"cuda:{i}" for i in range(8)]
+    assert devices_for(1, gpus=1, cores=16) == ["cuda:0"]
+    assert devices_for(2, gpus=0, cores=2) == ["cpu:0", "cpu:1"]
+    with pytest.raises(ValueError, match="asked for 4 devices but this machine has 2 GPUs"):
+        devices_for(4, gpus=2, cores=32)
+
+
+def test_two_workers_serve_about_twice_one_under_the_same_p99_bound(tmp_path):
+    out = measure_scaling(sleep_engine, SAMPLES, ["cpu:0", "cpu:1"], CFG, start_qps=800, max_runs=5, tolerance=0.15,
+                          log_dir=tmp_path)
+    one, two = out["peak_qps"]["1"], out["peak_qps"]["2"]
+    assert one and two and two > 1.4 * one, out["peak_qps"]
+    assert 0.7 < out["scaling_factor"] <= 1.3 and out["scaling_factor"] == pytest.approx(two / (2 * one))
+    for search in out["searches"].values():  # every run a real LoadGen Server run, logs kept
+        assert search["runs"] and all(r["scenario"] == "server" for r in search["runs"])
+    assert any(p.name.startswith("2-devices-") for p in tmp_path.iterdir())
+
+
+def test_a_worker_that_cannot_load_its_engine_stops_the_pool_with_its_error():
+    with pytest.raises(RuntimeError, match="worker cpu:1 failed to start: RuntimeError: this engine cannot load"):
+        WorkerPool(broken_engine, SAMPLES, ["cpu:1"], 8, 0.002)
+
+
+def test_cost_uses_the_measured_factor_or_says_it_assumed_linear_scaling():
+    bench = {"scaling": {"engine": "e", "devices": ["cuda:0", "cuda:1"], "scaling_factor": 0.9}}
+    measured = instance_scaling(2, bench)
+    assert measured["factor"] == 0.9 and measured["measured"] and measured["source"].startswith("measured")
+    assumed = instance_scaling(8, bench)  # measured on 2, priced for 8: not the same thing
+    assert assumed["factor"] == 1.0 and not assumed["measured"] and "assumed linear" in assumed["source"]
+    assert instance_scaling(1, {})["source"].startswith("one accelerator per instance")
+
+
+def test_benchmark_stage_measures_scaling_of_its_best_engine_with_cpu_stand_ins(digits_run):
+    from scaleproof import stages
+    from scaleproof.bench import stage
+    from scaleproof.datasets import digits_splits
+
+    params = digits_run.with_(scaling_devices=2, loadgen_min_duration_s=0.3, loadgen_min_queries=200,
+                              peak_search_runs=2, batcher_max_batch=8)
+    built = stages.read_result(params.run_path, "03_build")
+    rows = [{"engine": "onnxruntime-fp32", "validated": True, "capacity": {"qps": 2000.0}},
+            {"engine": "torch-fp32", "validated": True, "capacity": {"qps": 500.0}}]
+    out = stage.scaling(params, built, rows, digits_splits()["val"].x)
+    assert out["engine"] == "onnxruntime-fp32" and out["devices"] == ["cpu:0", "cpu:1"]
+    assert out["device_kind"].startswith("cpu") and set(out["peak_qps"]) == {"1", "2"}
+    assert stage.scaling(params.with_(scaling_devices=0), built, rows, None) is None
