@@ -51,7 +51,7 @@ def test_benchmark_stage_measures_scaling_of_its_best_engine_with_cpu_stand_ins(
     from scaleproof.bench import stage
     from scaleproof.datasets import digits_splits
 
-    params = digits_run.with_(scaling_devices=2, loadgen_min_duration_s=0.3, loadgen_min_queries=200,
+    params = digits_run.with_(scaling_devices=2, loadgen_min_duration_s=0.2, loadgen_min_queries=100,
                               peak_search_runs=2, batcher_max_batch=8)
     built = stages.read_result(params.run_path, "03_build")
     rows = [{"engine": "onnxruntime-fp32", "validated": True, "capacity": {"qps": 2000.0}},
@@ -60,3 +60,17 @@ def test_benchmark_stage_measures_scaling_of_its_best_engine_with_cpu_stand_ins(
     assert out["engine"] == "onnxruntime-fp32" and out["devices"] == ["cpu:0", "cpu:1"]
     assert out["device_kind"].startswith("cpu") and set(out["peak_qps"]) == {"1", "2"}
     assert stage.scaling(params.with_(scaling_devices=0), built, rows, None) is None
+
+
+def test_an_instance_of_n_accelerators_is_priced_at_n_times_the_rate_and_its_scaled_capacity():
+    from scaleproof.config import Params
+    from scaleproof.cost import PriceRow, Traffic, price_engine
+
+    price = PriceRow("x", "H100", "per GPU", 2.0, "test", "2026-11", "low", "")
+    traffic = Traffic(daily_requests=86400 * 1000.0, peak_to_average=1.0, utilization=1.0, redundancy=0)
+    one = price_engine({"qps": 100.0}, price, traffic, Params())
+    eight = price_engine({"qps": 100.0}, PriceRow(**{**price.__dict__, "usd_per_hour": 16.0}), traffic, Params(),
+                         per_instance=8 * 0.5)
+    assert one["instances"] == 10 and eight["instances"] == 3  # 1,000 QPS over 400 QPS per instance
+    assert eight["qps"] == 100.0 and eight["instance_qps"] == 400.0
+    assert eight["usd_per_1m"] == pytest.approx(one["usd_per_1m"] * 2)  # half the per-GPU yield: twice the cost

@@ -14,7 +14,7 @@ export PYTHONPATH=$PWD/lib:$PWD:${PYTHONPATH:-}
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nproc; python3 -c \
   "import torch, onnxruntime, papermill, mlperf_loadgen; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ort', onnxruntime.__version__)"; } 2>&1 | tee "$OUT/env.txt"
 if [ -z "${SKIP_TESTS:-}" ]; then
-  python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py 2>&1 | tail -30 | tee "$OUT/gpu_tests.txt"
+  python3 -m pytest -q -p no:cacheprovider -rs -m "gpu or tensorrt" tests/test_gpu.py tests/test_tensorrt_gpu.py 2>&1 | tail -30 | tee "$OUT/gpu_tests.txt"
 fi
 for spec in "$@"; do
   profile=${spec%%:*}; run_id=${spec#*:}; [ "$run_id" = "$spec" ] && run_id=$(basename "$profile" .yaml)

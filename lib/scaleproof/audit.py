@@ -24,6 +24,18 @@ def resolve(doc: Any, key: str) -> Any:
     return doc
 
 
+def changed_files(base: Path, listed: dict[str, dict[str, Any]]) -> list[str]:
+    """Files of a manifest's listing that are missing or whose sha256 differs."""
+    problems = []
+    for rel, meta in listed.items():
+        f = base / rel
+        if not f.is_file():
+            problems.append(f"{rel}: missing")
+        elif (actual := sha256_file(f)) != meta["sha256"]:
+            problems.append(f"{rel}: changed (sha256 {actual[:16]}…, manifest says {meta['sha256'][:16]}…)")
+    return problems
+
+
 def verify_run(run_dir: str | Path) -> tuple[list[str], dict[str, int]]:
     """Problems found (empty when the run verifies) and what was checked."""
     run = Path(run_dir)
@@ -35,12 +47,7 @@ def verify_run(run_dir: str | Path) -> tuple[list[str], dict[str, int]]:
     if manifest.get("status") != "succeeded":
         problems.append(f"the run's status is {manifest.get('status')!r}: {manifest.get('error')}")
     listed = manifest["artifacts"]
-    for rel, meta in listed.items():
-        f = run / rel
-        if not f.is_file():
-            problems.append(f"{rel}: missing")
-        elif (actual := sha256_file(f)) != meta["sha256"]:
-            problems.append(f"{rel}: changed (sha256 {actual[:16]}…, manifest says {meta['sha256'][:16]}…)")
+    problems += changed_files(run, listed)
     for f in sorted(p for p in run.rglob("*") if p.is_file()):
         rel = f.relative_to(run).as_posix()
         if rel != "manifest.json" and rel not in listed:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,9 @@ def run(params: Params) -> dict[str, Any]:
     val_rows = {r["engine"]: r for r in validated["engines"]}
     scaling = instance_scaling(params.accelerators_per_instance, bench)
     per_instance = scaling["accelerators_per_instance"] * scaling["factor"]
+    # price rows are per accelerator: an instance of N accelerators costs N times the row's rate
+    instance_price = replace(price, usd_per_hour=price.usd_per_hour * params.accelerators_per_instance)
+    scaling["usd_per_instance_hour"] = instance_price.usd_per_hour
     priced, excluded = [], list(bench["excluded"])
     for i, row in enumerate(bench["engines"]):
         name = row["engine"]
@@ -181,7 +184,7 @@ def run(params: Params) -> dict[str, Any]:
                        "memory_mb": row["memory"].get("gpu_peak_allocated_mb", row["memory"].get("process_peak_rss_mb")),
                        "top1_delta_pts": val_rows[name].get("top1_delta_pts"),
                        "top1_agreement": val_rows[name]["top1_agreement"],
-                       "bench_index": i, **price_engine(cap, price, traffic, params, per_instance)})
+                       "bench_index": i, **price_engine(cap, instance_price, traffic, params, per_instance)})
     baseline = next((p for p in priced if p["baseline"]), None)
     claims = []
     for n, p in enumerate(priced):

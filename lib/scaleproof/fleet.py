@@ -213,20 +213,14 @@ def write_fleet_manifest(fleet_dir: Path) -> Path:
 
 def verify_fleet(fleet_dir: str | Path) -> tuple[list[str], dict[str, int]]:
     """Problems in a fleet folder: its own files, each member's manifest hash, and each member run."""
-    from .audit import verify_run
+    from .audit import changed_files, verify_run
 
     fleet_dir = Path(fleet_dir)
     try:
         manifest = read_json(fleet_dir / "manifest.json")
     except FileNotFoundError:
         raise ArtifactError(f"{fleet_dir} has no manifest.json: it is not a scaleproof fleet folder") from None
-    problems: list[str] = []
-    for rel, meta in manifest["files"].items():
-        f = fleet_dir / rel
-        if not f.is_file():
-            problems.append(f"{rel}: missing")
-        elif sha256_file(f) != meta["sha256"]:
-            problems.append(f"{rel}: changed since the fleet ran")
+    problems = changed_files(fleet_dir, manifest["files"])
     checked = {"artifacts": len(manifest["files"]), "claims": 0, "members": 0}
     for m in manifest["members"]:
         if m["status"] != "succeeded":
