@@ -136,10 +136,11 @@ def price_engine(cap: dict[str, Any], price: PriceRow, traffic: Traffic, params:
     """Cost of one engine now, per growth scenario and in the price scenario, with a range: from the
     run-to-run spread of repeated peak searches, or else from one search's VALID/INVALID bracket.
     `per_instance` turns the per-accelerator capacity into an instance's (accelerators x scaling)."""
+    measured_qps = cap["qps"]  # per accelerator, as benchmark.json has it (the claims cite this value)
     cap = {**cap, "qps": cap["qps"] * per_instance,
            **({"qps_upper": cap["qps_upper"] * per_instance} if cap.get("qps_upper") else {})}
     now = fleet_cost(cap["qps"], price.usd_per_hour, traffic)
-    out = {"qps": cap["qps"] / per_instance, "instance_qps": cap["qps"], **now}
+    out = {"qps": measured_qps, "instance_qps": cap["qps"], **now}
     if cap.get("qps_upper"):
         hi = fleet_cost(cap["qps_upper"], price.usd_per_hour, traffic)
         out["range"] = {"source": cap["range_source"], "qps": [cap["qps"], cap["qps_upper"]],

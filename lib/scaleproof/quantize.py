@@ -78,7 +78,7 @@ def method_settings(method: CalibMethod, percentile: float) -> dict[str, Any]:
     return settings
 
 
-def ort_methods() -> dict[CalibMethod, Any]:  # noqa: N802 - a constant table, built lazily (ORT import)
+def ort_methods() -> dict[CalibMethod, Any]:  # built on call: importing ONNX Runtime's quantization is slow
     from onnxruntime.quantization import CalibrationMethod
 
     return {CalibMethod.minmax: CalibrationMethod.MinMax, CalibMethod.entropy: CalibrationMethod.Entropy,
@@ -129,7 +129,8 @@ class OrtQuantizer:
         """Activation ranges for `method`: from the keyed cache when it matches, else calibrated and stored."""
         if not self.reuses_ranges:
             return None, {"status": "unsupported",
-                          "reason": f"onnxruntime {self.version} cannot quantize from stored ranges"}
+                          "reason": f"onnxruntime {self.version} cannot quantize from stored ranges: every model "
+                                    "is calibrated inside quantize_static, with its own histogram defaults"}
         path = self.cache_path(method)
         found = calib_cache.lookup(path, self.key(method, settings))
         if found.ranges is not None:
