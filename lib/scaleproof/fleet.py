@@ -104,6 +104,13 @@ def cluster_types() -> dict[str, dict[str, Any]]:
     return types
 
 
+def _url_exists(url: str) -> bool:
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    return fs.exists(root)
+
+
 def new_fleet_id() -> str:
     return f"fleet-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
@@ -120,16 +127,23 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
     fleet_id = fleet_id or new_fleet_id()
     location = f"{outputs.rstrip('/')}/{fleet_id}" if is_url(outputs) else str(Path(outputs).resolve() / fleet_id)
     local_dir = Path(tempfile.mkdtemp(prefix="scaleproof-fleet-")) / fleet_id if is_url(outputs) else Path(location)
-    try:
-        local_dir.mkdir(parents=True)  # one fleet per folder: never merge into another fleet's
-    except FileExistsError:
-        raise ParamsError(f"fleet folder {location} exists; choose another --fleet-id") from None
+    if local_dir.exists() or (is_url(outputs) and _url_exists(location)):  # one fleet per folder, never merged
+        raise ParamsError(f"fleet folder {location} exists; choose another --fleet-id")
 
     started_here = not ray.is_initialized()
     if started_here:
         # without an address Ray starts on this machine alone, which advertises its own accelerator type
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 **({} if address else {"resources": {RESOURCE_PREFIX + local_accelerator_type(): 1}}))
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     **({} if address else {"resources": {RESOURCE_PREFIX + local_accelerator_type(): 1}}))
+        except (ConnectionError, RuntimeError) as e:
+            raise ParamsError(f"cannot reach a Ray cluster at --address {address}: {e}") from None
+    try:
+        local_dir.mkdir(parents=True)  # after connecting: a failed connection leaves nothing behind
+    except FileExistsError:
+        if started_here:
+            ray.shutdown()
+        raise ParamsError(f"fleet folder {location} exists; choose another --fleet-id") from None
     try:
         available = cluster_types()
         log(f"[scaleproof] fleet {fleet_id}: cluster has {available or 'no accelerator types'}")
