@@ -195,6 +195,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
     if is_url(outputs):
         for rel in (*FLEET_FILES, "manifest.json"):
             if (local_dir / rel).is_file():
+                fs.makedirs(f"{root}/{Path(rel).parent.as_posix()}", exist_ok=True)  # a no-op on object stores
                 fs.put(str(local_dir / rel), f"{root}/{rel}")
         shutil.rmtree(local_dir.parent, ignore_errors=True)
     return fleet
