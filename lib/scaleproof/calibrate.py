@@ -153,7 +153,8 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
         "calib_samples": len(calib),
         "calib_labels": None if calib.y is None else np.bincount(calib.y).tolist(),
         "calib_data_sha256": sha256_array(calib.x),
-        "calib_cache": {**cache, "dir": str(cache_dir)},
+        # paths inside the run are kept relative: the run folder is renamed when it is published
+        "calib_cache": {k: v.replace(f"{out_dir.parent}/", "") for k, v in {**cache, "dir": str(cache_dir)}.items()},
         "int8_all_nodes": sensitivity.summary(full_row),
         "int8": sensitivity.summary(chosen_row),
         "int8_passed": bool(chosen_row["passed"]),
