@@ -4,7 +4,6 @@ The build path runs against tests/fake_tensorrt.py; real builds are in test_tens
 
 import json
 import sys
-from dataclasses import asdict, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -53,7 +52,7 @@ def test_network_flags_per_version():
 def test_precision_comes_from_the_model_and_weak_typing_only_on_10x():
     v10, v11 = TrtApi.from_version("10.13.0"), TrtApi.from_version("11.1.0")
     for api in (v10, v11):
-        assert precision_plan(api, "fp16", ALL) .onnx == "fp16" and precision_plan(api, "int8", ALL).onnx == "int8"
+        assert precision_plan(api, "fp16", ALL).onnx == "fp16" and precision_plan(api, "int8", ALL).onnx == "int8"
         assert precision_plan(api, "fp32", ALL).builder_flags == ()
     weak16, weak8 = precision_plan(v10, "fp16", ALL, weak=True), precision_plan(v10, "int8", ALL, weak=True)
     assert (weak16.onnx, weak16.builder_flags, weak16.strongly_typed) == ("fp32", ("FP16",), False)
@@ -335,4 +334,4 @@ def test_stage_options_come_from_params():
 
     o = trt_options(Params(trt_opt_batch=0, batcher_max_batch=16, max_batch=64, trt_hardware_compat="ampere_plus"))
     assert (o.opt_batch, o.max_batch, o.hardware_compat) == (16, 64, "ampere_plus")
-    assert asdict(replace(o, opt_batch=4))["opt_batch"] == 4
+    assert trt_options(Params(trt_opt_batch=4)).opt_batch == 4

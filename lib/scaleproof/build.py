@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import hardware, paths, stages
+from .backends import torch as torch_backend  # imports no torch until an engine is built
 from .backends.base import BuildInputs, Engine
 from .config import Backend, Params, Precision, TorchMode
 from .errors import ParamsError
@@ -42,8 +43,8 @@ class Capabilities:
 
 # (backend, device) -> {precision: modes}; "" is the only mode of backends without modes
 SUPPORTED: dict[tuple[str, str], dict[str, set[str]]] = {
-    ("torch", "cpu"): {"fp32": {"eager"}},
-    ("torch", "cuda"): {p: {"eager", "cuda_graph", "compile"} for p in ("fp32", "fp16", "bf16")},
+    ("torch", "cpu"): torch_backend.supported("cpu"),
+    ("torch", "cuda"): torch_backend.supported("cuda"),
     ("onnxruntime", "cpu"): {"fp32": {""}, "int8": {""}},
     ("tensorrt", "cuda"): {"fp32": {""}, "fp16": {""}, "int8": {""}},
 }

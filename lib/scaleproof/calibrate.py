@@ -22,13 +22,14 @@ from .datasets import Split, select, splits_for
 from .fp16 import to_fp16
 from .provenance import sha256_array, sha256_file
 from .quantize import check_calibration_data, make_quantizer, method_settings, qdq_summary, quantized_nodes
-from .validate import judge
-
-EVAL_BATCH = 64
+from .validate import BATCH as VALIDATE_BATCH
+from .validate import engine_outputs, judge
 
 
 class OnnxModel:
-    """An ONNX file run by ONNX Runtime on this CPU, with the `infer` the timing harness calls."""
+    """An ONNX file run by ONNX Runtime on this CPU, with what the timing harness and validate call."""
+
+    max_batch = VALIDATE_BATCH
 
     def __init__(self, path: Path, input_name: str, threads: int) -> None:
         self._sess, self._input = ort_session(path, threads), input_name
@@ -36,19 +37,16 @@ class OnnxModel:
     def infer(self, x: np.ndarray) -> np.ndarray:
         return self._sess.run(None, {self._input: x})[0]
 
-    def outputs(self, x: np.ndarray) -> np.ndarray:
-        return np.concatenate([self.infer(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
-
 
 class Judge:
     """Judges a model file on the validation split against the FP32 ONNX outputs, with 04_validate's gate."""
 
     def __init__(self, fp32: Path, val: Split, input_name: str, params: Params) -> None:
         self.val, self.input_name, self.params = val, input_name, params
-        self.ref = OnnxModel(fp32, input_name, params.threads).outputs(val.x)
+        self.ref = engine_outputs(OnnxModel(fp32, input_name, params.threads), val.x)
 
     def __call__(self, path: Path) -> dict[str, Any]:
-        out = OnnxModel(path, self.input_name, self.params.threads).outputs(self.val.x)
+        out = engine_outputs(OnnxModel(path, self.input_name, self.params.threads), self.val.x)
         return judge(self.ref, out, self.val.y, self.params)
 
 

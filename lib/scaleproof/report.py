@@ -269,7 +269,6 @@ def render_html(executed_notebook: Path, out: Path) -> Path:
     return atomic_write_bytes(out, body.encode("utf-8"))
 
 
-
 # 02_calibrate ------------------------------------------------------------------------------------
 
 def calibration_markdown(c: dict[str, Any]) -> str:

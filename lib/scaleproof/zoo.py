@@ -73,11 +73,9 @@ def weights_file(name: str) -> str:
     return f"weights/{name}.safetensors"
 
 
-DIGITS_WEIGHTS = weights_file("digits-cnn")
-
 # name -> (factory, input shape, dataset, shipped weights relative to data/ or None)
 ZOO: dict[str, tuple[Callable, tuple[int, ...], str, str | None]] = {
-    "digits-cnn": (digits_cnn, (1, 8, 8), "digits", DIGITS_WEIGHTS),
+    "digits-cnn": (digits_cnn, (1, 8, 8), "digits", weights_file("digits-cnn")),
     "digits-mobile": (digits_mobile, (1, 8, 8), "digits", weights_file("digits-mobile")),
     "resnet50": (resnet50, (3, 224, 224), "synthetic", None),
 }

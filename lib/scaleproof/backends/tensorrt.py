@@ -26,6 +26,7 @@ from ..errors import ArtifactError, EngineMismatchError
 from ..onnx_io import load_onnx_checked
 from ..provenance import sha256_file
 from .base import BuildInputs, Engine
+from .cuda_io import DeviceSamples, pinned_array
 from .torch import bucket_for, buckets, nvml_process_memory_mb
 from .trt_api import (
     HARDWARE_COMPAT,
@@ -195,6 +196,7 @@ class TrtEngine(Engine):
         self._ctx.set_tensor_address(self._in, self._d_in.data_ptr())
         self._ctx.set_tensor_address(self._out, self._d_out.data_ptr())
         self._shape, self._current = shape, self.max_batch
+        self._pinned: list = []  # host buffers handed out; kept alive with the engine
         self._graphs: dict[int, Any] = {}
         self._sizes = [b for b in buckets(self.max_batch) if b >= self._min_batch]
         if sc.extra.get("cuda_graph"):
@@ -244,29 +246,19 @@ class TrtEngine(Engine):
         return self._run(n)
 
     def load_samples(self, samples: np.ndarray) -> None:
-        """Samples live in device memory; a batch is gathered there by index, as in the torch backend."""
-        import torch
-
-        self._dev_samples = torch.from_numpy(samples).to("cuda", self._d_in.dtype)
-        self._idx_host = torch.zeros(self.max_batch, dtype=torch.int64, pin_memory=True)
-        self._idx_dev = torch.zeros(self.max_batch, dtype=torch.int64, device="cuda")
+        """Samples live in device memory; a batch is gathered there by index (cuda_io, as for torch)."""
+        self._dev_samples = DeviceSamples(samples, self._d_in.dtype, self.max_batch)
 
     def infer_indices(self, idx: np.ndarray) -> np.ndarray:
         import torch
 
         n = len(idx)
         with torch.cuda.stream(self._stream):
-            self._idx_host[:n] = torch.from_numpy(np.asarray(idx, dtype=np.int64))
-            self._idx_dev[:n].copy_(self._idx_host[:n], non_blocking=True)
-            torch.index_select(self._dev_samples, 0, self._idx_dev[:n], out=self._d_in[:n])
+            self._dev_samples.gather(idx, out=self._d_in[:n])
         return self._run(n)
 
     def host_buffer(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
-        import torch
-
-        t = torch.zeros(shape, dtype=getattr(torch, np.dtype(dtype).name), pin_memory=True)
-        self._pinned = [*getattr(self, "_pinned", []), t]
-        return t.numpy()
+        return pinned_array(shape, dtype, self._pinned)
 
     def info(self) -> dict[str, Any]:
         return dict(self._info)

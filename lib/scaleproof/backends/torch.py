@@ -20,6 +20,7 @@ from ..engine_store import Sidecar, check_engine, current_device, save_engine
 from ..errors import ParamsError
 from ..provenance import sha256_file
 from .base import BuildInputs, Engine, usable_threads
+from .cuda_io import DeviceSamples, pinned_array
 
 NAME = "torch"
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -107,23 +108,13 @@ class TorchEngine(Engine):
         """Page-locked host memory on CUDA, so input copies go straight to the device."""
         if self.device != "cuda":
             return super().host_buffer(shape, dtype)
-        import torch
-
-        t = torch.zeros(shape, dtype=getattr(torch, np.dtype(dtype).name), pin_memory=True)
-        self._pinned.append(t)
-        return t.numpy()
+        return pinned_array(shape, dtype, self._pinned)
 
     def load_samples(self, samples: np.ndarray) -> None:
-        """On CUDA the samples live in device memory, in the engine's dtype and layout; a batch is then
-        gathered on the device by index, and only the indices cross PCIe."""
+        """On CUDA the samples live in device memory, in the engine's dtype and layout (cuda_io)."""
         if self.device != "cuda":
             return super().load_samples(samples)
-        import torch
-
-        dev = torch.from_numpy(samples).to("cuda", self._dtype)
-        self._dev_samples = dev.contiguous(memory_format=torch.channels_last) if self._channels_last else dev
-        self._idx_host = torch.zeros(self.max_batch, dtype=torch.int64, pin_memory=True)
-        self._idx_dev = torch.zeros(self.max_batch, dtype=torch.int64, device="cuda")
+        self._dev_samples = DeviceSamples(samples, self._dtype, self.max_batch, self._channels_last)
 
     def infer_indices(self, idx: np.ndarray) -> np.ndarray:
         if self.device != "cuda":
@@ -132,15 +123,13 @@ class TorchEngine(Engine):
 
         n = len(idx)
         with torch.inference_mode():
-            self._idx_host[:n] = torch.from_numpy(np.asarray(idx, dtype=np.int64))
-            index = self._idx_dev[:n]
-            index.copy_(self._idx_host[:n], non_blocking=True)
+            batch = self._dev_samples.gather(idx)
             if self._graphs:
                 graph, static_in, static_out = self._graphs[bucket_for(n, self._sizes)]
-                static_in[:n].copy_(self._dev_samples.index_select(0, index))
+                static_in[:n].copy_(batch)
                 graph.replay()
                 return static_out[:n].float().cpu().numpy()
-            return self._fn(self._dev_samples.index_select(0, index)).float().cpu().numpy()
+            return self._fn(batch).float().cpu().numpy()
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         import torch

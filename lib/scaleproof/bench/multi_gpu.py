@@ -58,7 +58,6 @@ def _serve(make_engine: Callable[[], Any], samples: np.ndarray, device: str, thr
     while (msg := requests.get()) is not None:
         batcher.submit(msg)
     batcher.stop()
-    results.put(("sizes", device, dict(batcher.batch_sizes)))
     engine.close()
 
 
@@ -89,7 +88,6 @@ class WorkerPool:
             ready += kind == "ready"
         self._outstanding = [0] * len(devices)
         self._lock = threading.Lock()
-        self.batch_sizes: Counter[int] = Counter()
 
     def make_batcher(self, complete) -> _PoolBatcher:
         """What `loadgen.run_scenario` drives instead of a DynamicBatcher of its own."""

@@ -1,0 +1,43 @@
+"""Host and device buffers the CUDA engines (PyTorch, TensorRT) share.
+
+Page-locked host arrays, so copies to the device are direct; and LoadGen's samples kept in device
+memory, as MLPerf harnesses do, with a batch gathered there by index, so only the indices cross PCIe.
+Torch manages the memory for both backends (the project needs it anyway).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pinned_array(shape: tuple[int, ...], dtype, keep: list) -> np.ndarray:
+    """A page-locked host array; its tensor is appended to `keep`, which must live as long as the array."""
+    import torch
+
+    t = torch.zeros(shape, dtype=getattr(torch, np.dtype(dtype).name), pin_memory=True)
+    keep.append(t)
+    return t.numpy()
+
+
+class DeviceSamples:
+    """Samples in device memory (in the engine's dtype and layout) and index buffers for one batch."""
+
+    def __init__(self, samples: np.ndarray, dtype, max_batch: int, channels_last: bool = False) -> None:
+        import torch
+
+        dev = torch.from_numpy(samples).to("cuda", dtype)
+        self.samples = dev.contiguous(memory_format=torch.channels_last) if channels_last else dev
+        self._idx_host = torch.zeros(max_batch, dtype=torch.int64, pin_memory=True)
+        self._idx_dev = torch.zeros(max_batch, dtype=torch.int64, device="cuda")
+
+    def gather(self, idx: np.ndarray, out=None):
+        """The samples at `idx` as one device batch (written into `out` when given), on the current stream."""
+        import torch
+
+        n = len(idx)
+        self._idx_host[:n] = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+        index = self._idx_dev[:n]
+        index.copy_(self._idx_host[:n], non_blocking=True)
+        if out is not None:
+            return torch.index_select(self.samples, 0, index, out=out)
+        return self.samples.index_select(0, index)
