@@ -23,11 +23,19 @@
 run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets it)
 model = "zoo:digits-cnn"  # zoo:NAME or package.module:factory returning a torch.nn.Module
 input_shape = []  # input shape without the batch axis; needed for models outside the zoo
+inputs = []  # named inputs: [{name, dtype, shape: [batch, ...], range}] (empty: input_shape or the zoo model's)
+outputs = []  # output names, picked by name from dict/ModelOutput results (empty: the model's)
+dims = {}  # size of each named dynamic dimension other than batch, e.g. {seq: 128}
+weights = ""  # safetensors file or torch checkpoint (read weights-only, never as a pickle) loaded into the model
+calib_data = ""  # calibration data: .npz, image folder, .parquet/.csv or package.module:loader (empty: the zoo's data or synthetic)
+val_data = ""  # validation data, same forms as calib_data (the same source as calib_data is split disjointly)
+image_mean = [0.485, 0.456, 0.406]  # per-channel mean of image-folder preprocessing (pixels scaled to [0, 1] first)
+image_std = [0.229, 0.224, 0.225]  # per-channel std of image-folder preprocessing
 seed = 0  # seed for data selection and synthetic inputs
 threads = 0  # CPU threads for inference (0: all usable cores)
 opset = 18  # ONNX opset to export to
 exporter = "dynamo"  # dynamo or torchscript
-parity_atol = 0.0001  # largest |ONNX - PyTorch| output difference, relative to max(1, max|output|)
+parity_atol = 0.0001  # largest |ONNX - PyTorch| output difference, relative to the output's own scale (max |PyTorch output|), for every output
 
 # %%
 import pandas as pd
@@ -42,5 +50,7 @@ result = export.run(params)
 # %%
 display(Markdown(f"Exported `{result['model']}` ({result['parameters']:,} parameters, weights: {result['weights']}) "
                  f"to ONNX opset {result['opset']} with the {result['exporter']} exporter: "
-                 f"{result['onnx_nodes']} nodes, input dims {result['onnx_input_dims']}."))
-pd.DataFrame([result["parity"]], index=["ONNX Runtime vs PyTorch"])
+                 f"{result['onnx_nodes']} nodes, input dims {result['onnx_input_dims']}."
+                 + (f" **Degenerate FP32 reference:** {result['reference_degenerate']}." if result["reference_degenerate"]
+                    else "")))
+pd.DataFrame(result["parity"]["outputs"]).T.rename_axis("ONNX Runtime vs PyTorch, per output")

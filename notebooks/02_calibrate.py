@@ -12,6 +12,7 @@
 #     language: python
 #     name: python3
 # ---
+
 # %% [markdown]
 # # 02 · Calibrate: INT8 that keeps its accuracy, and FP16
 #
@@ -26,6 +27,14 @@
 run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets it)
 model = "zoo:digits-cnn"  # zoo:NAME or package.module:factory returning a torch.nn.Module
 input_shape = []  # input shape without the batch axis; needed for models outside the zoo
+inputs = []  # named inputs: [{name, dtype, shape: [batch, ...], range}] (empty: input_shape or the zoo model's)
+outputs = []  # output names, picked by name from dict/ModelOutput results (empty: the model's)
+dims = {}  # size of each named dynamic dimension other than batch, e.g. {seq: 128}
+weights = ""  # safetensors file or torch checkpoint (read weights-only, never as a pickle) loaded into the model
+calib_data = ""  # calibration data: .npz, image folder, .parquet/.csv or package.module:loader (empty: the zoo's data or synthetic)
+val_data = ""  # validation data, same forms as calib_data (the same source as calib_data is split disjointly)
+image_mean = [0.485, 0.456, 0.406]  # per-channel mean of image-folder preprocessing (pixels scaled to [0, 1] first)
+image_std = [0.229, 0.224, 0.225]  # per-channel std of image-folder preprocessing
 seed = 0  # seed for data selection and synthetic inputs
 threads = 0  # CPU threads for inference (0: all usable cores)
 precisions = ["fp32", "int8"]  # precisions to build (fp32, fp16, bf16, int8); INT8 is calibrated only if listed
@@ -36,11 +45,20 @@ per_channel = True  # per-channel weight scales
 quantizer = "auto"  # auto, onnxruntime or modelopt (auto: ModelOpt if installed)
 calib_cache_dir = ""  # folder of keyed calibration caches shareable across runs (empty: calibrate/cache of the run)
 sensitivity = True  # rank quantized nodes by the accuracy cost of quantizing each alone
+quant_scope = "all"  # INT8 scope: all, matmul, dynamic (CPU) or auto (all, then narrower scopes until the gate passes)
+sensitivity_groups = 16  # most groups of nodes sensitivity judges (nodes grouped by layer); 0: every node alone
+sensitivity_budget_s = 300.0  # time budget of sensitivity and mixed precision; unjudged groups are reported as such
 mixed_precision = True  # if INT8 fails the gate, keep the most sensitive nodes in FP32 until it passes
 mixed_precision_max_nodes = 8  # most nodes mixed precision may keep in FP32
 calib_compare = []  # calibration methods to compare by top-1 delta and INT8 speed (empty: none)
 max_top1_drop = 1.0  # largest top-1 drop vs FP32, in points, that passes the gate
 min_agreement = 0.97  # smallest top-1 agreement with FP32 that passes the gate
+metric = "auto"  # auto, top1, agreement, cosine, error or user (metric_fn)
+metric_output = ""  # output the metric judges (empty: the first)
+metric_fn = ""  # package.module:fn(outputs, labels, reference) -> score, higher is better
+max_metric_drop = 0.01  # largest drop of metric_fn's score vs FP32 that passes the gate
+min_cosine = 0.99  # smallest mean cosine similarity to FP32 that passes the gate
+max_output_err = 0.25  # largest mean |engine - FP32| / mean |FP32| of the judged output (always checked)
 val_samples = 0  # validation samples to use (0: the whole split)
 min_time_s = 1.0  # shortest timed duration per batch size for a valid result
 max_cov = 0.2  # largest spread (CoV of 5 block means of latency) for a valid result

@@ -24,10 +24,24 @@
 run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets it)
 model = "zoo:digits-cnn"  # zoo:NAME or package.module:factory returning a torch.nn.Module
 input_shape = []  # input shape without the batch axis; needed for models outside the zoo
+inputs = []  # named inputs: [{name, dtype, shape: [batch, ...], range}] (empty: input_shape or the zoo model's)
+outputs = []  # output names, picked by name from dict/ModelOutput results (empty: the model's)
+dims = {}  # size of each named dynamic dimension other than batch, e.g. {seq: 128}
+weights = ""  # safetensors file or torch checkpoint (read weights-only, never as a pickle) loaded into the model
+calib_data = ""  # calibration data: .npz, image folder, .parquet/.csv or package.module:loader (empty: the zoo's data or synthetic)
+val_data = ""  # validation data, same forms as calib_data (the same source as calib_data is split disjointly)
+image_mean = [0.485, 0.456, 0.406]  # per-channel mean of image-folder preprocessing (pixels scaled to [0, 1] first)
+image_std = [0.229, 0.224, 0.225]  # per-channel std of image-folder preprocessing
 seed = 0  # seed for data selection and synthetic inputs
 threads = 0  # CPU threads for inference (0: all usable cores)
 max_top1_drop = 1.0  # largest top-1 drop vs FP32, in points, that passes the gate
 min_agreement = 0.97  # smallest top-1 agreement with FP32 that passes the gate
+metric = "auto"  # auto, top1, agreement, cosine, error or user (metric_fn)
+metric_output = ""  # output the metric judges (empty: the first)
+metric_fn = ""  # package.module:fn(outputs, labels, reference) -> score, higher is better
+max_metric_drop = 0.01  # largest drop of metric_fn's score vs FP32 that passes the gate
+min_cosine = 0.99  # smallest mean cosine similarity to FP32 that passes the gate
+max_output_err = 0.25  # largest mean |engine - FP32| / mean |FP32| of the judged output (always checked)
 val_samples = 0  # validation samples to use (0: the whole split)
 
 # %%
@@ -40,6 +54,7 @@ params = Params.from_namespace(globals())
 result = validate.run(params)
 
 # %%
-display(Markdown(f"Reference: {result['reference']}. Metric: {result['metric']}, {result['samples']} samples. "
+display(Markdown(f"Reference: {result['reference']}. Metric: {result['metric_words']} on output "
+                 f"`{result['judged_output']}`, {result['samples']} samples. "
                  f"Gate: {result['gate']}. Passed: {', '.join(result['passed']) or 'none'}."))
 report.validation_table(result)

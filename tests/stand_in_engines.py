@@ -15,8 +15,9 @@ class SleepEngine(Engine):
     max_batch = 8
 
     def infer(self, x):
-        time.sleep(0.002 + 0.00025 * len(x))
-        return np.zeros((len(x), 2), np.float32)
+        n = len(next(iter(x.values())))
+        time.sleep(0.002 + 0.00025 * n)
+        return [np.zeros((n, 2), np.float32)]
 
 
 def sleep_engine() -> SleepEngine:

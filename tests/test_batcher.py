@@ -20,13 +20,14 @@ class EchoEngine(Engine):
         self.max_batch, self.delay_s, self.calls = max_batch, delay_s, []
 
     def infer(self, x):
+        x = x["input"]
         self.calls.append(len(x))
         if self.delay_s:
             time.sleep(self.delay_s)
-        return x.reshape(len(x), -1)[:, :1] * 1.0
+        return [x.reshape(len(x), -1)[:, :1] * 1.0]
 
 
-SAMPLES = np.arange(1000, dtype=np.float32).reshape(1000, 1, 1, 1)
+SAMPLES = {"input": np.arange(1000, dtype=np.float32).reshape(1000, 1, 1, 1)}
 
 
 class Collector:
@@ -116,7 +117,7 @@ def test_warm_up_runs_on_the_worker_thread_and_its_errors_surface():
     class Recorder(EchoEngine):
         def infer(self, x):
             seen.append(threading.current_thread().name)
-            if len(x) == 3:
+            if len(x["input"]) == 3:
                 raise RuntimeError("out of memory at batch 3")
             return super().infer(x)
 

@@ -25,7 +25,7 @@ def test_engines_are_stored_per_device(digits_run):
     assert path.parent.name == sc.device_slug and sc.precision == "int8"
     assert sc.source == "calibrate/model.int8.onnx" and sc.input_profile["max_batch"] == 64
     engine = build.load_engine(digits_run.run_path, entry)
-    assert engine.infer(np.zeros((3, 1, 8, 8), np.float32)).shape == (3, 10)
+    assert engine.infer({"input": np.zeros((3, 1, 8, 8), np.float32)})[0].shape == (3, 10)
 
 
 def test_engine_built_for_another_gpu_is_refused(digits_run, tmp_path):

@@ -12,7 +12,8 @@ def test_user_model_exports_with_dynamic_batch(tmp_path, exporter):
     params = Params(run_dir=str(tmp_path), model="tests.user_models:tiny_convnet", input_shape=[3, 16, 16],
                     exporter=exporter)
     result = export.run(params)
-    assert result["onnx_input_dims"][1:] == [3, 16, 16] and isinstance(result["onnx_input_dims"][0], str)
+    dims = result["onnx_input_dims"]["input"]
+    assert dims[1:] == [3, 16, 16] and isinstance(dims[0], str)
     assert result["parity"]["max_rel_err"] < 1e-4 and result["parity"]["top1_agreement"] == 1.0
     assert stages.read_result(tmp_path, "01_export")["onnx_sha256"] == result["onnx_sha256"]
     sess = ort.InferenceSession(str(tmp_path / "export" / "model.onnx"), providers=["CPUExecutionProvider"])

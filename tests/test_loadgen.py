@@ -17,7 +17,7 @@ from scaleproof.bench.loadgen import (
     run_server,
 )
 
-SAMPLES = np.zeros((64, 1, 4, 4), np.float32)
+SAMPLES = {"input": np.zeros((64, 1, 4, 4), np.float32)}
 
 
 class SlowEngine(Engine):
@@ -27,8 +27,9 @@ class SlowEngine(Engine):
     max_batch = 8
 
     def infer(self, x):
-        time.sleep(0.002 + 0.00025 * len(x))
-        return np.zeros((len(x), 2), np.float32)
+        n = len(x["input"])
+        time.sleep(0.002 + 0.00025 * n)
+        return [np.zeros((n, 2), np.float32)]
 
 
 CFG = LoadgenSettings(min_duration_s=0.5, min_queries=50, sla_p99_ms=50.0, max_batch=8, max_delay_ms=2.0)

@@ -9,7 +9,7 @@ from scaleproof.bench.multi_gpu import WorkerPool, devices_for, measure_scaling
 from scaleproof.cost import instance_scaling
 from tests.stand_in_engines import broken_engine, sleep_engine
 
-SAMPLES = np.zeros((64, 1, 4, 4), np.float32)
+SAMPLES = {"input": np.zeros((64, 1, 4, 4), np.float32)}
 CFG = LoadgenSettings(min_duration_s=0.5, min_queries=200, sla_p99_ms=50.0, max_batch=8, max_delay_ms=2.0)
 
 

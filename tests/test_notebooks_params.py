@@ -22,6 +22,10 @@ def test_parameters_cell_matches_params(nb: Path):
     assert len(tagged) == 1, "exactly one parameters cell"
     declared = papermill.inspect_notebook(str(nb))
     assert "run_dir" in declared
+    # papermill skips a line it cannot parse (e.g. a comment holding "="): then it would never inject it
+    source = "".join(tagged[0]["source"])
+    assigned = [ast.unparse(t) for n in ast.parse(source).body if isinstance(n, ast.Assign) for t in n.targets]
+    assert assigned == list(declared), f"{nb.name}: papermill sees {list(declared)}, the cell assigns {assigned}"
     defaults = Params().values()
     for name, info in declared.items():
         assert name in Params.model_fields, f"{nb.name}: {name} is not a Params field"

@@ -4,18 +4,19 @@ import pytest
 from scaleproof import stages
 from scaleproof.datasets import Split
 from scaleproof.errors import ParamsError
+from scaleproof.io_spec import ModelIO
 from scaleproof.quantize import check_calibration_data
 
 
 @pytest.mark.parametrize("x, message", [
     (np.zeros((0, 1, 8, 8), np.float32), "is empty"),
     (np.zeros((4, 1, 8, 8), np.float64), "has dtype float64"),
-    (np.zeros((4, 3, 8, 8), np.float32), r"has shape \(4, 3, 8, 8\); expected \(N, 1, 8, 8\) float32"),
+    (np.zeros((4, 3, 8, 8), np.float32), r"has shape \(4, 3, 8, 8\); expected input: \(N, 1, 8, 8\) float32"),
     (np.full((4, 1, 8, 8), np.nan, np.float32), "NaN"),
 ])
 def test_bad_calibration_data_is_refused_naming_the_input(x, message):
     with pytest.raises(ParamsError, match=message) as e:
-        check_calibration_data(Split(x, None), "input", (1, 8, 8))
+        check_calibration_data(Split({"input": x}, None), ModelIO.single((1, 8, 8)))
     assert "'input'" in str(e.value)
 
 

@@ -23,6 +23,7 @@ from scaleproof.backends.trt_timing_cache import TimingCacheFile
 from scaleproof.config import Params
 from scaleproof.engine_store import Sidecar, check_engine, read_sidecar, save_engine
 from scaleproof.errors import ArtifactError, EngineMismatchError, ParamsError
+from scaleproof.io_spec import ModelIO
 from tests.fake_tensorrt import FakeConfig, FakeTrt
 
 FLAGS = SimpleNamespace(NetworkDefinitionCreationFlag=SimpleNamespace(STRONGLY_TYPED=5))
@@ -184,7 +185,7 @@ def digits_artifacts(tmp_path_factory):
     r = calibrate.run(params)
     cal = params.run_path / "calibrate"
     return trt_backend.BuildInputs(
-        model_spec="zoo:digits-cnn", input_shape=(1, 8, 8), input_name="input", output_name="logits",
+        model_spec="zoo:digits-cnn", io=ModelIO.single((1, 8, 8)),
         onnx_by_precision={"fp32": str(params.run_path / "export" / "model.onnx"),
                            "fp16": str(cal / r["fp16"]["fp16_onnx"]), "int8": str(cal / r["int8_onnx"])},
         max_batch=32, threads=0)
@@ -208,7 +209,7 @@ def test_strongly_typed_build_stores_engine_sidecar_and_fusion(tmp_path, digits_
     assert trt.parsed == [digits_artifacts.onnx_by_precision["int8"]]
     assert trt.network_flags == [1 << 5 if version.startswith("10") else 0]
     assert sc.extra["typing"].startswith("strongly typed: Q/DQ") and sc.extra["builder_flags"] == []
-    assert sc.extra["profile"] == {"min": [1, 1, 8, 8], "opt": [8, 1, 8, 8], "max": [32, 1, 8, 8]}
+    assert sc.extra["profile"] == {"input": {"min": [1, 1, 8, 8], "opt": [8, 1, 8, 8], "max": [32, 1, 8, 8]}}
     assert sc.backend_version == version and sc.engine_file == "tensorrt-int8.engine"
     assert sc.extra["layers"]["engine_layers"] == 4 and sc.extra["layers"]["fused_layers"] == 2
     assert sc.extra["layers"]["onnx_nodes"] == len(onnx.load(digits_artifacts.onnx_by_precision["int8"]).graph.node)
@@ -326,7 +327,7 @@ def test_fp32_model_asked_for_fp16_is_converted_to_an_fp16_model(tmp_path, digit
     inputs = trt_backend.inputs_for_onnx(Path(digits_artifacts.onnx_by_precision["fp32"]), "fp16", 8, tmp_path)
     half = onnx.load(inputs.onnx_by_precision["fp16"])
     assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in half.graph.initializer)
-    assert inputs.input_shape == (1, 8, 8) and inputs.input_name == "input"
+    assert inputs.io.sample_shapes() == {"input": (1, 8, 8)} and inputs.io.outputs == ["logits"]
 
 
 def test_stage_options_come_from_params():

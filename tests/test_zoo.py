@@ -14,7 +14,7 @@ def test_digits_cnn_reaches_97_percent_on_held_out_digits():
     bundle = load_model("zoo:digits-cnn")
     val = digits_splits()["val"]
     with torch.inference_mode():
-        top1 = (bundle.module(torch.from_numpy(val.x)).argmax(1).numpy() == val.y).mean()
+        top1 = (bundle.module(torch.from_numpy(val.x["input"]))[0].argmax(1).numpy() == val.y).mean()
     assert top1 >= 0.97
     assert "sha256" in bundle.weights and bundle.has_labels
 
@@ -32,15 +32,15 @@ def test_changed_weights_are_refused(tmp_path, monkeypatch):
 
 def test_user_model_by_factory_path():
     bundle = load_model("tests.user_models:tiny_convnet", [3, 16, 16])
-    out = bundle.module(torch.zeros(2, 3, 16, 16))
+    out = bundle.module(torch.zeros(2, 3, 16, 16))[0]  # outputs come as a tuple, in output order
     assert out.shape == (2, 5) and bundle.dataset == "synthetic" and not bundle.has_labels
     # same seed, same init: the reference is reproducible
-    again = load_model("tests.user_models:tiny_convnet", [3, 16, 16]).module(torch.zeros(2, 3, 16, 16))
+    again = load_model("tests.user_models:tiny_convnet", [3, 16, 16]).module(torch.zeros(2, 3, 16, 16))[0]
     assert np.array_equal(out.detach().numpy(), again.detach().numpy())
 
 
 @pytest.mark.parametrize("spec, shape, message", [
-    ("tests.user_models:tiny_convnet", [], "give its input_shape"),
+    ("tests.user_models:tiny_convnet", [], "declare its inputs"),
     ("zoo:nope", [], "unknown zoo model"),
     ("tests.user_models:missing", [3, 8, 8], "has no attribute"),
     ("no_such_pkg.mod:f", [3, 8, 8], "cannot import module"),

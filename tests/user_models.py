@@ -55,3 +55,74 @@ def tiny_unless_marked_node() -> nn.Module:
     if os.environ.get("SCALEPROOF_TEST_BROKEN_NODE"):
         raise RuntimeError("this node is marked broken for the fleet test")
     return tiny_convnet()
+
+
+# transformers' architectures built from small configs (no download), as users' factories --------------
+def hf_vit():
+    from transformers import ViTConfig, ViTForImageClassification
+
+    return ViTForImageClassification(ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                                               num_attention_heads=4, intermediate_size=64, num_labels=5))
+
+
+def hf_resnet():
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    return ResNetForImageClassification(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
+                                                     num_labels=5))
+
+
+def hf_mobilenet(initializer_range: float = 0.2):
+    """MobileNetV2; at transformers' default init (0.02) its random logits are ~1e-25 (a degenerate
+    reference, see hf_mobilenet_default_init), at 0.2 they are ~0.04."""
+    from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
+
+    return MobileNetV2ForImageClassification(MobileNetV2Config(image_size=32, depth_multiplier=0.35, num_labels=5,
+                                                               initializer_range=initializer_range))
+
+
+def hf_mobilenet_default_init():
+    return hf_mobilenet(initializer_range=0.02)
+
+
+class OutlierEncoder(nn.Module):
+    """The small sentence encoder with a projection whose INT8 collapses, as trained transformers' outlier
+    features make it: `amplify` copies the pooled features and adds one at ~1e3 that `head` ignores, so a
+    per-tensor INT8 scale (~10 per step) rounds every real feature (~0.2) to zero and every embedding
+    becomes the same vector."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from scaleproof.examples.sentence_encoder import build_small
+
+        self.encoder = build_small()
+        width = self.encoder.bert.config.hidden_size
+        self.amplify, self.head = nn.Linear(width, width + 1), nn.Linear(width + 1, width)
+        with torch.no_grad():
+            self.amplify.weight.zero_()
+            self.amplify.weight[:width, :width] = torch.eye(width)
+            self.amplify.weight[width, 0] = 1e4  # one feature, not the sum: LayerNorm makes the features sum to ~0
+            self.amplify.bias.zero_()
+            self.head.weight[:, width] = 0.0
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.amplify(self.encoder(input_ids, attention_mask)))
+
+
+def outlier_encoder() -> nn.Module:
+    return OutlierEncoder()
+
+
+class TinyLogits(nn.Module):
+    """tiny_convnet whose logits are ~1e-21: nothing can be judged against them (FP16 underflows to zero)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = tiny_convnet()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * 1e-21
+
+
+def tiny_logits() -> nn.Module:
+    return TinyLogits()

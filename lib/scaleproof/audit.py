@@ -96,7 +96,7 @@ def compare_runs(original: Path, reproduced: Path, timing_tolerance: float) -> l
     va = {r["engine"]: r for r in load(original, "validate")["engines"]}
     vb = {r["engine"]: r for r in load(reproduced, "validate")["engines"]}
     for name in sorted(set(va) | set(vb)):
-        for key in ("top1", "top1_agreement", "max_abs_err", "passed"):
+        for key in ("top1", "top1_agreement", "cosine_mean", "output_err", "max_abs_err", "passed"):
             a, b = va.get(name, {}).get(key), vb.get(name, {}).get(key)
             checks.append(Check(f"validate {name} {key}", a, b, "exact", a == b))
     ba = {r["engine"]: r for r in load(original, "benchmark")["engines"]}

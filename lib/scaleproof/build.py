@@ -13,6 +13,7 @@ from .backends import torch as torch_backend  # imports no torch until an engine
 from .backends.base import BuildInputs, Engine
 from .config import Backend, Params, Precision, TorchMode
 from .errors import ParamsError
+from .io_spec import ModelIO
 from .provenance import read_json
 
 
@@ -116,9 +117,9 @@ def run(params: Params) -> dict[str, Any]:
     if calibrated.get("fp16"):
         onnx_by_precision["fp16"] = paths.stage_dir(run_dir, "02_calibrate") / calibrated["fp16"]["fp16_onnx"]
     inputs = BuildInputs(
-        model_spec=params.model, input_shape=tuple(exported["input_shape"]), input_name=exported["input_name"],
-        output_name=exported["output_name"], onnx_by_precision={k: str(v) for k, v in onnx_by_precision.items()},
-        max_batch=params.max_batch, threads=params.threads,
+        model_spec=params.model, io=ModelIO.model_validate(exported["io"]),
+        onnx_by_precision={k: str(v) for k, v in onnx_by_precision.items()}, max_batch=params.max_batch,
+        threads=params.threads, weights=params.weights,
     )
     caps = Capabilities.detect()
     planned, skipped = plan_engines(params.backend, params.precisions, caps, params.torch_modes)
@@ -127,6 +128,10 @@ def run(params: Params) -> dict[str, Any]:
     engines = []
     for spec in planned:
         backend, precision = spec.backend, spec.precision
+        if backend == "tensorrt" and precision == "int8" and calibrated.get("quant_scope") == "dynamic":
+            skipped.append({"engine": spec.name, "reason": "the INT8 model is dynamic INT8 (not Q/DQ): TensorRT "
+                                                           "cannot build it; use quant_scope all or matmul"})
+            continue
         if backend == "torch":
             sidecar_path = backend_module(backend).build(inputs, precision, store, params.model, mode=spec.mode,
                                                          compile_mode=params.compile_mode.value)

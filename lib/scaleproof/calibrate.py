@@ -1,14 +1,20 @@
-"""Stage 02: the INT8 Q/DQ model that keeps its accuracy, and the FP16 model, from the exported ONNX.
+"""Stage 02: the INT8 model that keeps its accuracy, and the FP16 model, from the exported ONNX.
 
-Calibrate (keyed cache), quantize every quantizable node, judge the result on the validation split
-with the gate of 04_validate; rank nodes by sensitivity; if INT8 fails the gate, keep the most
-sensitive nodes in FP32 until it passes (mixed precision); time each model on this CPU; optionally
-compare calibration methods. The reference here is the FP32 ONNX model run by ONNX Runtime, which
-01_export checked against PyTorch within `parity_atol`.
+Calibrate (keyed cache), quantize the nodes of the chosen scope, judge the result on the validation
+split with the gate of 04_validate; rank nodes (or groups of nodes) by sensitivity; if INT8 fails the
+gate, keep the most sensitive groups in FP32 until it passes (mixed precision), and with
+`quant_scope: auto` fall back to narrower scopes (MatMul/Gemm only, then dynamic INT8); time each
+model on this CPU; optionally compare calibration methods. The reference here is the FP32 ONNX model
+run by ONNX Runtime, which 01_export checked against PyTorch within `parity_atol`.
+
+Every candidate model is loaded, judged and timed in a child process (`isolate`): a native crash of
+ONNX Runtime on one candidate fails that candidate, with the signal and the runtime's version, and
+the stage goes on.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +23,19 @@ import numpy as np
 from . import paths, sensitivity, stages
 from .backends.onnxruntime import ort_session
 from .bench.timing import time_engine
-from .config import CalibMethod, Params, Precision
+from .config import Backend, CalibMethod, Params, Precision, QuantScope
 from .datasets import Split, select, splits_for
+from .export import degenerate
 from .fp16 import to_fp16
-from .provenance import sha256_array, sha256_file
+from .io_spec import Feed, ModelIO, feed_resize
+from .isolate import ChildCrashed, IsolatedWorker
+from .metrics import chosen_metric, gate, judge, judged_index
+from .provenance import package_versions, sha256_file
 from .quantize import check_calibration_data, make_quantizer, method_settings, qdq_summary, quantized_nodes
 from .validate import BATCH as VALIDATE_BATCH
-from .validate import engine_outputs, judge
+from .validate import engine_outputs
+
+TIMING_BATCH = 32  # CPU timings here compare models with each other; one batch size is enough
 
 
 class OnnxModel:
@@ -31,38 +43,69 @@ class OnnxModel:
 
     max_batch = VALIDATE_BATCH
 
-    def __init__(self, path: Path, input_name: str, threads: int) -> None:
-        self._sess, self._input = ort_session(path, threads), input_name
+    def __init__(self, path: Path, threads: int) -> None:
+        self._sess = ort_session(path, threads)
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        return self._sess.run(None, {self._input: x})[0]
+    def infer(self, x: Feed) -> list[np.ndarray]:
+        return self._sess.run(None, x)
+
+
+# run in the judging child process ----------------------------------------------------------------
+def _child_state(val_x: Feed, threads: int) -> dict[str, Any]:
+    return {"x": val_x, "threads": threads}
+
+
+def _child_outputs(state: dict[str, Any], path: str) -> list[np.ndarray]:
+    return engine_outputs(OnnxModel(Path(path), state["threads"]), state["x"])
+
+
+def _child_speed(state: dict[str, Any], path: str, x: Feed, min_time_s: float, max_cov: float) -> dict[str, Any]:
+    t = time_engine(OnnxModel(Path(path), state["threads"]), x, warmup=3, min_repeats=10,
+                    min_time_s=min(0.5, min_time_s), max_cov=max_cov)
+    return {"batch": t.batch, "samples_per_s": round(t.throughput, 1), "p50_ms": round(t.p50_ms, 4),
+            "valid": t.valid, "timing_reason": t.reason}
 
 
 class Judge:
-    """Judges a model file on the validation split against the FP32 ONNX outputs, with 04_validate's gate."""
+    """Judges model files on the validation split against the FP32 ONNX outputs with 04_validate's
+    gate, and times them, each in a child process that a native crash cannot take the stage down with."""
 
-    def __init__(self, fp32: Path, val: Split, input_name: str, params: Params) -> None:
-        self.val, self.input_name, self.params = val, input_name, params
-        self.ref = engine_outputs(OnnxModel(fp32, input_name, params.threads), val.x)
+    def __init__(self, fp32: Path, val: Split, io: ModelIO, params: Params) -> None:
+        self.val, self.io, self.params = val, io, params
+        ort = package_versions().get("onnxruntime", "unknown")
+        self.worker = IsolatedWorker(_child_state, val.x, params.threads, what="ONNX Runtime (CPU) candidate",
+                                     versions={"onnxruntime": ort})
+        self.ref = self.worker.call(_child_outputs, str(fp32))  # a crash on the FP32 model fails the stage
+        judged_ref = self.ref[judged_index(params, io.outputs)]
+        self.metric = chosen_metric(params, judged_ref, val.y is not None)
+        self.degenerate = degenerate(judged_ref)  # then nothing can pass: no sensitivity or fallback is spent
 
     def __call__(self, path: Path) -> dict[str, Any]:
-        out = engine_outputs(OnnxModel(path, self.input_name, self.params.threads), self.val.x)
-        return judge(self.ref, out, self.val.y, self.params)
+        try:
+            out = self.worker.call(_child_outputs, str(path))
+        except ChildCrashed as e:
+            say(f"{path.name}: {e}")
+            return {"passed": False, "crashed": True, "reason": f"crashed while judging {path.name}: {e}",
+                    "accuracy_cost_pts": 100.0}
+        return judge(self.ref, out, self.val.y, self.params, self.io.outputs)
 
+    def speed(self, path: Path, x: Feed) -> dict[str, Any]:
+        """Throughput on this CPU at TIMING_BATCH (a short, valid-checked timing)."""
+        try:
+            return self.worker.call(_child_speed, str(path), x, self.params.min_time_s, self.params.max_cov)
+        except ChildCrashed as e:
+            return {"batch": TIMING_BATCH, "samples_per_s": None, "valid": False, "timing_reason": f"crashed: {e}"}
 
-def cpu_speed(path: Path, x: np.ndarray, input_name: str, params: Params) -> dict[str, Any]:
-    """Throughput of one model on this CPU at the largest benchmark batch (a short, valid-checked timing)."""
-    t = time_engine(OnnxModel(path, input_name, params.threads), x, warmup=3, min_repeats=10,
-                    min_time_s=min(0.5, params.min_time_s), max_cov=params.max_cov)
-    return {"batch": t.batch, "samples_per_s": round(t.throughput, 1), "p50_ms": round(t.p50_ms, 4),
-            "valid": t.valid, "timing_reason": t.reason}
+    def close(self) -> None:
+        self.worker.close()
 
 
 def say(msg: str) -> None:
     print(f"[scaleproof] {msg}", flush=True)
 
 
-TIMING_BATCH = 32  # CPU timings here compare models with each other; one batch size is enough
+def io_of(exported: dict[str, Any]) -> ModelIO:
+    return ModelIO.model_validate(exported["io"])
 
 
 def run(params: Params) -> dict[str, Any]:
@@ -70,116 +113,164 @@ def run(params: Params) -> dict[str, Any]:
     run_dir = params.run_path
     src = paths.stage_dir(run_dir, "01_export") / exported["onnx"]
     out_dir = paths.stage_dir(run_dir, "02_calibrate")
-    shape, input_name = tuple(exported["input_shape"]), exported["input_name"]
-    splits = splits_for(exported["dataset"], shape, params.seed)
+    io = io_of(exported)
+    splits = splits_for(params, io, exported["dataset"])
     calib = select(splits["calib"], params.calib_samples, params.seed)
-    check_calibration_data(calib, input_name, shape)
+    check_calibration_data(calib, io)
     val = select(splits["val"], params.val_samples, params.seed) if params.val_samples else splits["val"]
-    judged = Judge(src, val, input_name, params)
-    result: dict[str, Any] = {
-        "source_onnx_sha256": exported["onnx_sha256"],
-        "reference": "FP32 ONNX model on ONNX Runtime (CPU)",
-        "val_samples": len(val),
-        "gate": {"max_top1_drop_pts": params.max_top1_drop} if val.y is not None
-                else {"min_agreement": params.min_agreement},
-    }
-    if Precision.int8 in params.precisions:
-        timing_x = np.ascontiguousarray(np.resize(val.x, (TIMING_BATCH, *shape)))
-        result.update(int8_model(params, src, out_dir, calib, judged, timing_x, input_name))
-        say(result["statement"])
-    else:
-        result.update(int8_onnx=None, statement="no INT8 model: int8 is not in precisions")
-    fp16 = to_fp16(src, out_dir / "model.fp16.onnx")
-    result["fp16"] = {**fp16, **sensitivity.summary(judged(out_dir / fp16["fp16_onnx"]))}
+    judged = Judge(src, val, io, params)
+    try:
+        result: dict[str, Any] = {
+            "source_onnx_sha256": exported["onnx_sha256"],
+            "reference": "FP32 ONNX model on ONNX Runtime (CPU)",
+            "val_samples": len(val),
+            "metric": judged.metric.value,
+            "gate": gate(params, judged.metric),
+            "reference_degenerate": judged.degenerate,
+        }
+        if Precision.int8 in params.precisions:
+            timing_x = feed_resize(val.x, TIMING_BATCH)
+            result.update(int8_model(params, src, out_dir, calib, judged, timing_x))
+            say(result["statement"])
+        else:
+            result.update(int8_onnx=None, statement="no INT8 model: int8 is not in precisions")
+        fp16 = to_fp16(src, out_dir / "model.fp16.onnx")
+        result["fp16"] = {**fp16, **sensitivity.summary(judged(out_dir / fp16["fp16_onnx"]))}
+    finally:
+        judged.close()
     stages.write_result(run_dir, "02_calibrate", result)
     return result
 
 
-def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: Judge, timing_x: np.ndarray,
-               input_name: str) -> dict[str, Any]:
-    """Calibrate, quantize, rank, fall back to mixed precision if needed, time; the INT8 part of the result."""
+def scopes_to_try(params: Params) -> list[QuantScope]:
+    """`auto`: every op first, then MatMul/Gemm only, then dynamic INT8 where the engines run on ONNX
+    Runtime's CPU (a dynamic model is not Q/DQ: TensorRT cannot build it)."""
+    if params.quant_scope is not QuantScope.auto:
+        return [params.quant_scope]
+    cpu_engines = params.backend in (Backend.auto, Backend.onnxruntime)
+    return [QuantScope.all, QuantScope.matmul, *([QuantScope.dynamic] if cpu_engines else [])]
+
+
+def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: Judge, timing_x: Feed) -> dict[str, Any]:
+    """Calibrate, quantize, rank, fall back to mixed precision and narrower scopes if needed, time; the
+    INT8 part of the result."""
     cache_dir = Path(params.calib_cache_dir).resolve() if params.calib_cache_dir else out_dir / "cache"
     work = out_dir / ".work"  # scratch models; removed at the end
-    quantizer = make_quantizer(params.quantizer, src, work, calib.x, input_name, params.per_channel, cache_dir)
+    quantizer = make_quantizer(params.quantizer, src, work, calib.x, params.per_channel, cache_dir)
+    deadline = time.monotonic() + params.sensitivity_budget_s
     try:
         method = params.calib_method
         settings = method_settings(method, params.calib_percentile)
-        ranges, cache = quantizer.ranges(method, settings)
+        needs_ranges = any(s is not QuantScope.dynamic for s in scopes_to_try(params))
+        ranges, cache = quantizer.ranges(method, settings) if needs_ranges else \
+            (None, {"status": "unused", "reason": "dynamic INT8 calibrates at run time"})
         say(f"calibration ranges ({method.value}): {cache['status']}")
-        full = quantizer.quantize(out_dir / "model.int8.onnx", method, settings, ranges)
-        full_row = judged(full)
-        nodes = quantized_nodes(full)
-        say(f"INT8 ({len(nodes)} quantized nodes): {full_row['reason']}")
+        attempts = []
+        for scope in scopes_to_try(params):
+            attempt = quantize_scope(params, quantizer.with_scope(scope), src, out_dir, work, method, settings, ranges,
+                                     judged, deadline)
+            attempts.append(attempt)
+            if attempt["row"]["passed"] or judged.degenerate:
+                break
+        # the first scope that passes; if none does, the most accurate one (validation then refuses it)
+        chosen = attempts[-1] if attempts[-1]["row"]["passed"] else \
+            min(attempts, key=lambda a: a["row"].get("accuracy_cost_pts", 100.0))
+        final = out_dir / "model.int8.onnx"
+        if chosen["path"] != final:
+            chosen["path"].replace(final)
 
-        needs_mixed = params.mixed_precision and not full_row["passed"]
-        ranking = []
-        if params.sensitivity or needs_mixed:
-            ranking = sensitivity.rank_nodes(
-                nodes, lambda n: quantizer.quantize(work / "one-node.onnx", method, settings, ranges,
-                                                    nodes_to_quantize=[n]), judged, progress=say)
-        chosen, chosen_row, mixed = full, full_row, None
-        if needs_mixed:
-            mixed_path = out_dir / "model.int8-mixed.onnx"
-            mixed = sensitivity.mixed_precision(
-                ranking, lambda kept: quantizer.quantize(mixed_path, method, settings, ranges, nodes_to_exclude=kept),
-                judged, params.mixed_precision_max_nodes, progress=say)
-            if mixed["passed"]:
-                chosen, chosen_row = mixed_path, mixed["steps"][-1]
-            else:
-                mixed_path.unlink(missing_ok=True)
-        kept = mixed["kept_fp32"] if mixed and mixed["passed"] else []
-
-        speed = {"fp32": cpu_speed(src, timing_x, input_name, params),
-                 "int8_all_nodes": cpu_speed(full, timing_x, input_name, params)}
-        if chosen != full:
-            speed["int8_mixed"] = cpu_speed(chosen, timing_x, input_name, params)
-        methods = compare_methods(params, quantizer, judged, timing_x, input_name, work,
-                                  {method: (full_row, speed["int8_all_nodes"], cache)})
+        speed = {"fp32": judged.speed(src, timing_x), "int8": judged.speed(final, timing_x)}
+        methods = compare_methods(params, quantizer.with_scope(chosen["scope"]), judged, timing_x, work,
+                                  {method: (chosen["all_nodes_row"], final, cache)} if not chosen["kept"] else {})
+        qdq = qdq_summary(final, quantizer.model)  # the prepared source model goes with the work folder
     finally:
         quantizer.close()
+    row, nodes, kept = chosen["row"], chosen["nodes"], chosen["kept"]
     return {
-        "int8_onnx": chosen.name,
-        "int8_onnx_sha256": sha256_file(chosen),
-        "int8_all_nodes_onnx": full.name,
+        "int8_onnx": final.name,
+        "int8_onnx_sha256": sha256_file(final),
+        "quant_scope": chosen["scope"].value,
+        "quant_scope_requested": params.quant_scope.value,
+        "quant_attempts": [{"scope": a["scope"].value, "quantized_nodes": len(a["nodes"]), "groups": a["groups"],
+                            "kept_fp32": len(a["kept"]), "result": sensitivity.summary(a["row"])} for a in attempts],
         "quantizer": quantizer.name,
         "quantizer_version": quantizer.version,
         "quantizer_requested": params.quantizer.value,
-        "format": "QDQ, S8S8, symmetric activations and weights",
+        "graph_preparation": quantizer.prep,
+        "format": "dynamic INT8 (QOperator: MatMulInteger / DynamicQuantizeLinear), weights symmetric"
+                  if chosen["scope"] is QuantScope.dynamic else "QDQ, S8S8, symmetric activations and weights",
         "calib_method": method.value,
         "calib_settings": settings,
         "per_channel": params.per_channel,
         "calib_samples": len(calib),
         "calib_labels": None if calib.y is None else np.bincount(calib.y).tolist(),
-        "calib_data_sha256": sha256_array(calib.x),
+        "calib_data_sha256": quantizer.data_sha256 if hasattr(quantizer, "data_sha256") else None,
         # paths inside the run are kept relative: the run folder is renamed when it is published
         "calib_cache": {k: v.replace(f"{out_dir.parent}/", "") for k, v in {**cache, "dir": str(cache_dir)}.items()},
-        "int8_all_nodes": sensitivity.summary(full_row),
-        "int8": sensitivity.summary(chosen_row),
-        "int8_passed": bool(chosen_row["passed"]),
+        "int8_all_nodes": sensitivity.summary(chosen["all_nodes_row"]),
+        "int8": sensitivity.summary(row),
+        "int8_passed": bool(row["passed"]),
         "kept_fp32": kept,
-        "statement": sensitivity.statement(len(kept), len(nodes), chosen_row),
-        "sensitivity": ranking,
-        "mixed_precision": None if mixed is None else {k: v for k, v in mixed.items() if k != "model"},
+        "statement": sensitivity.statement(len(kept), len(nodes), row, chosen["scope"].value)
+                     + ("" if row["passed"] else " — outside the gate: "
+                        + "; ".join(f"{a['scope'].value}: {a['row']['reason']}" for a in attempts)),
+        "sensitivity": chosen["ranking"],
+        "sensitivity_groups": chosen["groups"],
+        "mixed_precision": chosen["mixed"],
         "speed_cpu": speed,
         "methods": methods,
-        "qdq": qdq_summary(chosen),
+        "qdq": qdq,
     }
 
 
-def compare_methods(params: Params, quantizer, judged: Judge, timing_x: np.ndarray, input_name: str, work: Path,
-                    done: dict[CalibMethod, tuple[dict[str, Any], dict[str, Any], dict[str, str]]]) -> list[dict]:
-    """Top-1 delta and INT8 CPU speed of every method in `calib_compare` (all nodes quantized)."""
+def quantize_scope(params: Params, quantizer, src: Path, out_dir: Path, work: Path, method: CalibMethod,
+                   settings: dict[str, Any], ranges, judged: Judge, deadline: float) -> dict[str, Any]:
+    """One scope: every node of it quantized, judged; ranked by sensitivity and, if it fails the gate,
+    mixed precision within the time budget."""
+    scope = quantizer.scope
+    full = quantizer.quantize(work / f"int8-{scope.value}.onnx", method, settings, ranges)
+    full_row = judged(full)
+    nodes = quantized_nodes(full, quantizer.model)
+    say(f"INT8 {scope.value} ({len(nodes)} quantized nodes): {full_row['reason']}")
+    needs_mixed = params.mixed_precision and not full_row["passed"] and len(nodes) > 1 and not judged.degenerate
+    ranking, groups = [], 0
+    if (params.sensitivity or needs_mixed) and len(nodes) > 1 and not judged.degenerate:
+        grouped = sensitivity.group_nodes(nodes, params.sensitivity_groups)
+        groups = len(grouped)
+        ranking = sensitivity.rank_groups(
+            grouped, lambda names: quantizer.quantize(work / "one-group.onnx", method, settings, ranges,
+                                                      nodes_to_quantize=names), judged, deadline, progress=say)
+    chosen, row, mixed = full, full_row, None
+    if needs_mixed and ranking:
+        mixed_path = work / f"int8-{scope.value}-mixed.onnx"
+        mixed = sensitivity.mixed_precision(
+            ranking, lambda kept: quantizer.quantize(mixed_path, method, settings, ranges, nodes_to_exclude=kept),
+            judged, params.mixed_precision_max_nodes, deadline, progress=say)
+        if mixed["passed"]:
+            chosen, row = mixed_path, mixed["steps"][-1]
+        mixed = {k: v for k, v in mixed.items() if k != "model"}
+    return {"scope": scope, "path": chosen, "row": row, "all_nodes_row": full_row, "nodes": nodes,
+            "kept": mixed["kept_fp32"] if mixed and mixed["passed"] else [], "ranking": ranking, "groups": groups,
+            "mixed": mixed}
+
+
+def compare_methods(params: Params, quantizer, judged: Judge, timing_x: Feed, work: Path,
+                    done: dict[CalibMethod, tuple[dict[str, Any], Path, dict[str, str]]]) -> list[dict]:
+    """Accuracy and INT8 CPU speed of every method in `calib_compare` (every node of the scope quantized)."""
     rows = []
+    if quantizer.scope is QuantScope.dynamic:
+        return rows  # dynamic INT8 has no calibration method to compare
     for m in params.calib_compare:
         if m in done:
-            row, speed, cache = done[m]
+            row, path, cache = done[m]
         else:
             settings = method_settings(m, params.calib_percentile)
             ranges, cache = quantizer.ranges(m, settings)
             path = quantizer.quantize(work / f"compare-{m.value}.onnx", m, settings, ranges)
-            row, speed = judged(path), cpu_speed(path, timing_x, input_name, params)
+            row = judged(path)
+        speed = judged.speed(path, timing_x)
         rows.append({"method": m.value, **({"percentile": params.calib_percentile} if m is CalibMethod.percentile
                                            else {}), **sensitivity.summary(row), "int8_cpu": speed,
                      "cache": cache["status"]})
-        say(f"method {m.value}: {rows[-1]['reason']}, {speed['samples_per_s']:,.0f} samples/s")
+        say(f"method {m.value}: {rows[-1]['reason']}, {speed['samples_per_s'] or 0:,.0f} samples/s")
     return rows

@@ -119,7 +119,8 @@ def cmd_build_engine(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         inputs = trt_backend.inputs_for_onnx(Path(args.model), args.precision, args.max_batch, Path(tmp))
-        opts.profile(inputs.input_shape)  # a bad batch range is refused before TensorRT is needed
+        for shape in inputs.io.sample_shapes().values():
+            opts.profile(shape)  # a bad batch range is refused before TensorRT is needed
         try:
             import tensorrt  # noqa: F401
         except ImportError as e:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ParamsError
+from .io_spec import InputSpec, ModelIO
 
 
 class Exporter(StrEnum):
@@ -33,6 +34,22 @@ class Quantizer(StrEnum):
     auto = "auto"  # ModelOpt where installed, else ONNX Runtime
     onnxruntime = "onnxruntime"
     modelopt = "modelopt"  # NVIDIA ModelOpt ONNX PTQ (extra: scaleproof[modelopt])
+
+
+class QuantScope(StrEnum):
+    auto = "auto"  # all ops; if that fails the gate even with mixed precision: matmul, then dynamic (CPU)
+    all = "all"  # static Q/DQ on every quantizable op
+    matmul = "matmul"  # static Q/DQ on MatMul/Gemm only (transformers: attention and MLP projections)
+    dynamic = "dynamic"  # ONNX Runtime dynamic INT8 on MatMul/Gemm (CPU only; not Q/DQ, TensorRT cannot build it)
+
+
+class Metric(StrEnum):
+    auto = "auto"  # top1 with labels; agreement for input_shape classifiers' (N, C) outputs; cosine otherwise
+    top1 = "top1"  # top-1 accuracy against labels
+    agreement = "agreement"  # top-1 agreement with the FP32 reference
+    cosine = "cosine"  # cosine similarity of each sample's output to FP32 (embeddings)
+    error = "error"  # output error against FP32 only (max_output_err)
+    user = "user"  # metric_fn
 
 
 class Backend(StrEnum):
@@ -82,13 +99,26 @@ class Params(BaseModel):
     run_dir: str = _field("../outputs/dev", "folder the stages read and write (the runner sets it)")
     model: str = _field("zoo:digits-cnn", "zoo:NAME or package.module:factory returning a torch.nn.Module")
     input_shape: list[int] = _field([], "input shape without the batch axis; needed for models outside the zoo")
+    inputs: list[InputSpec] = _field([], "named inputs: [{name, dtype, shape: [batch, ...], range}] (empty: input_shape "
+                                         "or the zoo model's)", strict=False)
+    outputs: list[str] = _field([], "output names, picked by name from dict/ModelOutput results (empty: the model's)")
+    dims: dict[str, int] = _field({}, "size of each named dynamic dimension other than batch, e.g. {seq: 128}")
+    weights: str = _field("", "safetensors file or torch checkpoint (read weights-only, never as a pickle) loaded into the model")
+    calib_data: str = _field("", "calibration data: .npz, image folder, .parquet/.csv or package.module:loader "
+                                 "(empty: the zoo's data or synthetic)")
+    val_data: str = _field("", "validation data, same forms as calib_data (the same source as calib_data is split "
+                               "disjointly)")
+    image_mean: list[float] = _field([0.485, 0.456, 0.406], "per-channel mean of image-folder preprocessing "
+                                                            "(pixels scaled to [0, 1] first)")
+    image_std: list[float] = _field([0.229, 0.224, 0.225], "per-channel std of image-folder preprocessing")
     seed: int = _field(0, "seed for data selection and synthetic inputs")
     threads: int = _field(0, "CPU threads for inference (0: all usable cores)", ge=0)
 
     # 01_export
     opset: int = _field(18, "ONNX opset to export to", ge=13)
     exporter: Exporter = _field(Exporter.dynamo, "dynamo or torchscript", strict=False)
-    parity_atol: float = _field(1e-4, "largest |ONNX - PyTorch| output difference, relative to max(1, max|output|)", gt=0)
+    parity_atol: float = _field(1e-4, "largest |ONNX - PyTorch| output difference, relative to the output's own "
+                                      "scale (max |PyTorch output|), for every output", gt=0)
 
     # 02_calibrate
     calib_method: CalibMethod = _field(CalibMethod.minmax, "minmax, entropy or percentile", strict=False)
@@ -99,7 +129,13 @@ class Params(BaseModel):
                                   strict=False)
     calib_cache_dir: str = _field("", "folder of keyed calibration caches, shareable across runs "
                                       "(empty: calibrate/cache of the run)")
+    quant_scope: QuantScope = _field(QuantScope.all, "INT8 scope: all, matmul, dynamic (CPU) or auto (all, then "
+                                     "narrower scopes until the gate passes)", strict=False)
     sensitivity: bool = _field(True, "rank quantized nodes by the accuracy cost of quantizing each alone")
+    sensitivity_groups: int = _field(16, "most groups of nodes sensitivity judges (nodes grouped by layer); "
+                                         "0: every node alone", ge=0)
+    sensitivity_budget_s: float = _field(300.0, "time budget of sensitivity and mixed precision; unjudged groups "
+                                                "are reported as such", gt=0)
     mixed_precision: bool = _field(True, "if INT8 fails the gate, keep the most sensitive nodes in FP32 until it passes")
     mixed_precision_max_nodes: int = _field(8, "most nodes mixed precision may keep in FP32", ge=1)
     calib_compare: list[Annotated[CalibMethod, Field(strict=False)]] = _field(
@@ -129,6 +165,13 @@ class Params(BaseModel):
                                            "(empty: the engine store of the GPU)")
 
     # 04_validate
+    metric: Metric = _field(Metric.auto, "auto, top1, agreement, cosine, error or user (metric_fn)", strict=False)
+    metric_output: str = _field("", "output the metric judges (empty: the first)")
+    metric_fn: str = _field("", "package.module:fn(outputs, labels, reference) -> score, higher is better")
+    max_metric_drop: float = _field(0.01, "largest drop of metric_fn's score vs FP32 that passes the gate", ge=0)
+    min_cosine: float = _field(0.99, "smallest mean cosine similarity to FP32 that passes the gate", ge=-1, le=1)
+    max_output_err: float = _field(0.25, "largest mean |engine - FP32| / mean |FP32| of the judged output (always "
+                                         "checked)", gt=0)
     max_top1_drop: float = _field(1.0, "largest top-1 drop vs FP32, in points, that passes the gate", ge=0)
     min_agreement: float = _field(0.97, "smallest top-1 agreement with FP32 that passes the gate", ge=0, le=1)
     val_samples: int = _field(0, "validation samples to use (0: the whole split)", ge=0)
@@ -178,6 +221,18 @@ class Params(BaseModel):
             raise ValueError("precisions must name at least one of fp32, fp16, bf16, int8")
         if any(d <= 0 for d in self.input_shape):
             raise ValueError(f"input_shape must be positive, got {self.input_shape}")
+        if self.inputs and self.input_shape:
+            raise ValueError("give either inputs (named inputs) or input_shape (one float input), not both")
+        if self.inputs:
+            ModelIO(inputs=self.inputs, outputs=self.outputs or ["output"], dims=self.dims)  # names unique, dims sized
+        if any(v <= 0 for v in self.dims.values()):
+            raise ValueError(f"dims must be positive sizes, got {self.dims}")
+        if self.metric is Metric.user and not self.metric_fn:
+            raise ValueError("metric=user needs metric_fn: package.module:fn")
+        if self.metric_fn and ":" not in self.metric_fn:
+            raise ValueError(f"metric_fn {self.metric_fn!r} is not package.module:fn")
+        if bool(self.calib_data) != bool(self.val_data):
+            raise ValueError("give both calib_data and val_data (the same source for both is split disjointly)")
         if not self.model.startswith("zoo:") and ":" not in self.model:
             raise ValueError(f"model {self.model!r} is neither zoo:NAME nor package.module:factory")
         return self

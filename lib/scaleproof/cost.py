@@ -15,6 +15,7 @@ from typing import Any
 from . import paths, stages
 from .config import Params
 from .errors import ParamsError
+from .metrics import describe as describe_metric
 
 HOURS_PER_YEAR = 8760
 HOURS_PER_MONTH = 730
@@ -184,7 +185,8 @@ def run(params: Params) -> dict[str, Any]:
                        "loadgen_log": cap["log_dir"],
                        "memory_mb": row["memory"].get("gpu_peak_allocated_mb", row["memory"].get("process_peak_rss_mb")),
                        "top1_delta_pts": val_rows[name].get("top1_delta_pts"),
-                       "top1_agreement": val_rows[name]["top1_agreement"],
+                       "top1_agreement": val_rows[name].get("top1_agreement"),
+                       "accuracy": describe_metric(val_rows[name]),
                        "bench_index": i, **price_engine(cap, instance_price, traffic, params, per_instance)})
     baseline = next((p for p in priced if p["baseline"]), None)
     claims = []
@@ -195,14 +197,22 @@ def run(params: Params) -> dict[str, Any]:
         claims.append(claim(f"{p['engine']}.p99", f"{p['engine']} P99 latency {p['p99_ms']:.3f} ms at its peak Server QPS",
                             p["p99_ms"], bench_file, f"{k}.p99_ms"))
         vi = next(j for j, r in enumerate(validated["engines"]) if r["engine"] == p["engine"])
-        if p["top1_delta_pts"] is not None:
-            claims.append(claim(f"{p['engine']}.top1", f"{p['engine']} top-1 {100 * val_rows[p['engine']]['top1']:.2f}% "
-                                f"({p['top1_delta_pts']:+.2f} pt vs FP32)", val_rows[p["engine"]]["top1"], val_file,
-                                f"engines[{vi}].top1"))
-        else:
+        v = val_rows[p["engine"]]
+        if v.get("metric") == "top1":
+            claims.append(claim(f"{p['engine']}.top1", f"{p['engine']} top-1 {100 * v['top1']:.2f}% "
+                                f"({p['top1_delta_pts']:+.2f} pt vs FP32)", v["top1"], val_file, f"engines[{vi}].top1"))
+        elif v.get("metric") == "agreement":
             claims.append(claim(f"{p['engine']}.agreement", f"{p['engine']} agrees with FP32 on "
                                 f"{100 * p['top1_agreement']:.2f}% of top-1 predictions", p["top1_agreement"], val_file,
                                 f"engines[{vi}].top1_agreement"))
+        elif v.get("metric") == "cosine":
+            claims.append(claim(f"{p['engine']}.cosine", f"{p['engine']} outputs have mean cosine "
+                                f"{v['cosine_mean']:.4f} to FP32", v["cosine_mean"], val_file, f"engines[{vi}].cosine_mean"))
+        elif v.get("metric") == "user":
+            claims.append(claim(f"{p['engine']}.score", f"{p['engine']} scores {v['score']:.4g} on the user metric "
+                                f"(FP32 {v['ref_score']:.4g})", v["score"], val_file, f"engines[{vi}].score"))
+        claims.append(claim(f"{p['engine']}.output_err", f"{p['engine']} output error vs FP32 {v['output_err']:.3g}",
+                            v["output_err"], val_file, f"engines[{vi}].output_err"))
         claims.append(claim(f"{p['engine']}.instances", f"{p['engine']} needs {p['instances']} instances for "
                             f"{traffic.peak_qps:,.0f} QPS peak (N+{traffic.redundancy})", p["instances"], cost_file,
                             f"engines[{n}].instances"))

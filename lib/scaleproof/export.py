@@ -10,86 +10,175 @@ import numpy as np
 
 from . import paths, stages
 from .config import Exporter, Params
-from .datasets import splits_for
+from .datasets import describe_data, splits_for
 from .errors import AccuracyError
+from .io_spec import Feed, ModelIO, feed_len, feed_slice
 from .onnx_io import load_onnx_checked
 from .provenance import sha256_file
-from .zoo import ModelBundle, load_model
+from .zoo import ModelBundle, load_model_for
 
 PARITY_SAMPLES = 256
+NEAR_ZERO = 1e-6  # outputs smaller than this everywhere say nothing (and underflow in FP16)
 EXTERNAL_DATA_BYTES = 1 << 30  # protobuf caps a file at 2 GB: larger weights go to a side file
 
 
-def onnx_from_torch(bundle: ModelBundle, out: Path, opset: int, exporter: Exporter) -> Path:
-    """Export `bundle` to `out` (written in a temp folder, then moved in, so `out` is never partial)."""
+def example_inputs(io: ModelIO, batch: int = 2) -> tuple:
     import torch
 
-    module = bundle.module
-    example = torch.zeros((2, *bundle.input_shape), dtype=torch.float32)
+    return tuple(torch.from_numpy(v) for v in io.synthetic(batch, np.random.default_rng(0)).values())
+
+
+def onnx_from_torch(bundle: ModelBundle, out: Path, opset: int, exporter: Exporter) -> Path:
+    """Export `bundle` to `out` with its declared dynamic axes (written in a temp folder, then moved in,
+    so `out` is never partial)."""
+    import torch
+
+    module, io = bundle.module, bundle.io
+    example = example_inputs(io)
     n_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
     external = n_bytes > EXTERNAL_DATA_BYTES
+    axes = io.dynamic_axes()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as tmp:
         tmp_model = Path(tmp) / out.name
-        names = {"input_names": [bundle.input_name], "output_names": [bundle.output_name]}
+        names = {"input_names": io.input_names, "output_names": io.outputs}
         if exporter is Exporter.dynamo:
-            batch = torch.export.Dim("batch", min=1, max=65536)
-            torch.onnx.export(module, (example,), str(tmp_model), dynamo=True, opset_version=opset,
-                              dynamic_shapes=({0: batch},), external_data=external, optimize=True,
-                              verbose=False, **names)
+            # dimension names as strings: torch names the ONNX dims after them and infers their bounds;
+            # NamedIO.forward takes *args, which torch.export sees as one tuple argument. Outputs are
+            # renamed afterwards: the exporter's own renaming breaks the graph when a chosen name is
+            # also an internal value's ("embedding" in a BERT)
+            torch.onnx.export(module, example, str(tmp_model), dynamo=True, opset_version=opset,
+                              dynamic_shapes=(tuple(axes[n] for n in io.input_names),), external_data=external,
+                              optimize=True, verbose=False, input_names=io.input_names)
+            name_outputs(tmp_model, io.outputs)
         else:
-            torch.onnx.export(module, (example,), str(tmp_model), dynamo=False, opset_version=opset,
-                              dynamic_axes={bundle.input_name: {0: "batch"}, bundle.output_name: {0: "batch"}},
-                              **names)
+            batch_out = {o: {0: "batch"} for o in io.outputs}
+            torch.onnx.export(module, example, str(tmp_model), dynamo=False, opset_version=opset,
+                              dynamic_axes={**axes, **batch_out}, **names)
         for f in Path(tmp).iterdir():  # the model and any external-data side files
             f.replace(out.parent / f.name)
     return out
 
 
-def torch_outputs(bundle: ModelBundle, x: np.ndarray, batch: int = 256) -> np.ndarray:
+def name_outputs(path: Path, names: list[str]) -> None:
+    """Give the graph's outputs `names`, first renaming any internal value that already has one of them."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)  # external data files stay where they are
+    graph = model.graph
+    current = [o.name for o in graph.output]
+    if current == names:
+        return
+    if len(current) != len(names):
+        raise AccuracyError(f"the exported graph has {len(current)} outputs {current}, the model declares {names}")
+    taken = {v for n in graph.node for v in (*n.input, *n.output)} | {i.name for i in graph.initializer} | \
+        {i.name for i in graph.input}
+    renames = {v: f"{v}__internal" for v in set(names) & taken if v not in current}
+    renames |= {old: new for old, new in zip(current, names, strict=True) if old != new}
+    for n in graph.node:
+        n.input[:] = [renames.get(v, v) for v in n.input]
+        n.output[:] = [renames.get(v, v) for v in n.output]
+    for seq in (graph.input, graph.output, graph.value_info, graph.initializer):
+        for v in seq:
+            v.name = renames.get(v.name, v.name)
+    onnx.save(model, str(path))
+
+
+def torch_outputs(bundle: ModelBundle, x: Feed, batch: int = 256) -> list[np.ndarray]:
+    """The FP32 reference: every output of the PyTorch model over `x`, in output order."""
     import torch
 
+    chunks = []
     with torch.inference_mode():
-        return np.concatenate([bundle.module(torch.from_numpy(x[i:i + batch])).numpy()
-                               for i in range(0, len(x), batch)])
+        for i in range(0, feed_len(x), batch):
+            part = feed_slice(x, i, i + batch)
+            outs = bundle.module(*(torch.from_numpy(part[n]) for n in bundle.io.input_names))
+            chunks.append([o.float().numpy() for o in outs])
+    return [np.concatenate(c) for c in zip(*chunks, strict=True)]
+
+
+def output_scale(ref: np.ndarray) -> float:
+    """An output's own scale (largest magnitude): errors are relative to it, so tiny outputs are not
+    judged against 1 (a model with 1e-21 logits would then pass any check)."""
+    finite = ref[np.isfinite(ref)]
+    return max(float(np.abs(finite).max()) if finite.size else 0.0, np.finfo(np.float32).tiny)
 
 
 def parity(ref: np.ndarray, out: np.ndarray) -> dict[str, Any]:
-    """How far `out` is from `ref`: max/mean absolute error, relative error and top-1 agreement."""
-    diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
-    scale = max(1.0, float(np.abs(ref).max()))
-    return {
+    """How far `out` is from `ref` (one output): absolute and relative errors and, for 2-D outputs of
+    two or more classes, top-1 agreement."""
+    ref64, out64 = ref.astype(np.float64), out.astype(np.float64)
+    diff = np.abs(out64 - ref64)
+    mean_ref = float(np.abs(ref64).mean()) if ref.size else 0.0
+    row = {
         "samples": len(ref),
         "max_abs_err": float(diff.max()),
         "mean_abs_err": float(diff.mean()),
-        "max_rel_err": float(diff.max() / scale),
-        "top1_agreement": float((out.argmax(1) == ref.argmax(1)).mean()),
+        "max_rel_err": float(diff.max() / output_scale(ref)),
+        "mean_rel_err": float(diff.mean() / max(mean_ref, np.finfo(np.float32).tiny)),
         "finite": bool(np.isfinite(out).all()),
     }
+    if has_classes(ref):
+        row["top1_agreement"] = float((out.argmax(1) == ref.argmax(1)).mean())
+    return row
+
+
+def has_classes(ref: np.ndarray) -> bool:
+    """Whether argmax over axis 1 means something: a (N, C) output with C >= 2."""
+    return ref.ndim == 2 and ref.shape[1] >= 2
+
+
+def degenerate(ref: np.ndarray) -> str | None:
+    """Why an FP32 reference output cannot judge anything (non-finite, near zero, the same for every
+    sample), or None."""
+    if not np.isfinite(ref).all():
+        return f"{int((~np.isfinite(ref)).sum())} non-finite values"
+    scale = float(np.abs(ref).max()) if ref.size else 0.0
+    if scale < NEAR_ZERO:
+        return f"near-zero outputs (largest magnitude {scale:.3g} < {NEAR_ZERO:g})"
+    if len(ref) > 1 and float(np.ptp(ref, axis=0).max()) <= 1e-6 * scale:
+        return "constant outputs: every sample gives the same values"
+    return None
+
+
+def parity_all(refs: list[np.ndarray], outs: list[np.ndarray], names: list[str]) -> dict[str, Any]:
+    """Parity of every output, and the worst of them (relative errors each against its own scale)."""
+    per = {n: parity(r, o) for n, r, o in zip(names, refs, outs, strict=True)}
+    worst = max(per.values(), key=lambda r: r["max_rel_err"])
+    return {**worst, "finite": all(r["finite"] for r in per.values()), "outputs": per}
+
+
+def ort_outputs(sess, x: Feed, batch: int = 64) -> list[np.ndarray]:
+    chunks = [sess.run(None, feed_slice(x, i, i + batch)) for i in range(0, feed_len(x), batch)]
+    return [np.concatenate(c) for c in zip(*chunks, strict=True)]
 
 
 def run(params: Params) -> dict[str, Any]:
     from .backends.onnxruntime import ort_session
 
     out_dir = paths.stage_dir(params.run_path, "01_export")
-    bundle = load_model(params.model, params.input_shape)
+    bundle = load_model_for(params)
+    io = bundle.io
+    splits = splits_for(params, io, bundle.dataset)
+    data = describe_data(params, splits, bundle.dataset)
     model_path = onnx_from_torch(bundle, out_dir / "model.onnx", params.opset, params.exporter)
     model = load_onnx_checked(model_path, load_external=False)
 
-    x = splits_for(bundle.dataset, bundle.input_shape, params.seed)["val"].x[:PARITY_SAMPLES]
+    x = feed_slice(splits["val"].x, 0, PARITY_SAMPLES)
     ref = torch_outputs(bundle, x)
     sess = ort_session(model_path, threads=params.threads)
-    got = np.concatenate([sess.run(None, {bundle.input_name: x[i:i + 64]})[0] for i in range(0, len(x), 64)])
-    par = parity(ref, got)
-    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    par = parity_all(ref, ort_outputs(sess, x), io.outputs)
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
     result = {
         "model": params.model,
         "weights": bundle.weights,
-        "dataset": bundle.dataset,
-        "input_name": bundle.input_name,
-        "output_name": bundle.output_name,
-        "input_shape": list(bundle.input_shape),
+        "weights_sha256": bundle.weights_sha256,
+        "dataset": bundle.dataset if not params.val_data else "user",
+        "io": io.model_dump(mode="json"),
+        "input_names": io.input_names,
+        "output_names": io.outputs,
         "onnx_input_dims": dims,
+        "data": data,
         "onnx": "model.onnx",
         "onnx_sha256": sha256_file(model_path),
         "onnx_nodes": len(model.graph.node),
@@ -98,15 +187,17 @@ def run(params: Params) -> dict[str, Any]:
         "parameters": int(sum(p.numel() for p in bundle.module.parameters())),
         "parity": par,
         "parity_atol": params.parity_atol,
+        "reference_degenerate": {n: why for n, r in zip(io.outputs, ref, strict=True) if (why := degenerate(r))},
     }
     if not par["finite"]:
         raise AccuracyError("the exported ONNX model produces NaN/Inf on real inputs; check the model's ops")
     if par["max_rel_err"] > params.parity_atol:
-        raise AccuracyError(f"ONNX differs from PyTorch by {par['max_rel_err']:.3g} (relative to the output "
-                            f"scale), above parity_atol={params.parity_atol}; try exporter=torchscript or "
-                            "another opset")
-    if not isinstance(dims[0], str):
-        raise AccuracyError(f"exported input has a fixed batch axis {dims}; the batch axis must be dynamic")
+        worst = max(par["outputs"], key=lambda n: par["outputs"][n]["max_rel_err"])
+        raise AccuracyError(f"ONNX differs from PyTorch by {par['max_rel_err']:.3g} on output {worst!r} (relative to "
+                            f"that output's scale), above parity_atol={params.parity_atol}; try exporter=torchscript "
+                            "or another opset")
+    fixed = [n for n, d in dims.items() if not isinstance(d[0], str)]
+    if fixed:
+        raise AccuracyError(f"exported inputs {fixed} have a fixed batch axis ({dims}); the batch axis must be dynamic")
     stages.write_result(params.run_path, "01_export", result)
     return result
-

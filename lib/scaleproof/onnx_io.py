@@ -63,3 +63,29 @@ def load_onnx_checked(path: str | os.PathLike, load_external: bool = True):
 
         load_external_data_for_model(model, str(path.parent))
     return model
+
+
+ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 9: "bool"}  # TensorProto elem types
+
+
+def io_from_onnx(model, dims: dict[str, int] | None = None):
+    """The ModelIO of an ONNX graph: its (non-initializer) inputs with their dtypes and shapes, the first
+    axis the batch; other named dimensions keep their names and take their size from `dims`."""
+    from .errors import ParamsError
+    from .io_spec import BATCH_DIM, InputSpec, ModelIO
+
+    inits = {i.name for i in model.graph.initializer}
+    inputs = []
+    for i in (i for i in model.graph.input if i.name not in inits):
+        t = i.type.tensor_type
+        if t.elem_type not in ONNX_DTYPES:
+            raise ArtifactError(f"input {i.name!r} has ONNX element type {t.elem_type}; scaleproof feeds "
+                                f"{', '.join(ONNX_DTYPES.values())}")
+        shape = [d.dim_param or (d.dim_value if d.HasField("dim_value") else f"dim{a}") for a, d in enumerate(t.shape.dim)]
+        if not shape or not isinstance(shape[0], str):
+            raise ArtifactError(f"input {i.name!r} has shape {shape}: the first axis must be a dynamic batch axis")
+        inputs.append(InputSpec(name=i.name, dtype=ONNX_DTYPES[t.elem_type], shape=[BATCH_DIM, *shape[1:]]))
+    try:
+        return ModelIO(inputs=inputs, outputs=[o.name for o in model.graph.output], dims=dict(dims or {}))
+    except ParamsError as e:
+        raise ParamsError(f"{e} (the ONNX model has named dimensions after the batch axis)") from None

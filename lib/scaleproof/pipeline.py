@@ -3,29 +3,35 @@
 A run is built in `outputs/.staging/<run_id>/` and published by one rename to `outputs/<run_id>/`
 only when every stage succeeded. A stage that raises ends the run: its executed notebook stays as
 the log, the manifest says which stage and cell failed, and the folder goes to
-`outputs/failed/<run_id>/`, never to where a successful run would be.
+`outputs/failed/<run_id>/`, never to where a successful run would be. Each stage's cell output
+streams, and the faulthandler trace of a kernel that died in native code, are kept in `logs/`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import secrets
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
 from . import paths, report
 from .config import Params
 from .errors import ParamsError, StageFailed
+from .isolate import read_fault_log
 from .provenance import environment, sha256_file, write_json
 
+FAULT_LOG_ENV = "SCALEPROOF_FAULT_LOG"  # read by scaleproof/__init__.py in the kernel
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MANIFEST_FORMAT = 1
 
@@ -63,6 +69,16 @@ def hash_artifacts(run_dir: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def run_data(run_dir: Path) -> dict[str, Any] | None:
+    """The model's weights and the calibration/validation data of the run, with their sha256 (from 01_export)."""
+    try:
+        exported = json.loads(paths.result_path(run_dir, "01_export").read_text())
+    except (OSError, ValueError):
+        return None
+    return {"weights": exported.get("weights"), "weights_sha256": exported.get("weights_sha256"),
+            **exported.get("data", {})}
+
+
 def write_manifest(run_dir: Path, run_id: str, status: str, params: Params, stages: list[dict[str, Any]],
                    started: float, command: str, error: str | None = None) -> Path:
     manifest = {
@@ -75,6 +91,7 @@ def write_manifest(run_dir: Path, run_id: str, status: str, params: Params, stag
         "command": command,
         "params": {k: v for k, v in params.values().items() if k != "run_dir"},
         "environment": environment(),
+        "data": run_data(run_dir),
         "stages": stages,
         "artifacts": hash_artifacts(run_dir),
     }
@@ -87,6 +104,52 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, PapermillExecutionError):
         return f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def stage_logs(run_dir: Path, stage: str) -> dict[str, Path]:
+    return {k: run_dir / "logs" / f"{stage}.{k}.log" for k in ("fault", "stdout", "stderr")}
+
+
+@contextmanager
+def capture_stage(run_dir: Path, stage: str) -> Iterator[tuple[IO[str], IO[str]]]:
+    """Where a stage's kernel leaves its cause of death: papermill copies the cells' stdout/stderr streams
+    to two files, and the kernel (which inherits our environment) has faulthandler write a native crash's
+    trace to the third. Empty logs are removed, so a clean stage adds no files to the run."""
+    logs = stage_logs(run_dir, stage)
+    logs["fault"].parent.mkdir(exist_ok=True)
+    before = os.environ.get(FAULT_LOG_ENV)
+    os.environ[FAULT_LOG_ENV] = str(logs["fault"])
+    try:
+        with open(logs["stdout"], "w") as out, open(logs["stderr"], "w") as err:
+            yield out, err
+    finally:
+        if before is None:
+            os.environ.pop(FAULT_LOG_ENV, None)
+        else:
+            os.environ[FAULT_LOG_ENV] = before
+        for f in logs.values():
+            if f.is_file() and f.stat().st_size == 0:
+                f.unlink()
+        if not any(logs["fault"].parent.iterdir()):
+            logs["fault"].parent.rmdir()
+
+
+def crash_cause(run_dir: Path, stage: str, exc: BaseException) -> str:
+    """The stage's fault trace and last stderr lines, when the kernel died rather than a cell raising."""
+    from nbclient.exceptions import DeadKernelError
+
+    logs = stage_logs(run_dir, stage)
+    trace, parts = read_fault_log(logs["fault"]), []
+    if trace:
+        parts.append(f"its kernel crashed; logs/{stage}.fault.log:\n{trace}")
+    elif isinstance(exc, DeadKernelError):  # SIGKILL (the out-of-memory killer, say) leaves no trace
+        parts.append("no fault trace: the kernel was killed by a signal Python cannot catch (SIGKILL, e.g. "
+                     "the out-of-memory killer)")
+    if parts and logs["stderr"].is_file():
+        lines = logs["stderr"].read_text(errors="replace").strip().splitlines()[-10:]
+        if lines:
+            parts.append(f"last lines of logs/{stage}.stderr.log:\n" + "\n".join(lines))
+    return "".join(f"\n{p}" for p in parts)
 
 
 def claim_run_folder(outputs: Path, run_id: str) -> tuple[Path, Path]:
@@ -133,10 +196,14 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
                       "result": str(paths.result_path(".", stage)), "status": "running"}
             stages.append(record)
             try:
-                papermill.execute_notebook(str(src), str(out_nb), parameters=wanted, progress_bar=progress,
-                                           cwd=str(paths.notebooks_dir()), kernel_name="python3")
+                with capture_stage(staging, stage) as (out, err):
+                    # stdout_file/stderr_file take effect without log_output (which would echo every cell)
+                    papermill.execute_notebook(str(src), str(out_nb), parameters=wanted, progress_bar=progress,
+                                               cwd=str(paths.notebooks_dir()), kernel_name="python3",
+                                               stdout_file=out, stderr_file=err)
             except BaseException as exc:
-                record.update(status="failed", seconds=round(time.time() - t0, 2), error=describe_failure(exc))
+                record.update(status="failed", seconds=round(time.time() - t0, 2),
+                              error=describe_failure(exc) + crash_cause(staging, stage, exc))
                 error = f"stage {stage} failed in {record['error']}"
                 raise
             record.update(status="succeeded", seconds=round(time.time() - t0, 2))

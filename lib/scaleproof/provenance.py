@@ -115,6 +115,11 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def runtime_versions() -> dict[str, str]:
+    """Versions of the inference runtimes, for messages about a crash in one of them."""
+    return {k: v for k, v in package_versions().items() if k in ("onnxruntime", "torch", "tensorrt")}
+
+
 def git_state(repo: str | os.PathLike | None = None) -> dict[str, Any]:
     """Commit and dirty flag of the checkout the code runs from, or None outside git."""
     cwd = Path(repo) if repo else Path(__file__).resolve().parent

@@ -12,40 +12,53 @@ compared) is quantized from those ranges without running the calibration data ag
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import importlib.util
 import inspect
 import json
+import logging
 import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import calib_cache
-from .config import CalibMethod, Quantizer
+from .config import CalibMethod, Quantizer, QuantScope
 from .datasets import Split
 from .errors import ParamsError
+from .io_spec import Feed, ModelIO, feed_len, feed_slice
 from .onnx_io import load_onnx_checked
 from .provenance import atomic_path, package_versions, sha256_array, sha256_file
 
 CALIB_BATCH = 32
+
+
+class _NoAxisWarnings(logging.Filter):
+    """ONNX Runtime logs "Axis 1 is out-of-range for weight …" on the root logger for every 1-D weight
+    (LayerNorm) of every model it quantizes per channel: hundreds of identical lines that say nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is out-of-range for weight" not in record.getMessage()
+
+
+logging.getLogger().addFilter(_NoAxisWarnings())
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 MODELOPT_METHODS = {CalibMethod.minmax: "max", CalibMethod.entropy: "entropy"}  # ModelOpt has no percentile
 
 
-def check_calibration_data(split: Split, input_name: str, input_shape: tuple[int, ...]) -> None:
+MATMUL_OPS = ["MatMul", "Gemm"]
+
+
+def op_types(scope: QuantScope) -> list[str] | None:
+    """Op types a scope quantizes (None: every op the quantizer supports)."""
+    return None if scope is QuantScope.all else MATMUL_OPS
+
+
+def check_calibration_data(split: Split, io: ModelIO) -> None:
     """Refuse data that cannot calibrate this model, before any quantization work."""
-    x = split.x
-    expected = f"(N, {', '.join(map(str, input_shape))}) float32"
-    if len(x) == 0:
-        raise ParamsError(f"calibration data for input {input_name!r} is empty; expected {expected} with N > 0")
-    if x.dtype != np.float32:
-        raise ParamsError(f"calibration data for input {input_name!r} has dtype {x.dtype}; expected {expected}")
-    if tuple(x.shape[1:]) != tuple(input_shape):
-        raise ParamsError(f"calibration data for input {input_name!r} has shape {tuple(x.shape)}; expected {expected}")
-    if not np.isfinite(x).all():
-        raise ParamsError(f"calibration data for input {input_name!r} contains NaN/Inf")
+    io.check_feed(split.x, "calibration data")
 
 
 def resolve_quantizer(choice: Quantizer) -> str:
@@ -85,12 +98,12 @@ def ort_methods() -> dict[CalibMethod, Any]:  # built on call: importing ONNX Ru
             CalibMethod.percentile: CalibrationMethod.Percentile}
 
 
-def _reader(x: np.ndarray, input_name: str):
+def _reader(x: Feed):
     from onnxruntime.quantization import CalibrationDataReader
 
     class BatchReader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._batches = iter([{input_name: x[i:i + CALIB_BATCH]} for i in range(0, len(x), CALIB_BATCH)])
+            self._batches = iter([feed_slice(x, i, i + CALIB_BATCH) for i in range(0, feed_len(x), CALIB_BATCH)])
 
         def get_next(self):
             return next(self._batches, None)
@@ -103,20 +116,25 @@ class OrtQuantizer:
 
     name = "onnxruntime"
 
-    def __init__(self, src: Path, work_dir: Path, calib_x: np.ndarray, input_name: str, per_channel: bool,
-                 cache_dir: Path) -> None:
+    def __init__(self, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
+                 scope: QuantScope = QuantScope.all) -> None:
         from onnxruntime.quantization import quantize_static
-        from onnxruntime.quantization.shape_inference import quant_pre_process
 
         self.version = package_versions().get("onnxruntime", "unknown")
-        self.calib_x, self.input_name, self.per_channel = calib_x, input_name, per_channel
-        self.source_sha256, self.data_sha256 = sha256_file(src), sha256_array(calib_x)
+        self.calib_x, self.per_channel, self.scope = calib_x, per_channel, scope
+        self.source_sha256, self.data_sha256 = sha256_file(src), sha256_array(*calib_x.values())
         self.work_dir, self.cache_dir = work_dir, cache_dir
         work_dir.mkdir(parents=True, exist_ok=True)
         self.model = work_dir / "model.prep.onnx"  # shape inference + ORT's pre-quantization graph clean-up
-        quant_pre_process(str(src), str(self.model), skip_symbolic_shape=False)
+        self.prep = prepare(src, self.model)
         # ORT >= 1.32 quantizes from stored ranges; older ones calibrate on every call (slower, same result)
         self.reuses_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters
+
+    def with_scope(self, scope: QuantScope) -> OrtQuantizer:
+        """The same prepared model and data, quantizing another scope (ranges are shared)."""
+        other = copy.copy(self)
+        other.scope = scope
+        return other
 
     def cache_path(self, method: CalibMethod) -> Path:
         return self.cache_dir / f"{self.source_sha256[:16]}-{method.value}.calib.json"
@@ -148,14 +166,17 @@ class OrtQuantizer:
 
         calibrator = create_calibrator(self.model, None, augmented_model_path=str(self.work_dir / "augmented.onnx"),
                                        calibrate_method=ort_methods()[method], extra_options=settings)
-        calibrator.collect_data(_reader(self.calib_x, self.input_name))
+        calibrator.collect_data(_reader(self.calib_x))
         ranges_file = self.work_dir / f"ranges-{method.value}.json"
         save_tensors_data(calibrator.compute_data(), ranges_file)
         return json.loads(ranges_file.read_text())
 
     def quantize(self, dst: Path, method: CalibMethod, settings: dict[str, Any], ranges: dict[str, Any] | None,
                  nodes_to_quantize: list[str] | None = None, nodes_to_exclude: tuple[str, ...] = ()) -> Path:
-        """Write the Q/DQ model to `dst` atomically, from `ranges` (or by calibrating where ORT is older)."""
+        """Write the Q/DQ model to `dst` atomically, from `ranges` (or by calibrating where ORT is older);
+        the dynamic scope needs no ranges."""
+        if self.scope is QuantScope.dynamic:
+            return self._quantize_dynamic(dst, nodes_to_quantize, nodes_to_exclude)
         ranges_file = None
         if ranges is not None:
             ranges_file = self.work_dir / f"ranges-{method.value}.json"
@@ -178,11 +199,23 @@ class OrtQuantizer:
         if ranges_file is not None:
             kwargs["calibration_cache_path"] = str(ranges_file)
         quantize_static(
-            str(self.model), str(dst), _reader(self.calib_x, self.input_name) if calibrate else None,
+            str(self.model), str(dst), _reader(self.calib_x) if calibrate else None,
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             per_channel=self.per_channel, calibrate_method=ort_method, nodes_to_quantize=nodes_to_quantize,
-            nodes_to_exclude=list(nodes_to_exclude), extra_options=extra, **kwargs,
+            nodes_to_exclude=list(nodes_to_exclude), op_types_to_quantize=op_types(self.scope), extra_options=extra,
+            **kwargs,
         )
+
+    def _quantize_dynamic(self, dst: Path, nodes_to_quantize: list[str] | None,
+                          nodes_to_exclude: tuple[str, ...]) -> Path:
+        """ONNX Runtime dynamic INT8: weights quantized ahead, activations per batch at run time (CPU)."""
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        with atomic_path(dst) as tmp:
+            quantize_dynamic(str(self.model), str(tmp), weight_type=QuantType.QInt8, per_channel=self.per_channel,
+                             op_types_to_quantize=MATMUL_OPS, nodes_to_quantize=nodes_to_quantize,
+                             nodes_to_exclude=list(nodes_to_exclude))
+        return dst
 
     def close(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
@@ -193,12 +226,20 @@ class ModelOptQuantizer:
 
     name = "modelopt"
 
-    def __init__(self, src: Path, work_dir: Path, calib_x: np.ndarray, input_name: str, per_channel: bool,
-                 cache_dir: Path) -> None:
-        self.model, self.calib_x, self.input_name = src, calib_x, input_name
+    def __init__(self, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
+                 scope: QuantScope = QuantScope.all) -> None:
+        if scope is QuantScope.dynamic:
+            raise ParamsError("quant_scope=dynamic is ONNX Runtime's dynamic INT8: use quantizer=onnxruntime")
+        self.model, self.calib_x, self.scope = src, calib_x, scope
         self.version = package_versions().get("nvidia-modelopt", "unknown")
         self.work_dir = work_dir
         self.reuses_ranges = False
+        self.prep = {"shape_inference": "ModelOpt's own"}
+
+    def with_scope(self, scope: QuantScope) -> ModelOptQuantizer:
+        other = copy.copy(self)
+        other.scope = scope
+        return other
 
     def ranges(self, method: CalibMethod, settings: dict[str, Any]) -> tuple[None, dict[str, str]]:
         if method not in MODELOPT_METHODS:
@@ -213,7 +254,8 @@ class ModelOptQuantizer:
         self.ranges(method, settings)
         with atomic_path(dst) as tmp:
             modelopt_quantize(
-                onnx_path=str(self.model), quantize_mode="int8", calibration_data={self.input_name: self.calib_x},
+                onnx_path=str(self.model), quantize_mode="int8", calibration_data=dict(self.calib_x),
+                op_types_to_quantize=op_types(self.scope),
                 calibration_method=MODELOPT_METHODS[method], calibration_eps=["cpu"],
                 nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=list(nodes_to_exclude) or None,
                 output_path=str(tmp),
@@ -224,24 +266,47 @@ class ModelOptQuantizer:
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
-def make_quantizer(choice: Quantizer, src: Path, work_dir: Path, calib_x: np.ndarray, input_name: str,
-                   per_channel: bool, cache_dir: Path) -> OrtQuantizer | ModelOptQuantizer:
+def make_quantizer(choice: Quantizer, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
+                   scope: QuantScope = QuantScope.all) -> OrtQuantizer | ModelOptQuantizer:
     cls = {"onnxruntime": OrtQuantizer, "modelopt": ModelOptQuantizer}[resolve_quantizer(choice)]
-    return cls(src, work_dir, calib_x, input_name, per_channel, cache_dir)
+    return cls(src, work_dir, calib_x, per_channel, cache_dir, scope)
 
 
-def quantized_nodes(path: Path) -> list[dict[str, str]]:
-    """Compute nodes of a Q/DQ model that read a dequantized tensor: the nodes that run in INT8."""
+def prepare(src: Path, dst: Path) -> dict[str, Any]:
+    """ONNX Runtime's pre-quantization step (shape inference, graph clean-up). Its symbolic shape
+    inference fails on some exports (transformers under the dynamo exporter: "Incomplete symbolic
+    shape inference" on an Expand); ONNX's own shape inference is then enough for quantization."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    try:  # on failure ORT saves its partial model into the working directory: give it a scratch one
+        with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+            quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+        return {"shape_inference": "symbolic"}
+    except Exception as e:  # ORT raises a bare Exception here
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+        return {"shape_inference": "onnx (symbolic shape inference failed: " + str(e).splitlines()[0][:120] + ")"}
+
+
+def quantized_nodes(path: Path, source: Path | None = None) -> list[dict[str, str]]:
+    """Nodes that run in INT8: in a Q/DQ model the compute nodes that read a dequantized tensor; in a
+    dynamic-INT8 model the source's MatMul/Gemm nodes that were replaced (given the source)."""
     graph = load_onnx_checked(path, load_external=False).graph
     dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
-    return [{"node": n.name, "op_type": n.op_type} for n in graph.node
-            if n.op_type not in QDQ_OPS and any(i in dequantized for i in n.input)]
+    nodes = [{"node": n.name, "op_type": n.op_type} for n in graph.node
+             if n.op_type not in QDQ_OPS and any(i in dequantized for i in n.input)]
+    if nodes or source is None:
+        return nodes
+    kept = {n.name for n in graph.node}
+    src = load_onnx_checked(source, load_external=False).graph
+    return [{"node": n.name, "op_type": n.op_type} for n in src.node if n.op_type in MATMUL_OPS and n.name not in kept]
 
 
-def qdq_summary(path: Path) -> dict[str, Any]:
+def qdq_summary(path: Path, source: Path | None = None) -> dict[str, Any]:
     model = load_onnx_checked(path, load_external=False)
     ops = Counter(n.op_type for n in model.graph.node)
     compute = [n for n in model.graph.node if n.op_type not in QDQ_OPS]
     return {"nodes": len(model.graph.node), "quantize_nodes": ops["QuantizeLinear"],
             "dequantize_nodes": ops["DequantizeLinear"], "compute_nodes": len(compute),
-            "int8_nodes": len(quantized_nodes(path))}
+            "dynamic_quantize_nodes": ops["DynamicQuantizeLinear"] + ops["DynamicQuantizeMatMul"],
+            "int8_nodes": len(quantized_nodes(path, source))}

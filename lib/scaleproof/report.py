@@ -24,10 +24,10 @@ def int8_markdown(calibrated: dict[str, Any]) -> str:
     text = (f"- **INT8 model:** {calibrated['statement']} ({calibrated['quantizer']} {calibrated['quantizer_version']}, "
             f"{calibrated['calib_method']} calibration on {calibrated['calib_samples']} samples")
     speed = calibrated.get("speed_cpu", {})
-    if calibrated.get("kept_fp32") and "int8_mixed" in speed:
-        full, mixed = speed["int8_all_nodes"], speed["int8_mixed"]
-        text += (f"; keeping them in FP32 moves CPU throughput at batch {mixed['batch']} from "
-                 f"{full['samples_per_s']:,.0f} to {mixed['samples_per_s']:,.0f} samples/s")
+    fp32, int8 = speed.get("fp32", {}), speed.get("int8", {})
+    if fp32.get("samples_per_s") and int8.get("samples_per_s"):
+        text += (f"; on this CPU at batch {int8['batch']}: {int8['samples_per_s']:,.0f} samples/s in INT8 against "
+                 f"{fp32['samples_per_s']:,.0f} in FP32 (ONNX Runtime)")
     return text + "). *Source: calibrate/calibrate.json*"
 
 
@@ -58,13 +58,14 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
                      f"{fmt_money(base['usd_per_1m'])} per 1M.")
     else:
         lines.append("- **No engine could be priced**: see the excluded engines below.")
+    gate = ", ".join(f"{k} {v}" for k, v in validated["gate"].items())
+    if validated.get("reference_degenerate"):
+        lines.append(f"- **The FP32 reference is degenerate ({validated['reference_degenerate']}):** no accuracy result "
+                     "can be claimed for any engine. *Source: validate/validate.json*")
     for e in cost["engines"]:
-        if e["top1_delta_pts"] is not None and not e["baseline"]:
-            lines.append(f"- **Accuracy:** `{e['engine']}` top-1 {e['top1_delta_pts']:+.2f} pt vs FP32 "
-                         f"(gate: drop ≤ {validated['gate'].get('max_top1_drop_pts')} pt). *Source: validate/validate.json*")
-        elif not e["baseline"]:
-            lines.append(f"- **Agreement:** `{e['engine']}` agrees with FP32 on {e['top1_agreement']:.2%} of top-1 "
-                         f"predictions. *Source: validate/validate.json*")
+        if not e["baseline"]:
+            lines.append(f"- **Accuracy ({validated.get('metric_words', validated['metric'])}):** `{e['engine']}` "
+                         f"{e['accuracy']} (gate: {gate}). *Source: validate/validate.json*")
     if calibrated and calibrated.get("int8_onnx"):
         lines.append(int8_markdown(calibrated))
     sc = cost["assumptions"].get("scaling", {})
@@ -76,8 +77,8 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
         lines.append(f"- **Excluded from the claims:** {', '.join(x['engine'] for x in cost['excluded'])} (reasons below).")
     p = cost["price"]
     lines += ["", f"Priced at **{p['offer']}**, {p['usd_per_hour']} USD/h (source: {p['source']}, as of {p['as_of']}, "
-              f"confidence {p['confidence']}). {validated['metric'].capitalize()} on {validated['samples']} "
-              "validation samples."]
+              f"confidence {p['confidence']}). Accuracy metric: {validated.get('metric_words', validated['metric'])}, "
+              f"on output `{validated.get('judged_output', '')}` over {validated['samples']} validation samples."]
     return "\n".join(lines)
 
 
@@ -85,7 +86,7 @@ def engines_table(cost: dict[str, Any]) -> pd.DataFrame:
     rows = [{
         "engine": e["engine"], "peak Server QPS": round(e["qps"]),
         "P99 ms": round(e["p99_ms"], 3), "peak memory MB (GPU allocated, else RSS)": e["memory_mb"],
-        "top-1 Δ pt": e["top1_delta_pts"], "agreement": round(e["top1_agreement"], 4),
+        "accuracy vs FP32": e["accuracy"],
         "USD per 1M": round(e["usd_per_1m"], 6), "instances": e["instances"], "annual USD": round(e["annual_usd"]),
         "speed-up": round(e.get("speedup_vs_baseline", 1.0), 2),
     } for e in cost["engines"]]
@@ -156,7 +157,8 @@ def timings_table(bench: dict[str, Any]) -> pd.DataFrame:
 
 
 def validation_table(validated: dict[str, Any]) -> pd.DataFrame:
-    cols = ["engine", "top1", "top1_delta_pts", "top1_agreement", "max_abs_err", "nonfinite_outputs", "passed", "reason"]
+    cols = ["engine", "metric", "top1", "top1_delta_pts", "top1_agreement", "cosine_mean", "output_err", "max_rel_err",
+            "nonfinite_outputs", "passed", "reason"]
     return pd.DataFrame([{c: r.get(c) for c in cols} for r in validated["engines"]])
 
 
@@ -291,18 +293,21 @@ def mixed_precision_markdown(c: dict[str, Any]) -> str:
         return "No INT8 model in this run."
     if mixed is None:
         return "INT8 with every node quantized passed the gate: no mixed precision needed."
-    steps = "\n".join(f"- {len(s['kept_fp32'])} kept in FP32 ({', '.join(s['kept_fp32'])}): {s['reason']}"
+    steps = "\n".join(f"- {s.get('groups_kept_fp32', '')} group(s), {len(s['kept_fp32'])} node(s) kept in FP32 "
+                       f"({', '.join(s['kept_fp32'][:6])}{' …' if len(s['kept_fp32']) > 6 else ''}): {s['reason']}"
                        for s in mixed["steps"])
     verdict = (f"kept in FP32: {', '.join(c['kept_fp32'])}" if mixed["passed"] else f"**{mixed['reason']}**")
     return f"Mixed precision, fewest nodes first; {verdict}.\n\n{steps}"
 
 
 def sensitivity_table(calibrated: dict[str, Any]) -> pd.DataFrame:
-    cols = ["rank", "node", "op_type", "accuracy_cost_pts", "top1_delta_pts", "top1_agreement", "max_rel_err"]
-    rows = [{k: r.get(k) for k in cols} for r in calibrated.get("sensitivity", [])]
+    cols = ["rank", "group", "op_types", "judged", "accuracy_cost_pts", "top1_delta_pts", "top1_agreement",
+            "cosine_mean", "max_rel_err"]
+    src = calibrated.get("sensitivity", [])
+    rows = [{k: r.get(k) for k in cols} for r in src]
     kept = set(calibrated.get("kept_fp32", []))
-    for r in rows:
-        r["kept in FP32"] = r["node"] in kept
+    for r, s in zip(rows, src, strict=True):
+        r["kept in FP32"] = bool(kept & set(s.get("nodes", [])))
     return pd.DataFrame(rows).set_index("rank") if rows else pd.DataFrame(columns=cols)
 
 
@@ -310,18 +315,18 @@ def plot_sensitivity(calibrated: dict[str, Any], top: int = 25):
     """Accuracy cost and output error of quantizing each node alone, most costly first."""
     import matplotlib.pyplot as plt
 
-    rows = calibrated.get("sensitivity", [])[:top]
+    rows = [r for r in calibrated.get("sensitivity", []) if r.get("judged", True)][:top]
     if not rows:
         return None
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 0.3 * len(rows) + 1.5), sharey=True)
-    names = [f"{r['node']} ({r['op_type']})" for r in rows][::-1]
+    names = [f"{r['group']} ({', '.join(r['op_types'])})"[:70] for r in rows][::-1]
     kept = set(calibrated["kept_fp32"])
-    colors = ["C3" if r["node"] in kept else "C0" for r in rows][::-1]
+    colors = ["C3" if kept & set(r["nodes"]) else "C0" for r in rows][::-1]
     ax1.barh(names, [r["accuracy_cost_pts"] for r in rows][::-1], color=colors)
     ax1.set_xlabel("accuracy cost when quantized alone (pt)")
     ax2.barh(names, [r.get("max_rel_err", 0.0) for r in rows][::-1], color=colors)
     ax2.set_xlabel("max relative output error vs FP32")
-    fig.suptitle(f"INT8 sensitivity per node ({calibrated['calib_method']}; red: kept in FP32)")
+    fig.suptitle(f"INT8 sensitivity per node or group ({calibrated['calib_method']}; red: kept in FP32)")
     fig.tight_layout()
     return fig
 
@@ -336,8 +341,8 @@ def methods_table(calibrated: dict[str, Any]) -> pd.DataFrame:
              f"samples/s (batch {fp32['batch']})": fp32["samples_per_s"], "cache": "—"}]
     for m in calibrated["methods"]:
         label = m["method"] + (f" ({m['percentile']})" if "percentile" in m else "")
-        rows.append({"method": label, "top-1 Δ pt": m.get("top1_delta_pts"), "top-1 agreement": m["top1_agreement"],
-                     "max rel err": round(m["max_rel_err"], 5), "gate": "pass" if m["passed"] else m["reason"],
+        rows.append({"method": label, "top-1 Δ pt": m.get("top1_delta_pts"), "top-1 agreement": m.get("top1_agreement"),
+                     "max rel err": round(m.get("max_rel_err", float("nan")), 5), "gate": "pass" if m["passed"] else m["reason"],
                      f"samples/s (batch {fp32['batch']})": m["int8_cpu"]["samples_per_s"]
                      if m["int8_cpu"]["valid"] else f"INVALID: {m['int8_cpu']['timing_reason']}",
                      "cache": m["cache"]})

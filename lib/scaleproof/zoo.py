@@ -8,21 +8,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ArtifactError, ParamsError
+from .io_spec import ModelIO
 from .paths import data_dir
 from .provenance import sha256_file
 
 
 @dataclass
 class ModelBundle:
-    """A model in eval mode with what the pipeline needs to feed it."""
+    """A model in eval mode, wrapped so it takes its inputs positionally in `io` order and returns a
+    tuple of its outputs in `io.outputs` order (what the exporters and engines call)."""
 
     name: str
-    module: object  # torch.nn.Module; typed loosely so this module imports without torch
-    input_shape: tuple[int, ...]
-    dataset: str  # "digits" (labelled) or "synthetic" (agreement-only validation)
+    module: object  # NamedIO (a torch.nn.Module); typed loosely so this module imports without torch
+    io: ModelIO
+    dataset: str  # "digits" (labelled) or "synthetic" (agreement-only validation); user data replaces it
     weights: str  # where the weights came from, for the report
-    input_name: str = "input"
-    output_name: str = "logits"
+    weights_sha256: str | None = None
 
     @property
     def has_labels(self) -> bool:
@@ -58,13 +59,21 @@ def digits_mobile():
     )
 
 
+def torchvision_unusable(e: BaseException) -> ParamsError:
+    import torch
+
+    return ParamsError(f"torchvision cannot be imported beside torch {torch.__version__} ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else ''}): install the torchvision release built for this "
+                       "torch (pip install 'scaleproof[vision]' or the pair from pytorch.org), or use transformers' "
+                       "vision models (pip install 'scaleproof[transformers]')")
+
+
 def resnet50():
     """torchvision's ResNet-50 architecture with random weights (no download)."""
-    try:
+    try:  # a torchvision built for another torch fails with RuntimeError ("operator torchvision::nms does not exist")
         from torchvision.models import resnet50 as tv_resnet50
-    except ImportError as e:  # torchvision does not import beside every torch build
-        raise ParamsError("zoo:resnet50 needs torchvision importable beside torch "
-                          "(pip install torchvision matching your torch)") from e
+    except Exception as e:
+        raise torchvision_unusable(e) from e
     return tv_resnet50(weights=None)
 
 
@@ -98,42 +107,169 @@ def load_weights(module, path: Path) -> str:
     return f"{path.name} (sha256 {expected})"
 
 
-def resolve_factory(spec: str) -> Callable:
+def resolve_factory(spec: str, what: str = "model") -> Callable:
+    """`package.module:name` -> the object, with errors that say what to install or fix."""
     mod_name, _, attr = spec.partition(":")
     try:
         mod = importlib.import_module(mod_name)
     except ImportError as e:
-        raise ParamsError(f"model {spec!r}: cannot import module {mod_name!r} ({e}); "
+        if mod_name.split(".")[0] == "torchvision":
+            raise torchvision_unusable(e) from e
+        raise ParamsError(f"{what} {spec!r}: cannot import module {mod_name!r} ({e}); "
                           "is it on PYTHONPATH or installed?") from e
+    except Exception as e:  # a package that imports but breaks (torchvision built for another torch)
+        if mod_name.split(".")[0] == "torchvision":
+            raise torchvision_unusable(e) from e
+        raise ParamsError(f"{what} {spec!r}: importing {mod_name!r} raised {type(e).__name__}: {e}") from e
     try:
         return getattr(mod, attr)
     except AttributeError:
-        raise ParamsError(f"model {spec!r}: module {mod_name!r} has no attribute {attr!r}") from None
+        raise ParamsError(f"{what} {spec!r}: module {mod_name!r} has no attribute {attr!r}") from None
 
 
-def load_model(spec: str, input_shape: list[int] | tuple[int, ...] = ()) -> ModelBundle:
-    """`zoo:NAME` or `package.module:factory` -> a model in eval mode, with its input spec."""
+def load_user_weights(module, path: str | Path) -> tuple[str, str]:
+    """A user's weights into `module`: safetensors, or a torch checkpoint read with weights_only=True
+    (never an arbitrary pickle). Returns (origin for the report, sha256)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"weights {path} do not exist: give a .safetensors file or a torch checkpoint")
+    sha = sha256_file(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # an untrusted pickle is refused by weights_only; a corrupt file fails to parse
+        raise ArtifactError(f"weights {path} could not be read as safetensors or a weights-only torch checkpoint "
+                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); save them with "
+                            "safetensors.torch.save_file(model.state_dict(), ...)") from e
+    for key in ("state_dict", "model"):  # common checkpoint layouts
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ArtifactError(f"weights {path} hold a {type(state).__name__}, not a state dict of tensors")
+    result = module.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ArtifactError(f"weights {path} do not fit the model: missing {result.missing_keys[:5]}"
+                            f"{'…' if len(result.missing_keys) > 5 else ''}, unexpected {result.unexpected_keys[:5]}"
+                            f"{'…' if len(result.unexpected_keys) > 5 else ''}")
+    return f"{path.name} (sha256 {sha})", sha
+
+
+def _tensors(out, names: list[str] | None, where: str) -> tuple[list[str], tuple]:
+    """A model's return value as (output names, tensors): a tensor, a tuple/list of tensors, or a
+    mapping (dict, transformers' ModelOutput) whose tensors are picked by name."""
+    from collections.abc import Mapping
+
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        found = {"output": out}
+    elif isinstance(out, Mapping):
+        found = {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
+    elif isinstance(out, list | tuple) and all(isinstance(v, torch.Tensor) for v in out):
+        found = {f"output_{i}": v for i, v in enumerate(out)}
+    else:
+        raise ParamsError(f"{where} returned {type(out).__name__}: return a tensor, a tuple of tensors or a "
+                          "mapping of tensors (dict or ModelOutput)")
+    if not names:
+        return list(found), tuple(found.values())
+    if len(found) == 1 and len(names) == 1 and not isinstance(out, Mapping):
+        return names, tuple(found.values())  # one unnamed tensor takes the declared name
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ParamsError(f"{where}: output(s) {missing} not found; it returns {list(found)} (set outputs to those "
+                          "names)")
+    return names, tuple(found[n] for n in names)
+
+
+def calls_by_keyword(model, input_names: list[str]) -> bool:
+    """Whether forward() takes the inputs by name (a transformers model) rather than by position."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return all(n in params for n in input_names) or \
+        (len(input_names) > 1 and any(p.kind is p.VAR_KEYWORD for p in params.values()))
+
+
+def named_io(model, input_names: list[str], output_names: list[str]):
+    """The model called with its inputs in `input_names` order, returning its outputs as a tuple in
+    `output_names` order (empty: whatever it returns, as a tuple)."""
+    from torch import nn
+
+    by_keyword = calls_by_keyword(model, input_names)
+
+    class NamedIO(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *args):
+            out = self.model(**dict(zip(input_names, args, strict=True))) if by_keyword else self.model(*args)
+            return _tensors(out, output_names, "the model")[1]
+
+    return NamedIO().eval()
+
+
+def model_io(spec: str, zoo_shape: tuple[int, ...] | None, input_shape, inputs, outputs, dims) -> ModelIO:
+    """The declared inputs and outputs: `inputs`, the `input_shape` shorthand, or the zoo's."""
+    if inputs:
+        return ModelIO(inputs=list(inputs), outputs=list(outputs) or ["output"], dims=dict(dims or {}))
+    shape = tuple(input_shape) or zoo_shape
+    if not shape:
+        raise ParamsError(f"model {spec!r} is not in the zoo: declare its inputs (inputs: [{{name, dtype, shape: "
+                          "[batch, ...]}]) or, for one float input, its input_shape without the batch axis, e.g. "
+                          "input_shape: [3, 32, 32]")
+    return ModelIO.single(shape, output=(list(outputs) or ["logits"])[0])
+
+
+def load_model_for(params) -> ModelBundle:
+    """The model of a run's parameters."""
+    return load_model(params.model, params.input_shape, params.inputs, params.outputs, params.dims, params.weights)
+
+
+def load_model(spec: str, input_shape=(), inputs=(), outputs=(), dims=None, weights: str = "") -> ModelBundle:
+    """`zoo:NAME` or `package.module:factory` -> the model in eval mode, wrapped with its inputs and outputs."""
     import torch
 
     if spec.startswith("zoo:"):
         name = spec[4:]
         if name not in ZOO:
             raise ParamsError(f"unknown zoo model {name!r}: choose one of {', '.join(sorted(ZOO))}")
-        factory, shape, dataset, weights = ZOO[name]
-        torch.manual_seed(0)  # architectures without shipped weights get the same random init everywhere
-        module = factory()
-        origin = load_weights(module, data_dir() / weights) if weights else "random init (torch.manual_seed(0))"
+        factory, shape, dataset, shipped = ZOO[name]
         if input_shape and tuple(input_shape) != shape:
             raise ParamsError(f"zoo:{name} takes input_shape {list(shape)}, not {list(input_shape)}")
+        torch.manual_seed(0)  # architectures without shipped weights get the same random init everywhere
+        module = factory()
+        origin, sha = "random init (torch.manual_seed(0))", None
+        if shipped and not weights:
+            origin = load_weights(module, data_dir() / shipped)
+            sha = origin.split("sha256 ")[1].rstrip(")")
     else:
-        if not input_shape:
-            raise ParamsError(f"model {spec!r} is not in the zoo: give its input_shape without the batch "
-                              "axis, e.g. input_shape: [3, 32, 32]")
+        shape, dataset = None, "synthetic"
         factory = resolve_factory(spec)
         torch.manual_seed(0)
         module = factory()
         if not isinstance(module, torch.nn.Module):
             raise ParamsError(f"model {spec!r}: factory returned {type(module).__name__}, not a torch.nn.Module")
-        shape, dataset, origin = tuple(input_shape), "synthetic", f"{spec}() with torch.manual_seed(0)"
+        origin, sha = f"{spec}() with torch.manual_seed(0)", None
+    if weights:
+        origin, sha = load_user_weights(module, weights)
     module.eval()
-    return ModelBundle(name=spec, module=module, input_shape=tuple(shape), dataset=dataset, weights=origin)
+    io = model_io(spec, shape, input_shape, inputs, outputs, dims)
+    if not outputs and not spec.startswith("zoo:"):  # name the outputs after what the model returns
+        import numpy as np
+
+        example = [torch.from_numpy(v) for v in io.synthetic(2, np.random.default_rng(0)).values()]
+        with torch.inference_mode():
+            by_keyword = calls_by_keyword(module, io.input_names)
+            out = module(**dict(zip(io.input_names, example, strict=True))) if by_keyword else module(*example)
+        found, _ = _tensors(out, None, f"model {spec!r}")
+        if found != ["output"]:  # one unnamed tensor keeps the declared (or shorthand) name
+            io = io.model_copy(update={"outputs": found})
+    return ModelBundle(name=spec, module=named_io(module, io.input_names, io.outputs), io=io, dataset=dataset,
+                       weights=origin, weights_sha256=sha)

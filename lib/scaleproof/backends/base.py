@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..io_spec import Feed, ModelIO
+
 
 def usable_threads(threads: int) -> int:
     """`threads` or, for 0, the cores this process may run on."""
@@ -22,12 +24,15 @@ class BuildInputs:
     """Everything a backend may build from; each takes what its precision needs."""
 
     model_spec: str
-    input_shape: tuple[int, ...]
-    input_name: str
-    output_name: str
+    io: ModelIO
     onnx_by_precision: dict[str, str]  # precision -> ONNX path (fp32 model, Q/DQ int8 model, …)
     max_batch: int
     threads: int
+    weights: str = ""  # the user's weights file (the torch backend stores the loaded state dict)
+
+    def profile(self, min_batch: int = 1) -> dict[str, Any]:
+        """The sidecar's input profile: the model's inputs and outputs and the batch range."""
+        return {"io": self.io.model_dump(mode="json"), "min_batch": min_batch, "max_batch": self.max_batch}
 
 
 class Engine(ABC):
@@ -40,22 +45,23 @@ class Engine(ABC):
     max_batch: int
 
     @abstractmethod
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        """Run one batch (N <= max_batch) and return the outputs as a host array."""
+    def infer(self, x: Feed) -> list[np.ndarray]:
+        """Run one batch (N <= max_batch) of named inputs; every output as a host array, in output order."""
 
-    def load_samples(self, samples: np.ndarray) -> None:
+    def load_samples(self, samples: Feed) -> None:
         """LoadGen's QSL load (untimed): keep the samples where this engine reads inputs from.
 
         On the host by default; a GPU backend may keep them in device memory, as MLPerf harnesses do.
         """
         self._samples = samples
-        self._gather = self.host_buffer((self.max_batch, *samples.shape[1:]), samples.dtype)
+        self._gather = {k: self.host_buffer((self.max_batch, *v.shape[1:]), v.dtype) for k, v in samples.items()}
 
-    def infer_indices(self, idx: np.ndarray) -> np.ndarray:
-        """Run the loaded samples at `idx` as one batch (gathered into a buffer allocated once)."""
+    def infer_indices(self, idx: np.ndarray) -> list[np.ndarray]:
+        """Run the loaded samples at `idx` as one batch (gathered into buffers allocated once)."""
         n = len(idx)
-        np.take(self._samples, idx, axis=0, out=self._gather[:n])
-        return self.infer(self._gather[:n])
+        for k, v in self._samples.items():
+            np.take(v, idx, axis=0, out=self._gather[k][:n])
+        return self.infer({k: b[:n] for k, b in self._gather.items()})
 
     def host_buffer(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
         """A host array for inputs, allocated once by callers (page-locked where the backend can)."""

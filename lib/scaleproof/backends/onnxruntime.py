@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine_store import Sidecar, check_engine, current_device, save_engine
+from ..io_spec import Feed
 from ..provenance import sha256_file
 from .base import BuildInputs, Engine, usable_threads
 
@@ -44,10 +45,9 @@ class OrtEngine(Engine):
         self.name, self.precision = sc.name, sc.precision
         self.max_batch = sc.input_profile["max_batch"]
         self._sess = ort_session(path, threads)
-        self._input = sc.input_profile["name"]
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        return self._sess.run(None, {self._input: x})[0]
+    def infer(self, x: Feed) -> list[np.ndarray]:
+        return self._sess.run(None, x)
 
 
 def build(inputs: BuildInputs, precision: str, store: Path, source_label: str) -> Path:
@@ -61,8 +61,7 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str) -
         seconds = time.perf_counter() - t0
         sc = Sidecar(
             name=name, backend=NAME, backend_version=version(), precision=precision, **current_device(),
-            input_profile={"name": inputs.input_name, "shape": list(inputs.input_shape), "min_batch": 1,
-                           "max_batch": inputs.max_batch},
+            input_profile=inputs.profile(),
             source=source_label, source_sha256=sha256_file(src), engine_file=f"{name}.onnx",
             build_seconds=round(seconds, 3),
             extra={"graph_optimization_level": "ORT_ENABLE_ALL", "providers": ["CPUExecutionProvider"]},

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..engine_store import Sidecar, check_engine, current_device, save_engine
 from ..errors import ArtifactError, EngineMismatchError
-from ..onnx_io import load_onnx_checked
+from ..io_spec import Feed, ModelIO
+from ..onnx_io import io_from_onnx, load_onnx_checked
 from ..provenance import sha256_file
 from .base import BuildInputs, Engine
 from .cuda_io import DeviceSamples, pinned_array
@@ -89,9 +90,11 @@ def _build_serialized(trt, api: TrtApi, plan: PrecisionPlan, onnx_path: Path, in
         config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, HARDWARE_COMPAT[opts.hardware_compat])
     if opts.version_compatible:
         config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
-    lo, opt, hi = opts.profile(inputs.input_shape)
     profile = builder.create_optimization_profile()
-    profile.set_shape(inputs.input_name, lo, opt, hi)
+    shapes = {}
+    for name, shape in inputs.io.sample_shapes().items():
+        shapes[name] = opts.profile(shape)
+        profile.set_shape(name, *shapes[name])
     config.add_optimization_profile(profile)
     cache_status = cache.attach(config)
     t0 = time.perf_counter()
@@ -107,7 +110,8 @@ def _build_serialized(trt, api: TrtApi, plan: PrecisionPlan, onnx_path: Path, in
                               onnx_nodes=len(load_onnx_checked(onnx_path, load_external=False).graph.node))
     layers["network_layers"] = network.num_layers
     info = {"typing": plan.typing, "builder_flags": list(plan.builder_flags), "strongly_typed": plan.strongly_typed,
-            "profile": {"min": list(lo), "opt": list(opt), "max": list(hi)}, "workspace_mb": opts.workspace_mb,
+            "profile": {n: {"min": list(lo), "opt": list(opt), "max": list(hi)} for n, (lo, opt, hi) in shapes.items()},
+            "workspace_mb": opts.workspace_mb,
             "opt_level": opts.opt_level, "hardware_compat": opts.hardware_compat,
             "version_compatible": opts.version_compatible, "timing_cache": cache_status,
             "build_seconds_tensorrt": round(seconds, 3), "layers": layers,
@@ -144,8 +148,7 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str,
         out.write_bytes(data)
         sc = Sidecar(
             name=name, backend=NAME, backend_version=api.version, precision=precision, **device,
-            input_profile={"name": inputs.input_name, "shape": list(inputs.input_shape), "min_batch": opts.min_batch,
-                           "max_batch": opts.max_batch},
+            input_profile={**inputs.profile(opts.min_batch), "max_batch": opts.max_batch},
             source=source_label or f"{src.parent.name}/{src.name}",
             source_sha256=sha256_file(src), engine_file=out.name, build_seconds=round(time.perf_counter() - t0, 3),
             extra={**info, "cuda_graph": opts.cuda_graph},
@@ -176,26 +179,30 @@ class TrtEngine(Engine):
                                       f"({'; '.join(logger.errors[-3:]) or 'no reason given'}); rebuild it here with "
                                       f"stage 03_build or `scaleproof build-engine`")
         self._ctx = self._engine.create_execution_context()
+        self.io = ModelIO.model_validate(sc.input_profile["io"])
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         ins = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        outs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
-        if len(ins) != 1 or len(outs) != 1:
-            raise ArtifactError(f"engine {sc.name} has inputs {ins} and outputs {outs}; scaleproof runs one of each")
-        self._in, self._out = ins[0], outs[0]
-        dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float16}
-        in_dt = dtype[np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._in)))]
-        out_dt = dtype[np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._out)))]
-        shape = tuple(sc.input_profile["shape"])
+        self._outs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if sorted(ins) != sorted(self.io.input_names):
+            raise ArtifactError(f"engine {sc.name} has inputs {ins}, its sidecar declares {self.io.input_names}; "
+                                "rebuild it with stage 03_build")
+        dtypes = torch_dtypes(trt)
+        self._shapes = self.io.sample_shapes()
         self._stream = torch.cuda.Stream()
         # buffers for the largest batch, allocated once; a smaller batch uses their leading rows
-        self._d_in = torch.empty((self.max_batch, *shape), dtype=in_dt, device="cuda")
-        self._ctx.set_input_shape(self._in, (self.max_batch, *shape))
-        out_shape = tuple(self._ctx.get_tensor_shape(self._out))
-        self._d_out = torch.empty(out_shape, dtype=out_dt, device="cuda")
-        self._h_out = torch.empty(out_shape, dtype=torch.float32, pin_memory=True)
-        self._ctx.set_tensor_address(self._in, self._d_in.data_ptr())
-        self._ctx.set_tensor_address(self._out, self._d_out.data_ptr())
-        self._shape, self._current = shape, self.max_batch
+        self._d_in = {}
+        for n in self.io.input_names:
+            self._d_in[n] = torch.zeros((self.max_batch, *self._shapes[n]), dtype=dtypes[self._engine.get_tensor_dtype(n)],
+                                        device="cuda")
+            checked(self._ctx.set_input_shape(n, tuple(self._d_in[n].shape)), f"set_input_shape({n!r})")
+            checked(self._ctx.set_tensor_address(n, self._d_in[n].data_ptr()), f"set_tensor_address({n!r})")
+        self._d_out, self._h_out = [], []
+        for n in self._outs:
+            shape = tuple(self._ctx.get_tensor_shape(n))
+            self._d_out.append(torch.empty(shape, dtype=dtypes[self._engine.get_tensor_dtype(n)], device="cuda"))
+            self._h_out.append(torch.empty(shape, dtype=torch.float32, pin_memory=True))
+            checked(self._ctx.set_tensor_address(n, self._d_out[-1].data_ptr()), f"set_tensor_address({n!r})")
+        self._current = self.max_batch
         self._pinned: list = []  # host buffers handed out; kept alive with the engine
         self._graphs: dict[int, Any] = {}
         self._sizes = [b for b in buckets(self.max_batch) if b >= self._min_batch]
@@ -207,7 +214,8 @@ class TrtEngine(Engine):
 
     def _set_batch(self, b: int) -> None:
         if b != self._current:
-            self._ctx.set_input_shape(self._in, (b, *self._shape))
+            for n in self.io.input_names:
+                checked(self._ctx.set_input_shape(n, (b, *self._shapes[n])), f"set_input_shape({n!r})")
             self._current = b
 
     def _capture(self) -> None:
@@ -216,7 +224,7 @@ class TrtEngine(Engine):
 
         for b in self._sizes:
             self._set_batch(b)
-            self._ctx.execute_async_v3(self._stream.cuda_stream)
+            checked(self._ctx.execute_async_v3(self._stream.cuda_stream), "execute_async_v3")
             self._stream.synchronize()
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, stream=self._stream):
@@ -224,7 +232,7 @@ class TrtEngine(Engine):
             self._graphs[b] = graph
         torch.cuda.synchronize()
 
-    def _run(self, n: int) -> np.ndarray:
+    def _run(self, n: int) -> list[np.ndarray]:
         import torch
 
         with torch.cuda.stream(self._stream):
@@ -232,29 +240,32 @@ class TrtEngine(Engine):
                 self._graphs[bucket_for(max(n, self._min_batch), self._sizes)].replay()
             else:
                 self._set_batch(max(n, self._min_batch))
-                self._ctx.execute_async_v3(self._stream.cuda_stream)
-            self._h_out[:n].copy_(self._d_out[:n], non_blocking=True)
+                checked(self._ctx.execute_async_v3(self._stream.cuda_stream), "execute_async_v3")
+            for h, d in zip(self._h_out, self._d_out, strict=True):
+                h[:n].copy_(d[:n], non_blocking=True)
         self._stream.synchronize()
-        return self._h_out[:n].numpy().copy()
+        return [h[:n].numpy().copy() for h in self._h_out]
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def infer(self, x: Feed) -> list[np.ndarray]:
         import torch
 
-        n = len(x)
+        n = len(x[self.io.input_names[0]])
         with torch.cuda.stream(self._stream):
-            self._d_in[:n].copy_(torch.from_numpy(x), non_blocking=True)
+            for name, buf in self._d_in.items():
+                buf[:n].copy_(torch.from_numpy(np.asarray(x[name])), non_blocking=True)
         return self._run(n)
 
-    def load_samples(self, samples: np.ndarray) -> None:
+    def load_samples(self, samples: Feed) -> None:
         """Samples live in device memory; a batch is gathered there by index (cuda_io, as for torch)."""
-        self._dev_samples = DeviceSamples(samples, self._d_in.dtype, self.max_batch)
+        self._dev_samples = {n: DeviceSamples(samples[n], self._d_in[n].dtype, self.max_batch) for n in self._d_in}
 
-    def infer_indices(self, idx: np.ndarray) -> np.ndarray:
+    def infer_indices(self, idx: np.ndarray) -> list[np.ndarray]:
         import torch
 
         n = len(idx)
         with torch.cuda.stream(self._stream):
-            self._dev_samples.gather(idx, out=self._d_in[:n])
+            for name, buf in self._d_in.items():
+                self._dev_samples[name].gather(idx, out=buf[:n])
         return self._run(n)
 
     def host_buffer(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
@@ -280,23 +291,33 @@ def load(sidecar_path: Path, threads: int = 0, source_sha256: str | None = None)
     return TrtEngine(path, sc)
 
 
-def inputs_for_onnx(onnx_path: Path, precision: str, max_batch: int, work_dir: Path) -> BuildInputs:
-    """BuildInputs for a lone ONNX file (`scaleproof build-engine`): one input with a dynamic batch axis;
+def torch_dtypes(trt) -> dict:
+    """TensorRT I/O tensor types as torch dtypes, mapped from trt.DataType directly (BF16 and FP8 have
+    no numpy type, so trt.nptype cannot map them)."""
+    import torch
+
+    table = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16, "INT8": torch.int8,
+             "INT32": torch.int32, "INT64": torch.int64, "BOOL": torch.bool, "UINT8": torch.uint8,
+             "FP8": getattr(torch, "float8_e4m3fn", None)}
+    return {getattr(trt.DataType, k): v for k, v in table.items() if hasattr(trt.DataType, k) and v is not None}
+
+
+def checked(ok, call: str) -> None:
+    """TensorRT's execution-context calls return False (not raise) on a bad shape or address."""
+    if ok is False:
+        raise RuntimeError(f"TensorRT {call} returned False; see the TensorRT errors logged above")
+
+
+def inputs_for_onnx(onnx_path: Path, precision: str, max_batch: int, work_dir: Path,
+                    dims: dict[str, int] | None = None) -> BuildInputs:
+    """BuildInputs for a lone ONNX file (`scaleproof build-engine`): every input with a dynamic batch axis;
     an FP32 file asked for FP16 is converted to an FP16 model first (TensorRT 11 takes precision from it)."""
     import onnx
 
     from ..fp16 import to_fp16
 
     model = load_onnx_checked(onnx_path, load_external=False)
-    inits = {i.name for i in model.graph.initializer}
-    graph_inputs = [i for i in model.graph.input if i.name not in inits]
-    if len(graph_inputs) != 1 or len(model.graph.output) != 1:
-        raise ArtifactError(f"{onnx_path.name} has {len(graph_inputs)} inputs and {len(model.graph.output)} outputs; "
-                            "build-engine builds models with one of each")
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in graph_inputs[0].type.tensor_type.shape.dim]
-    if not dims or any(d is None for d in dims[1:]):
-        raise ArtifactError(f"{onnx_path.name}: input {graph_inputs[0].name!r} has shape {dims}; build-engine needs a "
-                            "batch axis first and fixed sizes after it")
+    io = io_from_onnx(model, dims)  # named dimensions after the batch axis need their sizes in `dims`
     ops = {n.op_type for n in model.graph.node}
     has_fp16 = any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
     artifacts = {"fp32": str(onnx_path)}
@@ -311,6 +332,4 @@ def inputs_for_onnx(onnx_path: Path, precision: str, max_batch: int, work_dir: P
         else:
             artifacts["fp16"] = str(work_dir / f"{onnx_path.stem}.fp16.onnx")
             to_fp16(onnx_path, Path(artifacts["fp16"]))
-    return BuildInputs(model_spec=str(onnx_path), input_shape=tuple(dims[1:]), input_name=graph_inputs[0].name,
-                       output_name=model.graph.output[0].name, onnx_by_precision=artifacts, max_batch=max_batch,
-                       threads=0)
+    return BuildInputs(model_spec=str(onnx_path), io=io, onnx_by_precision=artifacts, max_batch=max_batch, threads=0)

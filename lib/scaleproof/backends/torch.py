@@ -18,6 +18,7 @@ import numpy as np
 
 from ..engine_store import Sidecar, check_engine, current_device, save_engine
 from ..errors import ParamsError
+from ..io_spec import Feed, ModelIO
 from ..provenance import sha256_file
 from .base import BuildInputs, Engine, usable_threads
 from .cuda_io import DeviceSamples, pinned_array
@@ -60,6 +61,7 @@ class TorchEngine(Engine):
         t0 = time.perf_counter()
         self.name, self.precision = sc.name, sc.precision
         self.max_batch = sc.input_profile["max_batch"]
+        self.io = ModelIO.model_validate(sc.input_profile["io"])
         self.mode = sc.extra.get("mode", "eager")
         self.device = "cuda" if sc.compute_capability else "cpu"
         self._dtype = getattr(torch, DTYPES[sc.precision])
@@ -78,29 +80,40 @@ class TorchEngine(Engine):
         self._graphs: dict[int, tuple] = {}
         if self.mode in GRAPH_MODES:
             self._sizes = buckets(self.max_batch)
-            self._capture(sc.input_profile["shape"])
+            self._capture()
             self._info["graph_buckets"] = self._sizes
         self._info["load_seconds"] = round(time.perf_counter() - t0, 3)
 
-    def _capture(self, shape: list[int]) -> None:
+    def _to_engine(self, name: str, t):
+        """An input tensor in the engine's dtype (float inputs only: token ids stay integers) and layout."""
+        import torch
+
+        if t.is_floating_point() and t.dtype != self._dtype:
+            t = t.to(self._dtype)
+        if self._channels_last and t.ndim == 4 and t.is_floating_point():
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    def _capture(self) -> None:
         """Warm up (compiling, for compile mode) and capture one graph per bucket, each with its own
         static input and output buffers and its own memory pool (buckets replay in any order)."""
         import torch
 
+        shapes = self.io.sample_shapes()
         stream = torch.cuda.Stream()
         with torch.inference_mode():
             for b in self._sizes:
-                static_in = torch.zeros((b, *shape), device="cuda", dtype=self._dtype)
-                if self._channels_last:
-                    static_in = static_in.contiguous(memory_format=torch.channels_last)
+                static_in = [self._to_engine(i.name, torch.zeros((b, *shapes[i.name]), device="cuda",
+                                                                  dtype=getattr(torch, i.dtype)))
+                             for i in self.io.inputs]
                 stream.wait_stream(torch.cuda.current_stream())
                 with torch.cuda.stream(stream):
                     for _ in range(WARMUP_BEFORE_CAPTURE):
-                        self._fn(static_in)
+                        self._fn(*static_in)
                 torch.cuda.current_stream().wait_stream(stream)
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph):
-                    static_out = self._fn(static_in)
+                    static_out = self._fn(*static_in)
                 self._graphs[b] = (graph, static_in, static_out)
         torch.cuda.synchronize()
 
@@ -110,44 +123,45 @@ class TorchEngine(Engine):
             return super().host_buffer(shape, dtype)
         return pinned_array(shape, dtype, self._pinned)
 
-    def load_samples(self, samples: np.ndarray) -> None:
+    def load_samples(self, samples: Feed) -> None:
         """On CUDA the samples live in device memory, in the engine's dtype and layout (cuda_io)."""
         if self.device != "cuda":
             return super().load_samples(samples)
-        self._dev_samples = DeviceSamples(samples, self._dtype, self.max_batch, self._channels_last)
+        import torch
 
-    def infer_indices(self, idx: np.ndarray) -> np.ndarray:
+        self._dev_samples = {
+            k: DeviceSamples(v, self._dtype if np.issubdtype(v.dtype, np.floating) else getattr(torch, v.dtype.name),
+                             self.max_batch, self._channels_last and v.ndim == 4)
+            for k, v in samples.items()}
+
+    def _run(self, batch: list, n: int, non_blocking: bool = False) -> list[np.ndarray]:
+        """Run device (or host, on CPU) tensors of `n` rows, through a captured graph where there is one."""
+        if self._graphs:
+            graph, static_in, static_out = self._graphs[bucket_for(n, self._sizes)]
+            for dst, src in zip(static_in, batch, strict=True):
+                dst[:n].copy_(src, non_blocking=non_blocking)  # rows past n keep old data: rows are independent
+            graph.replay()
+            return [o[:n].float().cpu().numpy() for o in static_out]
+        return [o.float().cpu().numpy() for o in self._fn(*batch)]
+
+    def infer_indices(self, idx: np.ndarray) -> list[np.ndarray]:
         if self.device != "cuda":
             return super().infer_indices(idx)
         import torch
 
-        n = len(idx)
         with torch.inference_mode():
-            batch = self._dev_samples.gather(idx)
-            if self._graphs:
-                graph, static_in, static_out = self._graphs[bucket_for(n, self._sizes)]
-                static_in[:n].copy_(batch)
-                graph.replay()
-                return static_out[:n].float().cpu().numpy()
-            return self._fn(batch).float().cpu().numpy()
+            return self._run([self._dev_samples[i.name].gather(idx) for i in self.io.inputs], len(idx))
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def infer(self, x: Feed) -> list[np.ndarray]:
         import torch
 
         with torch.inference_mode():
-            src = torch.from_numpy(x)
+            src = [torch.from_numpy(np.asarray(x[i.name])) for i in self.io.inputs]
+            n = len(src[0])
             if self._graphs:
-                n = len(x)
-                graph, static_in, static_out = self._graphs[bucket_for(n, self._sizes)]
-                static_in[:n].copy_(src, non_blocking=True)  # rows past n keep old data: rows are independent
-                graph.replay()
-                return static_out[:n].float().cpu().numpy()
-            xd = src.to(self.device, non_blocking=True)
-            if self._dtype != torch.float32:
-                xd = xd.to(self._dtype)
-            if self._channels_last:
-                xd = xd.contiguous(memory_format=torch.channels_last)
-            return self._fn(xd).float().cpu().numpy()
+                return self._run(src, n, non_blocking=True)
+            return self._run([self._to_engine(i.name, t.to(self.device, non_blocking=True))
+                              for i, t in zip(self.io.inputs, src, strict=True)], n)
 
     def info(self) -> dict[str, Any]:
         return dict(self._info)
@@ -207,7 +221,8 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, m
         raise ParamsError(f"torch backend on {here} does not build {precision} {mode}")
     name = f"{NAME}-{precision}" + ("" if mode == "eager" else f"-{mode}")
     t0 = time.perf_counter()
-    bundle = load_model(inputs.model_spec, inputs.input_shape)
+    io = inputs.io
+    bundle = load_model(inputs.model_spec, inputs=io.inputs, outputs=io.outputs, dims=io.dims, weights=inputs.weights)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{name}.safetensors"
         save_file({k: v.contiguous() for k, v in bundle.module.state_dict().items()}, str(out))
@@ -216,8 +231,7 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, m
             extra["compile_mode"] = compile_mode
         sc = Sidecar(
             name=name, backend=NAME, backend_version=version(), precision=precision, **device,
-            input_profile={"name": inputs.input_name, "shape": list(inputs.input_shape), "min_batch": 1,
-                           "max_batch": inputs.max_batch},
+            input_profile=inputs.profile(),
             source=source_label, source_sha256=sha256_file(out), engine_file=out.name,
             build_seconds=round(time.perf_counter() - t0, 3), extra=extra,
         )
@@ -230,6 +244,7 @@ def load(sidecar_path: Path, threads: int = 0, source_sha256: str | None = None)
     from ..zoo import load_model
 
     sc, path = check_engine(sidecar_path, version(), source_sha256)
-    bundle = load_model(sc.extra["model_spec"], sc.input_profile["shape"])
-    bundle.module.load_state_dict(load_file(str(path)))
+    io = ModelIO.model_validate(sc.input_profile["io"])
+    bundle = load_model(sc.extra["model_spec"], inputs=io.inputs, outputs=io.outputs, dims=io.dims)
+    bundle.module.load_state_dict(load_file(str(path)))  # the stored weights, the user's included
     return TorchEngine(bundle.module, sc, threads)

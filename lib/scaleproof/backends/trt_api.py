@@ -107,7 +107,8 @@ class TrtOptions:
     timing_cache_dir: str = ""
 
     def profile(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-        """(min, opt, max) input shapes of the optimization profile, batch axis first."""
+        """(min, opt, max) shapes of one input in the optimization profile, batch axis first (named
+        dimensions other than batch are fixed at their `dims` size)."""
         opt = self.opt_batch or self.max_batch
         if not 1 <= self.min_batch <= opt <= self.max_batch:
             raise ParamsError(f"TensorRT profile needs 1 <= trt_min_batch ({self.min_batch}) <= opt batch ({opt}) "

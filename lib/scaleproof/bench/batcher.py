@@ -22,13 +22,15 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..io_spec import Feed
+
 # complete(request ids, output rows of the same length); the rows are views into the output buffer,
 # valid only until complete returns (LoadGen copies what it keeps)
 CompleteFn = Callable[[list[int], np.ndarray], None]
 
 
 class DynamicBatcher:
-    def __init__(self, engine, samples: np.ndarray, max_batch: int, max_delay_s: float, complete: CompleteFn,
+    def __init__(self, engine, samples: Feed, max_batch: int, max_delay_s: float, complete: CompleteFn,
                  fixed_batch: bool = False) -> None:
         if max_batch < 1 or max_batch > engine.max_batch:
             raise ValueError(f"batcher max_batch {max_batch} must be in 1..{engine.max_batch} (the engine's limit)")
@@ -38,7 +40,7 @@ class DynamicBatcher:
         self.max_batch, self.max_delay_s, self.fixed_batch = max_batch, max_delay_s, fixed_batch
         engine.load_samples(samples)
         self._idx = np.zeros(max_batch, dtype=np.int64)  # sample indices of the batch being formed
-        self.out_buf: np.ndarray | None = None  # allocated once by the worker's warm-up
+        self.out_buf: np.ndarray | None = None  # the first output's rows, allocated once by the worker's warm-up
         self.batch_sizes: Counter[int] = Counter()
         self._queue: deque[tuple[int, int, float]] = deque()  # (request id, sample index, arrival time)
         self._cond = threading.Condition()
@@ -95,7 +97,7 @@ class DynamicBatcher:
 
     def _warm_up(self) -> None:
         for b in ([self.max_batch] if self.fixed_batch else range(1, self.max_batch + 1)):
-            first = self.engine.infer_indices(self._idx[:b])
+            first = self.engine.infer_indices(self._idx[:b])[0]
         self.out_buf = np.empty((self.max_batch, *first.shape[1:]), first.dtype)
 
     def _run(self) -> None:
@@ -113,7 +115,8 @@ class DynamicBatcher:
                 rows = self.max_batch if self.fixed_batch else n
                 if rows > n:
                     self._idx[n:rows] = self._idx[0]  # padding rows: any sample; their outputs are dropped
-                self.out_buf[:rows] = self.engine.infer_indices(self._idx[:rows])
+                # LoadGen gets the first output's rows (performance mode reads none of them)
+                self.out_buf[:rows] = self.engine.infer_indices(self._idx[:rows])[0]
                 self.batch_sizes[n] += 1
                 self.complete([rid for rid, _, _ in batch], self.out_buf[:n])
         except BaseException as e:  # surfaced by stop(); LoadGen would otherwise wait forever

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io_spec import Feed, feed_len
 from .batcher import DynamicBatcher
 
 # LoadGen's issue thread and the batcher's worker share the GIL; at the default 5 ms switch interval
@@ -95,7 +96,7 @@ def switch_interval(seconds: float):
         sys.setswitchinterval(old)
 
 
-def run_scenario(engine, samples: np.ndarray, scenario: Scenario, cfg: LoadgenSettings, log_dir: Path,
+def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings, log_dir: Path,
                  target_qps: float | None = None, expected_qps: float | None = None,
                  expected_latency_s: float | None = None) -> LoadgenRun:
     """One LoadGen test of `engine` in `scenario`; logs kept in `log_dir`."""
@@ -140,7 +141,8 @@ def run_scenario(engine, samples: np.ndarray, scenario: Scenario, cfg: LoadgenSe
     log.enable_trace = False
 
     sut = lg.ConstructSUT(lambda qs: batcher.submit([(q.id, q.index) for q in qs]), lambda: None)
-    qsl = lg.ConstructQSL(len(samples), len(samples), lambda _: None, lambda _: None)
+    n = feed_len(samples)
+    qsl = lg.ConstructQSL(n, n, lambda _: None, lambda _: None)
     try:
         with switch_interval(GIL_SWITCH_INTERVAL_S):
             lg.StartTestWithLogSettings(sut, qsl, settings, log)
@@ -188,7 +190,7 @@ def queries_needed(run: LoadgenRun, summary: str) -> int | None:
     return int(m.group(1)) + int(m.group(2)) if m else None
 
 
-def run_server(engine, samples: np.ndarray, cfg: LoadgenSettings, target_qps: float, log_dir: Path) -> LoadgenRun:
+def run_server(engine, samples: Feed, cfg: LoadgenSettings, target_qps: float, log_dir: Path) -> LoadgenRun:
     """A Server run at `target_qps`. If the latency bound held but early stopping wanted more queries
     than the minimum duration produced (low rates), run once more with as many queries as LoadGen
     asked for, if that fits `retry_fits`; else the run stays INVALID."""

@@ -20,8 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from ..io_spec import Feed
 from .loadgen import LoadgenSettings, find_peak, run_server
 
 READY_TIMEOUT_S = 600  # engine load + warm-up of every batch shape (torch.compile can take minutes)
@@ -37,7 +36,7 @@ def devices_for(count: int, gpus: int, cores: int) -> list[str]:
     return [f"cuda:{i}" if gpus else f"cpu:{i}" for i in range(n)]
 
 
-def _serve(make_engine: Callable[[], Any], samples: np.ndarray, device: str, threads: int, max_batch: int,
+def _serve(make_engine: Callable[[], Any], samples: Feed, device: str, threads: int, max_batch: int,
            max_delay_s: float, requests, results) -> None:
     """Worker process: pin the device, load the engine, batch what arrives, report completed ids."""
     kind, _, index = device.partition(":")
@@ -64,7 +63,7 @@ def _serve(make_engine: Callable[[], Any], samples: np.ndarray, device: str, thr
 class WorkerPool:
     """Worker processes, one per device, fed by one LoadGen SUT (see `make_batcher`)."""
 
-    def __init__(self, make_engine: Callable[[], Any], samples: np.ndarray, devices: list[str], max_batch: int,
+    def __init__(self, make_engine: Callable[[], Any], samples: Feed, devices: list[str], max_batch: int,
                  max_delay_s: float, threads_per_cpu_worker: int = 1) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.devices = devices
@@ -151,7 +150,7 @@ class _PoolBatcher:
         self._reader.join()
 
 
-def _runner(pool: WorkerPool, samples: np.ndarray, cfg: LoadgenSettings, log_dir: Path, n: int,
+def _runner(pool: WorkerPool, samples: Feed, cfg: LoadgenSettings, log_dir: Path, n: int,
             progress: Callable[[str], None]) -> Callable[[float], dict[str, Any]]:
     counter = iter(range(10_000))
 
@@ -162,7 +161,7 @@ def _runner(pool: WorkerPool, samples: np.ndarray, cfg: LoadgenSettings, log_dir
     return run_at
 
 
-def measure_scaling(make_engine: Callable[[], Any], samples: np.ndarray, devices: list[str], cfg: LoadgenSettings,
+def measure_scaling(make_engine: Callable[[], Any], samples: Feed, devices: list[str], cfg: LoadgenSettings,
                     start_qps: float, max_runs: int, tolerance: float, log_dir: Path,
                     threads_per_cpu_worker: int = 1, progress: Callable[[str], None] = lambda _: None) -> dict:
     """Server peak at the P99 bound with 1 device and with all `devices`, and the scaling factor."""

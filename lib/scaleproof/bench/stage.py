@@ -9,9 +9,7 @@ another's timings, and the process's peak memory belongs to that engine alone.
 
 from __future__ import annotations
 
-import multiprocessing
 import resource
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,9 @@ from .. import build, hardware, paths, stages
 from ..backends.base import usable_threads
 from ..config import Params
 from ..datasets import splits_for
+from ..io_spec import Feed, ModelIO, feed_len
+from ..isolate import ChildCrashed, call_isolated
+from ..provenance import runtime_versions
 from .loadgen import LoadgenSettings, Scenario, find_peak, run_scenario, run_server
 from .timing import time_engine
 
@@ -39,11 +40,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def batch_input(engine, x: np.ndarray, batch: int) -> np.ndarray:
-    """A batch of real inputs (repeated if the split is smaller than the batch) in the engine's host buffer."""
-    buf = engine.host_buffer((batch, *x.shape[1:]), x.dtype)
-    np.take(x, np.arange(batch) % len(x), axis=0, out=buf)
-    return buf
+def batch_input(engine, x: Feed, batch: int) -> Feed:
+    """A batch of real inputs (repeated if the split is smaller than the batch) in the engine's host buffers."""
+    out = {}
+    for k, v in x.items():
+        out[k] = engine.host_buffer((batch, *v.shape[1:]), v.dtype)
+        np.take(v, np.arange(batch) % len(v), axis=0, out=out[k])
+    return out
 
 
 def say(msg: str) -> None:
@@ -71,7 +74,7 @@ def capacity(server: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def server_search(engine, x: np.ndarray, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
+def server_search(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
                   run_dir: Path, label: str) -> dict[str, Any]:
     def run_at(q: float) -> dict[str, Any]:
         n = len(list(log_root.glob(f"server-{label}-*")))
@@ -84,7 +87,7 @@ def server_search(engine, x: np.ndarray, cfg: LoadgenSettings, start_qps: float,
     return asdict(find_peak(run_at, start_qps, params.peak_search_runs, params.peak_tolerance))
 
 
-def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
+def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], x: Feed) -> dict[str, Any]:
     """Load one engine and measure it (runs in a fresh worker process)."""
     params = Params.parse(values)
     run_path = Path(run_dir)
@@ -136,7 +139,7 @@ def load_for_worker(run_dir: str, entry: dict[str, Any], threads: int):
     return build.load_engine(Path(run_dir), entry, threads)
 
 
-def scaling(params: Params, built: dict[str, Any], rows: list[dict[str, Any]], x: np.ndarray) -> dict[str, Any] | None:
+def scaling(params: Params, built: dict[str, Any], rows: list[dict[str, Any]], x: Feed) -> dict[str, Any] | None:
     """Per-device scaling of the best priced engine: Server peak on 1 device and on `scaling_devices`."""
     from functools import partial
 
@@ -167,16 +170,20 @@ def run(params: Params) -> dict[str, Any]:
     exported = stages.require(params, "01_export")
     built = stages.require(params, "03_build")
     validated = stages.require(params, "04_validate")
-    x = splits_for(exported["dataset"], tuple(exported["input_shape"]), params.seed)["val"].x
+    x = splits_for(params, ModelIO.model_validate(exported["io"]), exported["dataset"])["val"].x
     passed = set(validated["passed"])
     rows, excluded = [], []
-    ctx = multiprocessing.get_context("spawn")
     for entry in built["engines"]:
         if entry["name"] not in passed and not entry["baseline"]:
             excluded.append({"engine": entry["name"], "reason": "failed validation"})
             continue
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-            measured = pool.submit(measure_engine, str(params.run_path), entry, params.values(), x).result()
+        try:  # a fresh process per engine; a native crash there fails this engine only
+            measured = call_isolated(measure_engine, str(params.run_path), entry, params.values(), x,
+                                     what=f"benchmarking {entry['name']}", versions=runtime_versions())
+        except ChildCrashed as e:
+            excluded.append({"engine": entry["name"], "reason": f"crashed: {e}"})
+            say(f"{entry['name']}: crashed: {e}")
+            continue
         rows.append({"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"],
                      "baseline": entry["baseline"], "validated": entry["name"] in passed, **measured,
                      "capacity": capacity(measured["server"])})
@@ -192,7 +199,7 @@ def run(params: Params) -> dict[str, Any]:
                     "sla_p99_ms": params.sla_p99_ms, "batcher_max_batch": params.batcher_max_batch,
                     "max_queue_delay_ms": params.max_queue_delay_ms, "static_batch": params.static_batch,
                     "peak_search_runs": params.peak_search_runs, "peak_tolerance": params.peak_tolerance,
-                    "samples": len(x)},
+                    "samples": feed_len(x)},
         "capacity_method": CAPACITY_METHOD.format(sla=params.sla_p99_ms),
         "baseline": built["baseline"],
         "engines": rows,

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..io_spec import feed_len
+
 MAX_TIME_FACTOR = 20  # stop after 20x min_time_s even if min_repeats is not reached (then INVALID)
 BLOCKS = 5  # stability is judged on block means: a drifting machine shows, a lone outlier does not
 
@@ -68,11 +70,13 @@ def summarize(latencies_s: np.ndarray, batch: int, min_repeats: int, min_time_s:
     )
 
 
-def time_engine(engine, x: np.ndarray, warmup: int, min_repeats: int, min_time_s: float, max_cov: float) -> Timing:
+def time_engine(engine, x, warmup: int, min_repeats: int, min_time_s: float, max_cov: float) -> Timing:
     """Time `engine.infer(x)`: untimed warm-up, then iterations until both minimums are met.
 
-    `infer` returns host arrays, so device work has finished when the clock stops.
+    `x` is a feed of named inputs (a bare array feeds a one-input engine). `infer` returns host
+    arrays, so device work has finished when the clock stops.
     """
+    n_rows = feed_len(x) if isinstance(x, dict) else len(x)
     for _ in range(warmup):
         engine.infer(x)
     lat: list[float] = []
@@ -85,4 +89,4 @@ def time_engine(engine, x: np.ndarray, warmup: int, min_repeats: int, min_time_s
         lat.append(t1 - t0)
         if (len(lat) >= min_repeats and t1 - start >= min_time_s) or t1 > deadline:
             break
-    return summarize(np.array(lat), len(x), min_repeats, min_time_s, max_cov, wall_s=t1 - start)
+    return summarize(np.array(lat), n_rows, min_repeats, min_time_s, max_cov, wall_s=t1 - start)

@@ -1,0 +1,36 @@
+"""A stage kernel that dies in native code leaves its cause in the failed run, not only "Kernel died"."""
+
+import json
+import os
+from pathlib import Path
+
+from scaleproof.config import Params
+from scaleproof.pipeline import FAULT_LOG_ENV, run_chain
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_segfault_in_a_stage_is_quoted_in_the_manifest(tmp_path, capsys):
+    params = Params.from_yaml(ROOT / "params" / "smoke.yaml").with_(model="tests.crashing_models:segfaults",
+                                                                     input_shape=[3, 8, 8])
+    outcome = run_chain(params, run_id="crash", outputs=tmp_path, progress=False)
+    assert not outcome.ok and outcome.run_dir == tmp_path / "failed" / "crash"
+    fault = (outcome.run_dir / "logs" / "01_export.fault.log").read_text()
+    assert "Fatal Python error: Segmentation fault" in fault and "crashing_models.py" in fault
+    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    assert manifest["error"].startswith("stage 01_export failed in DeadKernelError")
+    for quoted in ("logs/01_export.fault.log", "Fatal Python error: Segmentation fault", "in segfaults",
+                   "zoo.py"):  # the crashing frame and the scaleproof code that called it
+        assert quoted in manifest["error"], quoted
+    assert "about to load the native runtime" in manifest["error"]  # the cells' last stderr lines
+    assert "logs/01_export.fault.log" in manifest["artifacts"]
+    assert "Segmentation fault" in capsys.readouterr().out  # the FAILED line says it too
+    assert FAULT_LOG_ENV not in os.environ  # the runner's own environment is restored
+
+
+def test_a_kernel_killed_without_a_trace_says_so(tmp_path):
+    params = Params.from_yaml(ROOT / "params" / "smoke.yaml").with_(model="tests.crashing_models:killed",
+                                                                     input_shape=[3, 8, 8])
+    outcome = run_chain(params, run_id="killed", outputs=tmp_path, progress=False)
+    assert not outcome.ok and "DeadKernelError" in outcome.error and "no fault trace" in outcome.error
+    assert not (outcome.run_dir / "logs" / "01_export.fault.log").exists()  # empty logs are not kept
