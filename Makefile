@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 PARAMS ?= params/default.yaml
 QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: help setup run test test-fast lint lab clean weights
+.PHONY: help setup run run-transformer test test-fast lint lab clean weights
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -25,6 +25,13 @@ setup: $(VENV)/.installed  ## create .venv with everything the run and the tests
 
 run: setup  ## run the default profile (PARAMS=...) into outputs/<run_id>/
 	$(VENV)/bin/scaleproof run --params $(PARAMS)
+
+ENCODER_DATA := data/sentence-encoder
+$(ENCODER_DATA)/weights.safetensors: | setup
+	$(PY) -m scaleproof.examples.sentence_encoder $(ENCODER_DATA)
+
+run-transformer: setup $(ENCODER_DATA)/weights.safetensors  ## a sentence encoder with its weights and .npz data (params/transformer.yaml)
+	$(VENV)/bin/scaleproof run --params params/transformer.yaml
 
 test: setup  ## unit tests, the whole chain, and nbval over every notebook (GPU tests skip without CUDA)
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; } >/dev/null  # report test

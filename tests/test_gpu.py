@@ -50,7 +50,7 @@ def test_graph_buckets_give_the_eager_outputs(gpu_run, name):
     x = np.random.default_rng(0).random((64, 1, 8, 8), dtype=np.float32)
     tol = 1e-4 if "fp32" in name else 5e-2
     for n in (1, 3, 17, 64):  # 3 and 17 run padded in the 4 and 32 buckets
-        np.testing.assert_allclose(graphed.infer(x[:n]), eager.infer(x[:n]), atol=tol, rtol=tol)
+        np.testing.assert_allclose(graphed.infer({"input": x[:n]})[0], eager.infer({"input": x[:n]})[0], atol=tol, rtol=tol)
     info = graphed.info()
     assert info["graph_buckets"] == [1, 2, 4, 8, 16, 32, 64] and info["load_seconds"] > 0
     mem = graphed.memory()
@@ -72,7 +72,7 @@ def test_loadgen_drives_a_cuda_engine_through_pinned_buffers(gpu_run, tmp_path):
 
     assert torch.from_numpy(buf).is_pinned()
     cfg = LoadgenSettings(min_duration_s=1.0, min_queries=500, sla_p99_ms=15.0, max_batch=32, max_delay_ms=1.0)
-    run = run_scenario(engine, x, Scenario.server, cfg, tmp_path, target_qps=2000)
+    run = run_scenario(engine, {"input": x}, Scenario.server, cfg, tmp_path, target_qps=2000)
     assert run.valid and run.p99_ms < 15
 
 
@@ -80,6 +80,30 @@ def test_samples_loaded_on_the_device_give_the_host_path_outputs(gpu_run):
     for name in ("torch-fp32", "torch-fp16-cuda_graph"):
         engine = build.load_engine(gpu_run.run_path, entry(gpu_run, name))
         x = np.random.default_rng(2).random((100, 1, 8, 8), dtype=np.float32)
-        engine.load_samples(x)
+        engine.load_samples({"input": x})
         idx = np.array([5, 2, 99, 5, 0], dtype=np.int64)
-        np.testing.assert_allclose(engine.infer_indices(idx), engine.infer(x[idx]), atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(engine.infer_indices(idx)[0], engine.infer({"input": x[idx]})[0], atol=1e-5, rtol=1e-5)
+
+
+IDS_AND_FEATURES = [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"], "range": [0, 100]},
+                    {"name": "features", "dtype": "float32", "shape": ["batch", 4]}]
+
+
+def test_a_model_with_int64_ids_and_float_features_runs_on_cuda_engines(tmp_path):
+    """Several inputs of several dtypes: FP16 casts only the float input; graphs and device samples hold both."""
+    params = Params(run_dir=str(tmp_path), model="tests.user_models:ids_and_features", inputs=IDS_AND_FEATURES,
+                    dims={"seq": 12}, precisions=["fp32", "fp16"], torch_modes=["eager", "cuda_graph"], max_batch=32,
+                    batch_sizes=[1, 8], batcher_max_batch=16, calib_samples=64)
+    export.run(params)
+    build.run(params)
+    v = validate.run(params)
+    assert set(v["passed"]) >= {"torch-fp32", "torch-fp16-cuda_graph"}, v["failed"]
+    graphed = build.load_engine(params.run_path, entry(params, "torch-fp16-cuda_graph"))
+    rng = np.random.default_rng(3)
+    x = {"input_ids": rng.integers(0, 100, (50, 12)), "features": rng.random((50, 4), dtype=np.float32)}
+    graphed.load_samples(x)
+    idx = np.array([3, 1, 49], dtype=np.int64)
+    np.testing.assert_allclose(graphed.infer_indices(idx)[0], graphed.infer({k: v[idx] for k, v in x.items()})[0],
+                               atol=1e-3, rtol=1e-3)
+    cfg = LoadgenSettings(min_duration_s=0.5, min_queries=200, sla_p99_ms=15.0, max_batch=16, max_delay_ms=1.0)
+    assert run_scenario(graphed, x, Scenario.server, cfg, tmp_path / "lg", target_qps=1000).valid

@@ -15,6 +15,7 @@ from scaleproof.bench.timing import time_engine
 from scaleproof.config import Params
 from scaleproof.datasets import splits_for
 from scaleproof.export import parity
+from scaleproof.io_spec import ModelIO, feed_resize, feed_slice
 
 pytestmark = [pytest.mark.tensorrt, pytest.mark.gpu]
 
@@ -50,13 +51,13 @@ def test_fp16_and_int8_engines_are_built_strongly_typed_with_fusion_recorded(trt
 
 def test_engines_match_onnx_runtime_on_the_same_models(trt_run):
     exported = stages.read_result(trt_run.run_path, "01_export")
-    x = splits_for(exported["dataset"], tuple(exported["input_shape"]), 0)["val"].x[:64]
+    x = feed_slice(splits_for(trt_run, ModelIO.model_validate(exported["io"]), exported["dataset"])["val"].x, 0, 64)
     for e in trt_engines(trt_run):
         sess = ort_session(trt_run.run_path / e["source"])
-        ref = sess.run(None, {exported["input_name"]: x})[0]
+        ref = sess.run(None, x)[0]
         engine = build.load_engine(trt_run.run_path, e)
         try:
-            out = np.concatenate([engine.infer(x[i:i + 16]) for i in range(0, len(x), 16)])
+            out = np.concatenate([engine.infer(feed_slice(x, i, i + 16))[0] for i in range(0, 64, 16)])
         finally:
             engine.close()
         p = parity(ref, out)
@@ -72,16 +73,15 @@ def test_engines_pass_the_accuracy_gate(trt_run):
 
 def test_engines_are_timed_and_driven_by_loadgen(trt_run, tmp_path):
     exported = stages.read_result(trt_run.run_path, "01_export")
-    x = splits_for(exported["dataset"], tuple(exported["input_shape"]), 0)["val"].x
+    x = feed_slice(splits_for(trt_run, ModelIO.model_validate(exported["io"]), exported["dataset"])["val"].x, 0, 256)
     for e in trt_engines(trt_run):
         engine = build.load_engine(trt_run.run_path, e)
         try:
-            t = time_engine(engine, np.ascontiguousarray(np.resize(x, (8, *x.shape[1:]))), warmup=5, min_repeats=20,
-                            min_time_s=0.3, max_cov=0.5)
+            t = time_engine(engine, feed_resize(x, 8), warmup=5, min_repeats=20, min_time_s=0.3, max_cov=0.5)
             assert t.valid and t.throughput > 0
-            engine.load_samples(np.ascontiguousarray(x[:256]))
+            engine.load_samples(x)
             cfg = LoadgenSettings(min_duration_s=1.0, min_queries=500, sla_p99_ms=15.0, max_batch=8, max_delay_ms=1.0)
-            run = run_scenario(engine, x[:256], Scenario.server, cfg, tmp_path / e["name"], target_qps=1000)
+            run = run_scenario(engine, x, Scenario.server, cfg, tmp_path / e["name"], target_qps=1000)
             assert run.valid, run.reason
         finally:
             engine.close()

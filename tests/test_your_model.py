@@ -221,3 +221,15 @@ def test_torchvision_that_cannot_be_imported_names_the_fix(monkeypatch):
     for spec in ("zoo:resnet50", "torchvision.models:vit_b_16"):
         with pytest.raises(ParamsError, match=r"torchvision cannot be imported beside torch .*scaleproof\[vision\]"):
             load_model(spec, [3, 224, 224])
+
+
+def test_quant_scope_auto_keeps_the_fastest_scope_inside_the_gate(tmp_path, encoder_files):
+    params = encoder_params(tmp_path, encoder_files, quant_scope="auto")
+    export.run(params)
+    r = calibrate.run(params)
+    attempts = {a["scope"]: a for a in r["quant_attempts"]}
+    assert list(attempts) == ["all", "matmul", "dynamic"]  # a CPU machine: dynamic INT8 is a candidate
+    passing = {s: a["int8_cpu"]["samples_per_s"] for s, a in attempts.items() if a["result"]["passed"]}
+    assert passing and r["quant_scope"] == max(passing, key=passing.get) and r["int8_passed"]
+    assert r["quant_choice"].startswith(f"the fastest of {len(passing)} scope(s) inside the gate")
+    assert r["speed_cpu"]["int8"] == attempts[r["quant_scope"]]["int8_cpu"]

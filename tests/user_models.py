@@ -126,3 +126,19 @@ class TinyLogits(nn.Module):
 
 def tiny_logits() -> nn.Module:
     return TinyLogits()
+
+
+class IdsAndFeatures(nn.Module):
+    """A recommendation-style model: int64 item ids (embedded, mean-pooled) and float features, 3 scores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(100, 16)
+        self.mlp = nn.Sequential(nn.Linear(16 + 4, 32), nn.ReLU(), nn.Linear(32, 3))
+
+    def forward(self, input_ids: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([self.embed(input_ids).mean(1), features], dim=1))
+
+
+def ids_and_features() -> nn.Module:
+    return IdsAndFeatures()

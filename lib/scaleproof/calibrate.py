@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import paths, sensitivity, stages
+from . import hardware, paths, sensitivity, stages
 from .backends.onnxruntime import ort_session
 from .bench.timing import time_engine
 from .config import Backend, CalibMethod, Params, Precision, QuantScope
@@ -35,7 +35,7 @@ from .quantize import check_calibration_data, make_quantizer, method_settings, q
 from .validate import BATCH as VALIDATE_BATCH
 from .validate import engine_outputs
 
-TIMING_BATCH = 32  # CPU timings here compare models with each other; one batch size is enough
+TIMING_BATCH = 8  # CPU timings compare models with each other at a batch the dynamic batcher forms
 
 
 class OnnxModel:
@@ -147,7 +147,7 @@ def scopes_to_try(params: Params) -> list[QuantScope]:
     Runtime's CPU (a dynamic model is not Q/DQ: TensorRT cannot build it)."""
     if params.quant_scope is not QuantScope.auto:
         return [params.quant_scope]
-    cpu_engines = params.backend in (Backend.auto, Backend.onnxruntime)
+    cpu_engines = params.backend is Backend.onnxruntime or (params.backend is Backend.auto and not hardware.has_cuda())
     return [QuantScope.all, QuantScope.matmul, *([QuantScope.dynamic] if cpu_engines else [])]
 
 
@@ -166,20 +166,28 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
             (None, {"status": "unused", "reason": "dynamic INT8 calibrates at run time"})
         say(f"calibration ranges ({method.value}): {cache['status']}")
         attempts = []
-        for scope in scopes_to_try(params):
-            attempt = quantize_scope(params, quantizer.with_scope(scope), src, out_dir, work, method, settings, ranges,
-                                     judged, deadline)
-            attempts.append(attempt)
-            if attempt["row"]["passed"] or judged.degenerate:
+        for scope in scopes_to_try(params):  # every scope quantized in full and judged first: that is cheap
+            attempts.append(full_scope(quantizer.with_scope(scope), work, method, settings, ranges, judged))
+            if judged.degenerate:
                 break
-        # the first scope that passes; if none does, the most accurate one (validation then refuses it)
-        chosen = attempts[-1] if attempts[-1]["row"]["passed"] else \
+        if not any(a["row"]["passed"] for a in attempts) and params.mixed_precision and not judged.degenerate:
+            for a in attempts:  # then mixed precision, scope by scope, within the time budget
+                recover(params, a, work, method, settings, ranges, judged, deadline)
+                if a["row"]["passed"]:
+                    break
+        passing = [a for a in attempts if a["row"]["passed"]]
+        for a in passing:
+            a["speed"] = judged.speed(a["path"], timing_x)
+        # the fastest scope that passes the gate on this CPU; if none does, the most accurate (validation refuses it)
+        chosen = max(passing, key=lambda a: a["speed"]["samples_per_s"] or 0.0) if passing else \
             min(attempts, key=lambda a: a["row"].get("accuracy_cost_pts", 100.0))
+        if params.sensitivity and not chosen["ranking"] and not judged.degenerate:
+            rank(params, chosen, work, method, settings, ranges, judged, deadline)
         final = out_dir / "model.int8.onnx"
         if chosen["path"] != final:
             chosen["path"].replace(final)
 
-        speed = {"fp32": judged.speed(src, timing_x), "int8": judged.speed(final, timing_x)}
+        speed = {"fp32": judged.speed(src, timing_x), "int8": chosen.get("speed") or judged.speed(final, timing_x)}
         methods = compare_methods(params, quantizer.with_scope(chosen["scope"]), judged, timing_x, work,
                                   {method: (chosen["all_nodes_row"], final, cache)} if not chosen["kept"] else {})
         qdq = qdq_summary(final, quantizer.model)  # the prepared source model goes with the work folder
@@ -192,7 +200,11 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
         "quant_scope": chosen["scope"].value,
         "quant_scope_requested": params.quant_scope.value,
         "quant_attempts": [{"scope": a["scope"].value, "quantized_nodes": len(a["nodes"]), "groups": a["groups"],
-                            "kept_fp32": len(a["kept"]), "result": sensitivity.summary(a["row"])} for a in attempts],
+                            "kept_fp32": len(a["kept"]), "result": sensitivity.summary(a["row"]),
+                            "int8_cpu": a.get("speed")} for a in attempts],
+        "quant_choice": ("the only scope asked for" if len(attempts) == 1 else
+                         f"the fastest of {len(passing)} scope(s) inside the gate on this CPU (batch {TIMING_BATCH})"
+                         if passing else "no scope passed the gate: the most accurate is kept, and validation refuses it"),
         "quantizer": quantizer.name,
         "quantizer_version": quantizer.version,
         "quantizer_requested": params.quantizer.value,
@@ -223,35 +235,45 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
     }
 
 
-def quantize_scope(params: Params, quantizer, src: Path, out_dir: Path, work: Path, method: CalibMethod,
-                   settings: dict[str, Any], ranges, judged: Judge, deadline: float) -> dict[str, Any]:
-    """One scope: every node of it quantized, judged; ranked by sensitivity and, if it fails the gate,
-    mixed precision within the time budget."""
+def full_scope(quantizer, work: Path, method: CalibMethod, settings: dict[str, Any], ranges,
+               judged: Judge) -> dict[str, Any]:
+    """Every node of the quantizer's scope quantized, judged."""
     scope = quantizer.scope
     full = quantizer.quantize(work / f"int8-{scope.value}.onnx", method, settings, ranges)
-    full_row = judged(full)
+    row = judged(full)
     nodes = quantized_nodes(full, quantizer.model)
-    say(f"INT8 {scope.value} ({len(nodes)} quantized nodes): {full_row['reason']}")
-    needs_mixed = params.mixed_precision and not full_row["passed"] and len(nodes) > 1 and not judged.degenerate
-    ranking, groups = [], 0
-    if (params.sensitivity or needs_mixed) and len(nodes) > 1 and not judged.degenerate:
-        grouped = sensitivity.group_nodes(nodes, params.sensitivity_groups)
-        groups = len(grouped)
-        ranking = sensitivity.rank_groups(
-            grouped, lambda names: quantizer.quantize(work / "one-group.onnx", method, settings, ranges,
-                                                      nodes_to_quantize=names), judged, deadline, progress=say)
-    chosen, row, mixed = full, full_row, None
-    if needs_mixed and ranking:
-        mixed_path = work / f"int8-{scope.value}-mixed.onnx"
-        mixed = sensitivity.mixed_precision(
-            ranking, lambda kept: quantizer.quantize(mixed_path, method, settings, ranges, nodes_to_exclude=kept),
-            judged, params.mixed_precision_max_nodes, deadline, progress=say)
-        if mixed["passed"]:
-            chosen, row = mixed_path, mixed["steps"][-1]
-        mixed = {k: v for k, v in mixed.items() if k != "model"}
-    return {"scope": scope, "path": chosen, "row": row, "all_nodes_row": full_row, "nodes": nodes,
-            "kept": mixed["kept_fp32"] if mixed and mixed["passed"] else [], "ranking": ranking, "groups": groups,
-            "mixed": mixed}
+    say(f"INT8 {scope.value} ({len(nodes)} quantized nodes): {row['reason']}")
+    return {"scope": scope, "quantizer": quantizer, "path": full, "row": row, "all_nodes_row": row, "nodes": nodes,
+            "kept": [], "ranking": [], "groups": 0, "mixed": None}
+
+
+def rank(params: Params, attempt: dict[str, Any], work: Path, method: CalibMethod, settings: dict[str, Any], ranges,
+         judged: Judge, deadline: float) -> None:
+    """Sensitivity of the attempt's nodes, grouped, within the time budget."""
+    if len(attempt["nodes"]) < 2:
+        return
+    quantizer = attempt["quantizer"]
+    grouped = sensitivity.group_nodes(attempt["nodes"], params.sensitivity_groups)
+    attempt["groups"] = len(grouped)
+    attempt["ranking"] = sensitivity.rank_groups(
+        grouped, lambda names: quantizer.quantize(work / "one-group.onnx", method, settings, ranges,
+                                                  nodes_to_quantize=names), judged, deadline, progress=say)
+
+
+def recover(params: Params, attempt: dict[str, Any], work: Path, method: CalibMethod, settings: dict[str, Any], ranges,
+            judged: Judge, deadline: float) -> None:
+    """Mixed precision for a scope that fails the gate: its most sensitive groups kept in FP32."""
+    rank(params, attempt, work, method, settings, ranges, judged, deadline)
+    if not attempt["ranking"]:
+        return
+    quantizer, scope = attempt["quantizer"], attempt["scope"]
+    mixed_path = work / f"int8-{scope.value}-mixed.onnx"
+    mixed = sensitivity.mixed_precision(
+        attempt["ranking"], lambda kept: quantizer.quantize(mixed_path, method, settings, ranges, nodes_to_exclude=kept),
+        judged, params.mixed_precision_max_nodes, deadline, progress=say)
+    if mixed["passed"]:
+        attempt.update(path=mixed_path, row=mixed["steps"][-1], kept=mixed["kept_fp32"])
+    attempt["mixed"] = {k: v for k, v in mixed.items() if k != "model"}
 
 
 def compare_methods(params: Params, quantizer, judged: Judge, timing_x: Feed, work: Path,

@@ -272,6 +272,22 @@ class Params(BaseModel):
         values.update(overrides or {})
         return cls.parse(values, origin=str(path))
 
+    def with_absolute_paths(self, base: Path | None = None) -> Params:
+        """File parameters made absolute (against `base`, default the working directory), so the stage
+        kernels, which run elsewhere, find them; a file that does not exist is refused here, before any work.
+        A `package.module:loader` is left as it is."""
+        base = Path(base or Path.cwd())
+        changes = {}
+        for name in ("weights", "calib_data", "val_data", "price_table"):
+            value = getattr(self, name)
+            if not value or (":" in value and not Path(value).exists() and not Path(value).is_absolute()):
+                continue
+            path = (base / value).resolve()
+            if not path.exists():
+                raise ParamsError(f"{name}: {path} does not exist (relative paths are taken from {base})")
+            changes[name] = str(path)
+        return self.with_(**changes) if changes else self
+
     def with_(self, **changes: Any) -> Params:
         return type(self).parse({**self.model_dump(), **changes})
 

@@ -175,6 +175,7 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
     import papermill
 
     outputs = Path(outputs).resolve()
+    params = params.with_absolute_paths()  # the kernels run in notebooks/: relative paths would not resolve there
     run_id = run_id or new_run_id(params)
     staging, final = claim_run_folder(outputs, run_id)
     params = params.with_(run_dir=str(staging))
