@@ -18,6 +18,8 @@ if [ -z "${SKIP_TESTS:-}" ]; then
 fi
 for spec in "$@"; do
   profile=${spec%%:*}; run_id=${spec#*:}; [ "$run_id" = "$spec" ] && run_id=$(basename "$profile" .yaml)
+  # a warm machine keeps /tmp/runs: clear this id so what is packed below is this run, not an earlier one
+  rm -rf "/tmp/runs/$run_id" "/tmp/runs/failed/$run_id" "/tmp/runs/.staging/$run_id"
   # RUN_TIMEOUT keeps a slow run inside the device's per-command limit, so what it made still comes back
   timeout "${RUN_TIMEOUT:-0}" python3 -m scaleproof.cli run --params "$profile" --run-id "$run_id" \
     --outputs /tmp/runs --quiet 2>&1 | grep -v -i "warn" | tee "$OUT/$run_id.log"
