@@ -45,20 +45,20 @@ per_channel = True  # per-channel weight scales
 quantizer = "auto"  # auto, onnxruntime or modelopt (auto: ModelOpt if installed)
 calib_cache_dir = ""  # folder of keyed calibration caches shareable across runs (empty: calibrate/cache of the run)
 sensitivity = True  # rank quantized nodes by the accuracy cost of quantizing each alone
-quant_scope = "all"  # INT8 scope: all, matmul, dynamic (CPU) or auto (all, then narrower scopes until the gate passes)
+quant_scope = "all"  # INT8 scope: all, matmul, dynamic (CPU) or auto (each judged, the fastest inside the gate kept)
 sensitivity_groups = 16  # most groups of nodes sensitivity judges (nodes grouped by layer); 0: every node alone
 sensitivity_budget_s = 300.0  # time budget of sensitivity and mixed precision; unjudged groups are reported as such
 mixed_precision = True  # if INT8 fails the gate, keep the most sensitive nodes in FP32 until it passes
-mixed_precision_max_nodes = 8  # most nodes mixed precision may keep in FP32
+mixed_precision_max_nodes = 8  # most nodes (groups of nodes, on large models) mixed precision may keep in FP32
 calib_compare = []  # calibration methods to compare by top-1 delta and INT8 speed (empty: none)
 max_top1_drop = 1.0  # largest top-1 drop vs FP32, in points, that passes the gate
 min_agreement = 0.97  # smallest top-1 agreement with FP32 that passes the gate
 metric = "auto"  # auto, top1, agreement, cosine, error or user (metric_fn)
 metric_output = ""  # output the metric judges (empty: the first)
-metric_fn = ""  # package.module:fn(outputs, labels, reference) -> score, higher is better
+metric_fn = ""  # package.module:fn(judged output, labels, FP32 reference) -> score, higher is better
 max_metric_drop = 0.01  # largest drop of metric_fn's score vs FP32 that passes the gate
 min_cosine = 0.99  # smallest mean cosine similarity to FP32 that passes the gate
-max_output_err = 0.25  # largest mean |engine - FP32| / mean |FP32| of the judged output (always checked)
+max_output_err = 0.25  # largest mean |engine - FP32| over FP32's mean deviation between samples, judged output (always checked)
 val_samples = 0  # validation samples to use (0: the whole split)
 min_time_s = 1.0  # shortest timed duration per batch size for a valid result
 max_cov = 0.2  # largest spread (CoV of 5 block means of latency) for a valid result
@@ -77,10 +77,11 @@ result = calibrate.run(params)
 display(Markdown(report.calibration_markdown(result)))
 
 # %% [markdown]
-# ## Sensitivity: each quantized node alone
+# ## Sensitivity: each quantized node (or group of nodes) alone
 #
 # Every other node stays FP32; the model is judged on the validation split with the gate of
-# `04_validate`. Ranked by accuracy cost, ties by output error.
+# `04_validate`. Ranked by accuracy cost, ties by output error. A model with more quantized nodes than
+# `sensitivity_groups` is judged by layer (or contiguous runs of nodes), within `sensitivity_budget_s`.
 
 # %%
 fig = report.plot_sensitivity(result)

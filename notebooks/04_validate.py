@@ -38,10 +38,10 @@ max_top1_drop = 1.0  # largest top-1 drop vs FP32, in points, that passes the ga
 min_agreement = 0.97  # smallest top-1 agreement with FP32 that passes the gate
 metric = "auto"  # auto, top1, agreement, cosine, error or user (metric_fn)
 metric_output = ""  # output the metric judges (empty: the first)
-metric_fn = ""  # package.module:fn(outputs, labels, reference) -> score, higher is better
+metric_fn = ""  # package.module:fn(judged output, labels, FP32 reference) -> score, higher is better
 max_metric_drop = 0.01  # largest drop of metric_fn's score vs FP32 that passes the gate
 min_cosine = 0.99  # smallest mean cosine similarity to FP32 that passes the gate
-max_output_err = 0.25  # largest mean |engine - FP32| / mean |FP32| of the judged output (always checked)
+max_output_err = 0.25  # largest mean |engine - FP32| over FP32's mean deviation between samples, judged output (always checked)
 val_samples = 0  # validation samples to use (0: the whole split)
 
 # %%

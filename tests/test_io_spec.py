@@ -44,6 +44,7 @@ def test_data_that_does_not_fit_is_refused_naming_the_input(change, message):
     (dict(inputs=[TOKENS[0], TOKENS[0]], dims={"seq": 4}), r"input names must be unique, repeated: \['input_ids'\]"),
     (dict(inputs=TOKENS, dims={"seq": 4}, input_shape=[3]), "either inputs .* or input_shape"),
     (dict(metric="user"), "metric=user needs metric_fn"),
+    (dict(inputs=[{"name": "x", "shape": ["batch", 2]}], outputs=["x"]), r"\['x'\] named both an input and an output"),
     (dict(calib_data="a.npz"), "give both calib_data and val_data"),
 ])
 def test_bad_declarations_are_parameter_errors(values, message):

@@ -50,3 +50,11 @@ def test_the_time_budget_leaves_groups_unjudged_and_says_so():
     assert [r["accuracy_cost_pts"] for r in judged] == sorted((r["accuracy_cost_pts"] for r in judged), reverse=True)
     mixed = sensitivity.mixed_precision(ranking, lambda kept: Path("/dev/null"), evaluate, 8, time.monotonic() - 1)
     assert not mixed["passed"] and "sensitivity_budget_s ran out" in mixed["reason"] and mixed["steps"] == []
+
+
+def test_uneven_layers_never_make_more_groups_than_asked():
+    sizes = [2, 3, 2, 3, 2, 3]
+    names = [f"/layers.{i}/op{k}" for i, n in enumerate(sizes) for k in range(n)]
+    groups = sensitivity.group_nodes(nodes(names), 4)
+    assert len(groups) <= 4 and sum(len(g) for g in groups) == sum(sizes)
+    assert all(len({n["node"].split("/")[1] for n in g}) >= 1 for g in groups)

@@ -41,7 +41,7 @@ def test_one_wide_output_is_not_judged_by_argmax_and_a_zero_int8_fails():
     ref = np.linspace(0.1, 2.0, 50, dtype=np.float32)[:, None]  # a score per sample, e.g. a ranking model
     row = judge([ref], [np.zeros_like(ref)], None, Params(), NAMES)
     assert row["metric"] == "cosine" and "top1_agreement" not in row
-    assert not row["passed"] and "degenerate (near-zero" in row["reason"] and "output error 1 " in row["reason"]
+    assert not row["passed"] and "degenerate (near-zero" in row["reason"] and "output error 2.2 " in row["reason"]
     assert judge([ref], [ref * 1.001], None, Params(), NAMES)["passed"]
 
 
@@ -93,3 +93,38 @@ def test_user_metric_function_is_the_gate():
     p = Params(metric="user", metric_fn="tests.test_validate:recall_at_1", max_metric_drop=0.02)
     row = judge([REF], [out], Y, p, NAMES)
     assert row["ref_score"] == 1.0 and row["score"] == 0.97 and not row["passed"] and "drops 0.03" in row["reason"]
+
+
+def test_the_metric_reads_the_judged_output_even_when_another_output_is_worse():
+    out = REF.copy()
+    out[:50] = np.roll(out[:50], 1, axis=1)  # half the predictions wrong on the judged output
+    aux = np.linspace(1, 2, 100, dtype=np.float32)[:, None]
+    row = judge([REF, aux], [out, 4 * aux], None, Params(), ["logits", "aux"])
+    assert row["top1_agreement"] == 0.5 and not row["passed"] and "agreement 0.5000" in row["reason"]
+    assert row["max_rel_err"] == row["outputs"]["aux"]["max_rel_err"]  # the worst output is still on record
+    # a one-value-per-sample output as the worst one does not break the agreement metric
+    row = judge([REF, aux], [REF, 4 * aux], None, Params(), ["logits", "aux"])
+    assert row["top1_agreement"] == 1.0 and row["passed"]
+
+
+def test_outputs_with_a_large_common_offset_are_judged_by_how_they_vary():
+    rng = np.random.default_rng(0)
+    ref = 10 + 0.1 * rng.standard_normal((200, 16)).astype(np.float32)
+    unrelated = 10 + 0.1 * rng.standard_normal((200, 16)).astype(np.float32)
+    row = judge([ref], [unrelated], None, Params(metric="cosine", inputs=[{"name": "x", "shape": ["batch", 2]}]), NAMES)
+    assert row["cosine_mean"] > 0.99 and not row["passed"] and "output error" in row["reason"]
+
+
+def nan_metric(outputs, labels, reference):
+    return float("nan") if outputs is not reference else 1.0
+
+
+def test_a_user_metric_that_returns_nan_fails_the_gate():
+    row = judge([REF], [REF.copy()], Y, Params(metric="user", metric_fn="tests.test_validate:nan_metric"), NAMES)
+    assert not row["passed"] and "drops nan" in row["reason"]
+
+
+def test_labels_that_do_not_fit_the_outputs_are_not_a_passing_top1():
+    wrong = (Y + 3) % 10  # the reference is never right: its top-1 is at chance or below
+    row = judge([REF], [REF.copy()], wrong, Params(), NAMES)
+    assert not row["passed"] and "is at chance (1/10)" in row["reason"]

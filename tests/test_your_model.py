@@ -91,9 +91,11 @@ def test_transformers_vision_families_through_export_calibrate_build_validate(tm
     assert validated["metric"] == expected and validated["judged_output"] == "logits"
     rows = {r["engine"]: r for r in validated["engines"]}
     assert set(rows) == {"torch-fp32", "onnxruntime-fp32", "onnxruntime-int8"}
-    assert rows["onnxruntime-fp32"]["passed"] and rows["onnxruntime-fp32"]["output_err"] < 1e-4
-    if expected == "top1":
-        assert rows["torch-fp32"]["ref_top1"] == rows["torch-fp32"]["top1"]
+    assert rows["onnxruntime-fp32"]["output_err"] < 1e-4
+    if expected == "top1":  # random labels on a random model: the gate says they cannot judge it
+        assert all("at chance (1/5)" in r["reason"] and not r["passed"] for r in rows.values())
+    else:
+        assert rows["onnxruntime-fp32"]["passed"]
 
 
 def test_collapsed_int8_encoder_is_refused_by_the_cosine_gate(tmp_path, encoder_files):

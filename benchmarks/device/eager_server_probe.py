@@ -18,7 +18,7 @@ params = Params(run_dir=tempfile.mkdtemp(), model="zoo:resnet50", precisions=["f
 export.run(params)
 built = build.run(params)
 engine = build.load_engine(params.run_path, built["engines"][0])
-x = np.random.default_rng(0).standard_normal((128, 3, 224, 224), dtype=np.float32)
+x = {"input": np.random.default_rng(0).standard_normal((128, 3, 224, 224), dtype=np.float32)}
 engine.load_samples(x)
 for b in (1, 8, 32):
     engine.infer_indices(np.arange(b))

@@ -1,10 +1,10 @@
 """Stage 02: the INT8 model that keeps its accuracy, and the FP16 model, from the exported ONNX.
 
-Calibrate (keyed cache), quantize the nodes of the chosen scope, judge the result on the validation
-split with the gate of 04_validate; rank nodes (or groups of nodes) by sensitivity; if INT8 fails the
-gate, keep the most sensitive groups in FP32 until it passes (mixed precision), and with
-`quant_scope: auto` fall back to narrower scopes (MatMul/Gemm only, then dynamic INT8); time each
-model on this CPU; optionally compare calibration methods. The reference here is the FP32 ONNX model
+Calibrate (keyed cache), quantize the nodes of the scope (with `quant_scope: auto`: every op, MatMul/Gemm
+only, and on a CPU machine dynamic INT8), judge each on the validation split with the gate of 04_validate;
+if none passes, keep the most sensitive nodes (or groups of nodes) of a scope in FP32 until it passes
+(mixed precision, within a time budget); of the scopes inside the gate keep the fastest on this CPU;
+rank nodes by sensitivity; optionally compare calibration methods. The reference here is the FP32 ONNX model
 run by ONNX Runtime, which 01_export checked against PyTorch within `parity_atol`.
 
 Every candidate model is loaded, judged and timed in a child process (`isolate`): a native crash of
@@ -30,8 +30,15 @@ from .fp16 import to_fp16
 from .io_spec import Feed, ModelIO, feed_resize
 from .isolate import ChildCrashed, IsolatedWorker
 from .metrics import chosen_metric, gate, judge, judged_index
-from .provenance import package_versions, sha256_file
-from .quantize import check_calibration_data, make_quantizer, method_settings, qdq_summary, quantized_nodes
+from .provenance import package_versions, sha256_array, sha256_file
+from .quantize import (
+    check_calibration_data,
+    make_quantizer,
+    method_settings,
+    qdq_summary,
+    quantized_nodes,
+    resolve_quantizer,
+)
 from .validate import BATCH as VALIDATE_BATCH
 from .validate import engine_outputs
 
@@ -75,9 +82,13 @@ class Judge:
         ort = package_versions().get("onnxruntime", "unknown")
         self.worker = IsolatedWorker(_child_state, val.x, params.threads, what="ONNX Runtime (CPU) candidate",
                                      versions={"onnxruntime": ort})
-        self.ref = self.worker.call(_child_outputs, str(fp32))  # a crash on the FP32 model fails the stage
-        judged_ref = self.ref[judged_index(params, io.outputs)]
-        self.metric = chosen_metric(params, judged_ref, val.y is not None)
+        try:
+            self.ref = self.worker.call(_child_outputs, str(fp32))  # a crash on the FP32 model fails the stage
+            judged_ref = self.ref[judged_index(params, io.outputs)]
+            self.metric = chosen_metric(params, judged_ref, val.y is not None)
+        except BaseException:
+            self.worker.close()
+            raise
         self.degenerate = degenerate(judged_ref)  # then nothing can pass: no sensitivity or fallback is spent
 
     def __call__(self, path: Path) -> dict[str, Any]:
@@ -87,14 +98,19 @@ class Judge:
             say(f"{path.name}: {e}")
             return {"passed": False, "crashed": True, "reason": f"crashed while judging {path.name}: {e}",
                     "accuracy_cost_pts": 100.0}
+        except Exception as e:  # e.g. ONNX Runtime refusing an op of this candidate: it fails, the others go on
+            say(f"{path.name}: {type(e).__name__}: {e}")
+            return {"passed": False, "reason": f"{path.name} could not be run: {type(e).__name__}: {e}",
+                    "accuracy_cost_pts": 100.0}
         return judge(self.ref, out, self.val.y, self.params, self.io.outputs)
 
     def speed(self, path: Path, x: Feed) -> dict[str, Any]:
         """Throughput on this CPU at TIMING_BATCH (a short, valid-checked timing)."""
         try:
             return self.worker.call(_child_speed, str(path), x, self.params.min_time_s, self.params.max_cov)
-        except ChildCrashed as e:
-            return {"batch": TIMING_BATCH, "samples_per_s": None, "valid": False, "timing_reason": f"crashed: {e}"}
+        except Exception as e:  # ChildCrashed included
+            return {"batch": TIMING_BATCH, "samples_per_s": None, "valid": False,
+                    "timing_reason": f"failed: {type(e).__name__}: {e}"}
 
     def close(self) -> None:
         self.worker.close()
@@ -148,7 +164,8 @@ def scopes_to_try(params: Params) -> list[QuantScope]:
     if params.quant_scope is not QuantScope.auto:
         return [params.quant_scope]
     cpu_engines = params.backend is Backend.onnxruntime or (params.backend is Backend.auto and not hardware.has_cuda())
-    return [QuantScope.all, QuantScope.matmul, *([QuantScope.dynamic] if cpu_engines else [])]
+    dynamic = cpu_engines and resolve_quantizer(params.quantizer) == "onnxruntime"  # ModelOpt makes Q/DQ only
+    return [QuantScope.all, QuantScope.matmul, *([QuantScope.dynamic] if dynamic else [])]
 
 
 def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: Judge, timing_x: Feed) -> dict[str, Any]:
@@ -156,20 +173,21 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
     INT8 part of the result."""
     cache_dir = Path(params.calib_cache_dir).resolve() if params.calib_cache_dir else out_dir / "cache"
     work = out_dir / ".work"  # scratch models; removed at the end
-    quantizer = make_quantizer(params.quantizer, src, work, calib.x, params.per_channel, cache_dir)
-    deadline = time.monotonic() + params.sensitivity_budget_s
+    scopes = scopes_to_try(params)
+    quantizer = make_quantizer(params.quantizer, src, work, calib.x, params.per_channel, cache_dir, scopes[0])
     try:
         method = params.calib_method
         settings = method_settings(method, params.calib_percentile)
-        needs_ranges = any(s is not QuantScope.dynamic for s in scopes_to_try(params))
+        needs_ranges = any(s is not QuantScope.dynamic for s in scopes)
         ranges, cache = quantizer.ranges(method, settings) if needs_ranges else \
             (None, {"status": "unused", "reason": "dynamic INT8 calibrates at run time"})
         say(f"calibration ranges ({method.value}): {cache['status']}")
         attempts = []
-        for scope in scopes_to_try(params):  # every scope quantized in full and judged first: that is cheap
+        for scope in scopes:  # every scope quantized in full and judged first: that is cheap
             attempts.append(full_scope(quantizer.with_scope(scope), work, method, settings, ranges, judged))
             if judged.degenerate:
                 break
+        deadline = time.monotonic() + params.sensitivity_budget_s  # the budget of sensitivity and mixed precision
         if not any(a["row"]["passed"] for a in attempts) and params.mixed_precision and not judged.degenerate:
             for a in attempts:  # then mixed precision, scope by scope, within the time budget
                 recover(params, a, work, method, settings, ranges, judged, deadline)
@@ -216,7 +234,7 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
         "per_channel": params.per_channel,
         "calib_samples": len(calib),
         "calib_labels": None if calib.y is None else np.bincount(calib.y).tolist(),
-        "calib_data_sha256": quantizer.data_sha256 if hasattr(quantizer, "data_sha256") else None,
+        "calib_data_sha256": sha256_array(*calib.x.values()),
         # paths inside the run are kept relative: the run folder is renamed when it is published
         "calib_cache": {k: v.replace(f"{out_dir.parent}/", "") for k, v in {**cache, "dir": str(cache_dir)}.items()},
         "int8_all_nodes": sensitivity.summary(chosen["all_nodes_row"]),

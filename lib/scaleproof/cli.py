@@ -103,6 +103,19 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_dims(items: list[str]) -> dict[str, int]:
+    """`seq=128` pairs from the command line."""
+    from .errors import ParamsError
+
+    dims = {}
+    for item in items:
+        name, _, size = item.partition("=")
+        if not name or not size.isdigit() or int(size) < 1:
+            raise ParamsError(f"--dim expects NAME=SIZE with a positive size, got {item!r}")
+        dims[name] = int(size)
+    return dims
+
+
 def cmd_build_engine(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
@@ -118,7 +131,8 @@ def cmd_build_engine(args: argparse.Namespace) -> int:
     from .backends import tensorrt as trt_backend
 
     with tempfile.TemporaryDirectory() as tmp:
-        inputs = trt_backend.inputs_for_onnx(Path(args.model), args.precision, args.max_batch, Path(tmp))
+        inputs = trt_backend.inputs_for_onnx(Path(args.model), args.precision, args.max_batch, Path(tmp),
+                                             dims=parse_dims(args.dim))
         for shape in inputs.io.sample_shapes().values():
             opts.profile(shape)  # a bad batch range is refused before TensorRT is needed
         try:
@@ -205,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     eng.add_argument("--min-batch", type=int, default=1, help="smallest batch of the optimization profile (default 1)")
     eng.add_argument("--opt-batch", type=int, default=0, help="batch to tune for (default 0: the max batch)")
     eng.add_argument("--max-batch", type=int, default=64, help="largest batch of the optimization profile (default 64)")
+    eng.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                     help="size of a named dynamic dimension other than the batch, e.g. --dim seq=128 (repeatable)")
     eng.add_argument("--workspace-mb", type=int, default=4096, help="builder workspace limit in MiB (default 4096)")
     eng.add_argument("--opt-level", type=int, default=3, choices=range(6), help="builder optimization level 0-5 (default 3)")
     eng.add_argument("--hardware-compat", default="none", choices=["none", "ampere_plus", "same_compute_capability"],

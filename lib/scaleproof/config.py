@@ -37,7 +37,7 @@ class Quantizer(StrEnum):
 
 
 class QuantScope(StrEnum):
-    auto = "auto"  # all ops; if that fails the gate even with mixed precision: matmul, then dynamic (CPU)
+    auto = "auto"  # all, matmul and (CPU) dynamic judged; mixed precision only if none passes; the fastest passing kept
     all = "all"  # static Q/DQ on every quantizable op
     matmul = "matmul"  # static Q/DQ on MatMul/Gemm only (transformers: attention and MLP projections)
     dynamic = "dynamic"  # ONNX Runtime dynamic INT8 on MatMul/Gemm (CPU only; not Q/DQ, TensorRT cannot build it)
@@ -129,15 +129,16 @@ class Params(BaseModel):
                                   strict=False)
     calib_cache_dir: str = _field("", "folder of keyed calibration caches, shareable across runs "
                                       "(empty: calibrate/cache of the run)")
-    quant_scope: QuantScope = _field(QuantScope.all, "INT8 scope: all, matmul, dynamic (CPU) or auto (all, then "
-                                     "narrower scopes until the gate passes)", strict=False)
+    quant_scope: QuantScope = _field(QuantScope.all, "INT8 scope: all, matmul, dynamic (CPU) or auto (each judged, the "
+                                     "fastest inside the gate kept)", strict=False)
     sensitivity: bool = _field(True, "rank quantized nodes by the accuracy cost of quantizing each alone")
     sensitivity_groups: int = _field(16, "most groups of nodes sensitivity judges (nodes grouped by layer); "
                                          "0: every node alone", ge=0)
     sensitivity_budget_s: float = _field(300.0, "time budget of sensitivity and mixed precision; unjudged groups "
                                                 "are reported as such", gt=0)
     mixed_precision: bool = _field(True, "if INT8 fails the gate, keep the most sensitive nodes in FP32 until it passes")
-    mixed_precision_max_nodes: int = _field(8, "most nodes mixed precision may keep in FP32", ge=1)
+    mixed_precision_max_nodes: int = _field(8, "most nodes (groups of nodes, on large models) mixed precision may keep "
+                                               "in FP32", ge=1)
     calib_compare: list[Annotated[CalibMethod, Field(strict=False)]] = _field(
         [], "calibration methods to compare by top-1 delta and INT8 speed (empty: none)")
 
@@ -167,11 +168,11 @@ class Params(BaseModel):
     # 04_validate
     metric: Metric = _field(Metric.auto, "auto, top1, agreement, cosine, error or user (metric_fn)", strict=False)
     metric_output: str = _field("", "output the metric judges (empty: the first)")
-    metric_fn: str = _field("", "package.module:fn(outputs, labels, reference) -> score, higher is better")
+    metric_fn: str = _field("", "package.module:fn(judged output, labels, FP32 reference) -> score, higher is better")
     max_metric_drop: float = _field(0.01, "largest drop of metric_fn's score vs FP32 that passes the gate", ge=0)
     min_cosine: float = _field(0.99, "smallest mean cosine similarity to FP32 that passes the gate", ge=-1, le=1)
-    max_output_err: float = _field(0.25, "largest mean |engine - FP32| / mean |FP32| of the judged output (always "
-                                         "checked)", gt=0)
+    max_output_err: float = _field(0.25, "largest mean |engine - FP32| over FP32's mean deviation between samples, "
+                                         "judged output (always checked)", gt=0)
     max_top1_drop: float = _field(1.0, "largest top-1 drop vs FP32, in points, that passes the gate", ge=0)
     min_agreement: float = _field(0.97, "smallest top-1 agreement with FP32 that passes the gate", ge=0, le=1)
     val_samples: int = _field(0, "validation samples to use (0: the whole split)", ge=0)

@@ -96,6 +96,9 @@ class ModelIO(BaseModel):
             dup = {n for n in seq if seq.count(n) > 1}
             if dup:
                 raise ValueError(f"{what} names must be unique, repeated: {sorted(dup)}")
+        both = sorted(set(names) & set(self.outputs))
+        if both:
+            raise ValueError(f"{both} named both an input and an output: give the outputs other names")
         for i in self.inputs:
             i.sample_shape(self.dims)  # every named dimension has a size
         return self
@@ -160,9 +163,11 @@ class ModelIO(BaseModel):
         return out
 
     @classmethod
-    def single(cls, sample_shape: list[int] | tuple[int, ...], name: str = "input", output: str = "logits") -> ModelIO:
+    def single(cls, sample_shape: list[int] | tuple[int, ...], name: str = "input",
+               outputs: list[str] | None = None) -> ModelIO:
         """The `input_shape` shorthand: one float32 input with a dynamic batch axis."""
-        return cls(inputs=[InputSpec(name=name, dtype="float32", shape=[BATCH_DIM, *sample_shape])], outputs=[output])
+        return cls(inputs=[InputSpec(name=name, dtype="float32", shape=[BATCH_DIM, *sample_shape])],
+                   outputs=list(outputs or ["logits"]))
 
 
 # feeds ---------------------------------------------------------------------------------------------
@@ -184,14 +189,3 @@ def feed_resize(feed: Mapping[str, np.ndarray], n: int) -> Feed:
     return {k: np.ascontiguousarray(v[idx]) for k, v in feed.items()}
 
 
-def feed_concat(feeds: list[Mapping[str, np.ndarray]]) -> Feed:
-    return {k: np.concatenate([f[k] for f in feeds]) for k in feeds[0]}
-
-
-def as_feed(x: np.ndarray | Mapping[str, np.ndarray], names: list[str]) -> Feed:
-    """A bare array is the shorthand for a model with one input."""
-    if isinstance(x, Mapping):
-        return dict(x)
-    if len(names) != 1:
-        raise ValueError(f"a bare array feeds a model with one input, this one takes {names}")
-    return {names[0]: x}

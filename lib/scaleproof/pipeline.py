@@ -176,6 +176,9 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
 
     outputs = Path(outputs).resolve()
     params = params.with_absolute_paths()  # the kernels run in notebooks/: relative paths would not resolve there
+    # …nor would a user's `mypkg.models:build` or `mypkg.data:load` that sits in the folder the run was started from
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, [os.getcwd(), *os.environ.get(
+        "PYTHONPATH", "").split(os.pathsep)])))
     run_id = run_id or new_run_id(params)
     staging, final = claim_run_folder(outputs, run_id)
     params = params.with_(run_dir=str(staging))

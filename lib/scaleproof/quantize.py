@@ -237,6 +237,8 @@ class ModelOptQuantizer:
         self.prep = {"shape_inference": "ModelOpt's own"}
 
     def with_scope(self, scope: QuantScope) -> ModelOptQuantizer:
+        if scope is QuantScope.dynamic:
+            raise ParamsError("quant_scope=dynamic is ONNX Runtime's dynamic INT8: use quantizer=onnxruntime")
         other = copy.copy(self)
         other.scope = scope
         return other
@@ -284,7 +286,8 @@ def prepare(src: Path, dst: Path) -> dict[str, Any]:
             quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
         return {"shape_inference": "symbolic"}
     except Exception as e:  # ORT raises a bare Exception here
-        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+        with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+            quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
         return {"shape_inference": "onnx (symbolic shape inference failed: " + str(e).splitlines()[0][:120] + ")"}
 
 

@@ -292,7 +292,9 @@ def mixed_precision_markdown(c: dict[str, Any]) -> str:
     if not c["int8_onnx"]:
         return "No INT8 model in this run."
     if mixed is None:
-        return "INT8 with every node quantized passed the gate: no mixed precision needed."
+        if c.get("int8_passed"):
+            return "INT8 with every node of its scope quantized passed the gate: no mixed precision needed."
+        return f"**INT8 is outside the gate and mixed precision did not run:** {c['statement']}"
     steps = "\n".join(f"- {s.get('groups_kept_fp32', '')} group(s), {len(s['kept_fp32'])} node(s) kept in FP32 "
                        f"({', '.join(s['kept_fp32'][:6])}{' …' if len(s['kept_fp32']) > 6 else ''}): {s['reason']}"
                        for s in mixed["steps"])
@@ -312,7 +314,7 @@ def sensitivity_table(calibrated: dict[str, Any]) -> pd.DataFrame:
 
 
 def plot_sensitivity(calibrated: dict[str, Any], top: int = 25):
-    """Accuracy cost and output error of quantizing each node alone, most costly first."""
+    """Accuracy cost and output error of quantizing each node (or group) alone, most costly first."""
     import matplotlib.pyplot as plt
 
     rows = [r for r in calibrated.get("sensitivity", []) if r.get("judged", True)][:top]

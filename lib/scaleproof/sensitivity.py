@@ -12,7 +12,7 @@ gate or a limit is reached. Both work through callables so any quantizer and gat
 
 from __future__ import annotations
 
-import math
+import itertools
 import re
 import time
 from collections.abc import Callable
@@ -46,15 +46,18 @@ def group_nodes(nodes: list[dict[str, str]], max_groups: int) -> list[list[dict[
         else:
             runs.append([n])
         last_key = key
-    if len(runs) > max_groups:  # merge neighbouring runs into max_groups groups of similar size
-        per = math.ceil(len(nodes) / max_groups)
-        merged: list[list[dict[str, str]]] = [[]]
-        for run in runs:
-            if merged[-1] and len(merged[-1]) + len(run) > per:
-                merged.append([])
-            merged[-1].extend(run)
-        runs = merged
-    return runs
+    if len(runs) <= max_groups:
+        return runs
+    # merge neighbouring runs into max_groups groups of similar size: cut at the run boundaries nearest
+    # to equal shares of the nodes (a layer is never split)
+    ends = list(itertools.accumulate(len(r) for r in runs))[:-1]
+    cuts = sorted({min(range(len(ends)), key=lambda i: abs(ends[i] - j * len(nodes) / max_groups))
+                   for j in range(1, max_groups)})
+    groups, start = [], 0
+    for c in [*cuts, len(runs) - 1]:
+        groups.append([n for r in runs[start:c + 1] for n in r])
+        start = c + 1
+    return [g for g in groups if g]
 
 
 def group_label(group: list[dict[str, str]]) -> str:
@@ -97,8 +100,8 @@ def mixed_precision(ranking: list[dict[str, Any]], quantize_excluding: Callable[
         progress(f"mixed precision, {k} group(s) ({len(kept)} nodes) kept in FP32: {row['reason']}")
         if row["passed"]:
             return {"passed": True, "kept_fp32": list(kept), "model": path, "steps": steps}
-    limit = "sensitivity_budget_s ran out" if len(steps) < min(max_groups, len(judged)) else \
-        f"mixed_precision_max_nodes={max_groups}"
+    limit = f"mixed_precision_max_nodes={max_groups}" if len(steps) == min(max_groups, len(judged)) and steps \
+        else ("no group was judged within sensitivity_budget_s" if not judged else "sensitivity_budget_s ran out")
     return {"passed": False, "kept_fp32": [], "model": None, "steps": steps,
             "reason": f"still outside the gate with the {len(steps)} most sensitive group(s) in FP32 ({limit})"}
 

@@ -10,6 +10,7 @@ import numpy as np
 from . import build, stages
 from .config import Params
 from .datasets import Split, select, splits_for
+from .errors import ArtifactError, ParamsError
 from .export import degenerate, torch_outputs
 from .io_spec import Feed, feed_len, feed_slice
 from .isolate import ChildCrashed, IsolatedWorker
@@ -61,6 +62,10 @@ def run(params: Params) -> dict[str, Any]:
                 row = judge(ref, worker.call(outputs_of_built, entry), val.y, params, names)
             except ChildCrashed as e:
                 row = {"passed": False, "reason": f"crashed while validating {entry['name']}: {e}", "crashed": True}
+            except (ParamsError, ArtifactError):
+                raise  # a bad parameter or a refused engine file is the run's problem, not one engine's
+            except Exception as e:  # this engine could not run these inputs: it fails, the others go on
+                row = {"passed": False, "reason": f"{entry['name']} could not be run: {type(e).__name__}: {e}"}
             rows.append({"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"], **row})
             print(f"[scaleproof] {entry['name']}: {rows[-1]['reason']}")
     result = {

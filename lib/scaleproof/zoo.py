@@ -152,7 +152,10 @@ def load_user_weights(module, path: str | Path) -> tuple[str, str]:
             state = state[key]
     if not isinstance(state, dict):
         raise ArtifactError(f"weights {path} hold a {type(state).__name__}, not a state dict of tensors")
-    result = module.load_state_dict(state, strict=False)
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # tensors of the wrong shape
+        raise ArtifactError(f"weights {path} do not fit the model: {str(e).splitlines()[-1].strip()}") from e
     if result.missing_keys or result.unexpected_keys:
         raise ArtifactError(f"weights {path} do not fit the model: missing {result.missing_keys[:5]}"
                             f"{'…' if len(result.missing_keys) > 5 else ''}, unexpected {result.unexpected_keys[:5]}"
@@ -224,7 +227,7 @@ def model_io(spec: str, zoo_shape: tuple[int, ...] | None, input_shape, inputs, 
         raise ParamsError(f"model {spec!r} is not in the zoo: declare its inputs (inputs: [{{name, dtype, shape: "
                           "[batch, ...]}]) or, for one float input, its input_shape without the batch axis, e.g. "
                           "input_shape: [3, 32, 32]")
-    return ModelIO.single(shape, output=(list(outputs) or ["logits"])[0])
+    return ModelIO.single(shape, outputs=list(outputs) or None)
 
 
 def load_model_for(params) -> ModelBundle:

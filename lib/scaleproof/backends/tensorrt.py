@@ -182,10 +182,11 @@ class TrtEngine(Engine):
         self.io = ModelIO.model_validate(sc.input_profile["io"])
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         ins = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self._outs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
-        if sorted(ins) != sorted(self.io.input_names):
-            raise ArtifactError(f"engine {sc.name} has inputs {ins}, its sidecar declares {self.io.input_names}; "
-                                "rebuild it with stage 03_build")
+        outs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if sorted(ins) != sorted(self.io.input_names) or sorted(outs) != sorted(self.io.outputs):
+            raise ArtifactError(f"engine {sc.name} has inputs {ins} and outputs {outs}, its sidecar declares "
+                                f"{self.io.input_names} and {self.io.outputs}; rebuild it with stage 03_build")
+        self._outs = list(self.io.outputs)  # returned in the model's output order, not the engine's
         dtypes = torch_dtypes(trt)
         self._shapes = self.io.sample_shapes()
         self._stream = torch.cuda.Stream()

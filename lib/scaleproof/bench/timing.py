@@ -73,10 +73,10 @@ def summarize(latencies_s: np.ndarray, batch: int, min_repeats: int, min_time_s:
 def time_engine(engine, x, warmup: int, min_repeats: int, min_time_s: float, max_cov: float) -> Timing:
     """Time `engine.infer(x)`: untimed warm-up, then iterations until both minimums are met.
 
-    `x` is a feed of named inputs (a bare array feeds a one-input engine). `infer` returns host
-    arrays, so device work has finished when the clock stops.
+    `x` is a feed of named inputs. `infer` returns host arrays, so device work has finished when the
+    clock stops.
     """
-    n_rows = feed_len(x) if isinstance(x, dict) else len(x)
+    n_rows = feed_len(x)
     for _ in range(warmup):
         engine.infer(x)
     lat: list[float] = []
