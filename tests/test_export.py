@@ -59,3 +59,10 @@ def test_outputs_are_renamed_safely_in_subgraphs_and_when_returned_twice(tmp_pat
     got = sess.run(None, {"x": np.array([[1.0, -2.0]], np.float32), "c": np.array(True)})
     assert [o.name for o in sess.get_outputs()] == ["embedding", "embedding2", "branch"]
     assert got[0].tolist() == got[1].tolist() == [[-1.0, -0.0]] and got[2].tolist() == [[1.0, 0.0]]
+
+
+def test_a_model_the_dynamo_exporter_cannot_capture_falls_back_to_torchscript(tmp_path):
+    params = Params(run_dir=str(tmp_path), model="tests.user_models:data_dependent_branch", input_shape=[3, 16, 16])
+    result = export.run(params)
+    assert result["exporter"] == "dynamo" and result["exporter_used"] == "torchscript"
+    assert result["exporter_fallback_reason"] and result["parity"]["max_rel_err"] < 1e-4

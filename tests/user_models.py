@@ -142,3 +142,21 @@ class IdsAndFeatures(nn.Module):
 
 def ids_and_features() -> nn.Module:
     return IdsAndFeatures()
+
+
+class DataDependentBranch(nn.Module):
+    """tiny_convnet behind a branch on the data's values, which torch.export cannot capture (the dynamo
+    exporter fails) while the TorchScript tracer records the branch taken (always the same one here)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = tiny_convnet()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.abs().sum() >= 0:
+            return self.net(x)
+        return -self.net(x)
+
+
+def data_dependent_branch() -> nn.Module:
+    return DataDependentBranch()

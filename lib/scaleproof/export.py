@@ -28,7 +28,27 @@ def example_inputs(io: ModelIO, batch: int = 2) -> tuple:
     return tuple(torch.from_numpy(v) for v in io.synthetic(batch, np.random.default_rng(0)).values())
 
 
-def onnx_from_torch(bundle: ModelBundle, out: Path, opset: int, exporter: Exporter) -> Path:
+def onnx_from_torch(bundle: ModelBundle, out: Path, opset: int, exporter: Exporter) -> tuple[Path, dict[str, str]]:
+    """Export `bundle` to `out`; if the dynamo exporter fails on the model (torch.export cannot capture
+    every model), the TorchScript exporter is tried and the fallback recorded. Returns the path and
+    what was used."""
+    try:
+        return export_with(bundle, out, opset, exporter), {"exporter_used": exporter.value}
+    except Exception as first:  # torch.export / the ONNX translation raise many exception types
+        if exporter is not Exporter.dynamo:
+            raise AccuracyError(f"the {exporter.value} exporter failed on {bundle.name}: {type(first).__name__}: "
+                                f"{first}") from first
+        reason = f"{type(first).__name__}: {str(first).strip().splitlines()[0] if str(first).strip() else ''}"[:300]
+        print(f"[scaleproof] the dynamo exporter failed ({reason}); trying the TorchScript exporter", flush=True)
+        try:
+            return export_with(bundle, out, opset, Exporter.torchscript), {
+                "exporter_used": Exporter.torchscript.value, "exporter_fallback_reason": reason}
+        except Exception as second:
+            raise AccuracyError(f"neither exporter could export {bundle.name}: dynamo: {reason}; torchscript: "
+                                f"{type(second).__name__}: {second}") from second
+
+
+def export_with(bundle: ModelBundle, out: Path, opset: int, exporter: Exporter) -> Path:
     """Export `bundle` to `out` with its declared dynamic axes (written in a temp folder, then moved in,
     so `out` is never partial)."""
     import torch
@@ -186,7 +206,7 @@ def run(params: Params) -> dict[str, Any]:
     io = bundle.io
     splits = splits_for(params, io, bundle.dataset)
     data = describe_data(params, splits, bundle.dataset)
-    model_path = onnx_from_torch(bundle, out_dir / "model.onnx", params.opset, params.exporter)
+    model_path, used = onnx_from_torch(bundle, out_dir / "model.onnx", params.opset, params.exporter)
     model = load_onnx_checked(model_path, load_external=False)
 
     x = feed_slice(splits["val"].x, 0, PARITY_SAMPLES)
@@ -209,6 +229,7 @@ def run(params: Params) -> dict[str, Any]:
         "onnx_nodes": len(model.graph.node),
         "opset": params.opset,
         "exporter": params.exporter.value,
+        **used,
         "parameters": int(sum(p.numel() for p in bundle.module.parameters())),
         "parity": par,
         "parity_atol": params.parity_atol,
