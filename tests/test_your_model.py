@@ -71,7 +71,7 @@ def test_encoder_with_two_int64_inputs_goes_through_the_whole_chain(tmp_path, en
     ("hf_resnet", dict(input_shape=[3, 32, 32], metric="top1", max_top1_drop=100.0)),  # labels from the .npz
     ("hf_mobilenet", dict(inputs=[{"name": "pixel_values", "shape": ["batch", 3, 32, 32]}], outputs=["logits"])),
 ])
-def test_transformers_vision_families_through_export_calibrate_build_validate(tmp_path, factory, extra):
+def test_transformers_vision_families_through_the_chain_with_npz_data(tmp_path, factory, extra):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
     name = "pixel_values" if "inputs" in extra else "input"
@@ -96,6 +96,17 @@ def test_transformers_vision_families_through_export_calibrate_build_validate(tm
         assert all("at chance (1/5)" in r["reason"] and not r["passed"] for r in rows.values())
     else:
         assert rows["onnxruntime-fp32"]["passed"]
+    if factory == "hf_vit":  # one family on to LoadGen and the cost report, with the shortest runs
+        from scaleproof import cost
+        from scaleproof.bench import stage
+
+        short = params.with_(loadgen_min_duration_s=0.1, loadgen_min_queries=20, peak_search_runs=2)
+        bench = stage.run(short)
+        assert {e["engine"] for e in bench["engines"]} == set(validated["passed"]) | {"torch-fp32"}
+        assert all(e["offline"]["qps"] > 0 for e in bench["engines"])
+        priced = cost.run(short)
+        assert {e["engine"] for e in priced["engines"]} | {x["engine"] for x in priced["excluded"]} == \
+            {e["engine"] for e in bench["engines"]}
 
 
 def test_collapsed_int8_encoder_is_refused_by_the_cosine_gate(tmp_path, encoder_files):
