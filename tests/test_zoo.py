@@ -50,3 +50,12 @@ def test_user_model_by_factory_path():
 def test_bad_model_specs(spec, shape, message):
     with pytest.raises(ParamsError, match=message):
         load_model(spec, shape)
+
+
+def test_unnamed_tuple_outputs_take_the_declared_names_in_order():
+    bundle = load_model("tests.user_models:two_heads", [3, 16, 16], outputs=["scores", "features"])
+    scores, features = bundle.module(torch.zeros(2, 3, 16, 16))
+    assert bundle.io.outputs == ["scores", "features"] and scores.shape == (2, 5) and features.shape == (2, 32)
+    assert load_model("tests.user_models:two_heads", [3, 16, 16]).io.outputs == ["output_0", "output_1"]
+    with pytest.raises(ParamsError, match=r"returns 2 tensor\(s\) but outputs declares 1"):
+        load_model("tests.user_models:two_heads", [3, 16, 16], outputs=["scores"]).module(torch.zeros(1, 3, 16, 16))

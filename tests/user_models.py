@@ -160,3 +160,19 @@ class DataDependentBranch(nn.Module):
 
 def data_dependent_branch() -> nn.Module:
     return DataDependentBranch()
+
+
+class TwoHeads(nn.Module):
+    """tiny_convnet's 5 scores and the 32 pooled features it computes them from, as a tuple."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = tiny_convnet()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.net[:-1](x)
+        return self.net[-1](features), features
+
+
+def two_heads() -> nn.Module:
+    return TwoHeads()

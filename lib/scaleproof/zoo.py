@@ -181,8 +181,10 @@ def _tensors(out, names: list[str] | None, where: str) -> tuple[list[str], tuple
                           "mapping of tensors (dict or ModelOutput)")
     if not names:
         return list(found), tuple(found.values())
-    if len(found) == 1 and len(names) == 1 and not isinstance(out, Mapping):
-        return names, tuple(found.values())  # one unnamed tensor takes the declared name
+    if not isinstance(out, Mapping):  # unnamed tensors take the declared names in order
+        if len(found) != len(names):
+            raise ParamsError(f"{where} returns {len(found)} tensor(s) but outputs declares {len(names)}: {names}")
+        return names, tuple(found.values())
     missing = [n for n in names if n not in found]
     if missing:
         raise ParamsError(f"{where}: output(s) {missing} not found; it returns {list(found)} (set outputs to those "
