@@ -23,3 +23,17 @@ def test_repeated_searches_give_the_lowest_peak_and_the_run_to_run_spread():
 def test_no_valid_peak_in_any_search_means_no_capacity():
     assert capacity({"dynamic": search(None)}) is None
     assert capacity({"dynamic": search(1000), "dynamic_repeats": [search(None)]}) is None
+
+
+def test_a_search_stops_at_once_when_one_inference_exceeds_the_sla(tmp_path):
+    """A small transformer on CPU at ~34 ms against a 15 ms bound used to halve its target down to 0.5 QPS for
+    16 minutes; now no LoadGen run is started and the reason names the bound and the latency."""
+    from scaleproof.bench.stage import server_search
+    from scaleproof.config import Params
+
+    class Slow:
+        name = "slow"
+
+    out = server_search(Slow(), {}, None, 10.0, Params(sla_p99_ms=15.0), tmp_path, tmp_path, "dynamic", 34.2)
+    assert out["peak_qps"] is None and out["runs"] == []
+    assert "34.200 ms (P50), more than the P99 bound sla_p99_ms=15 ms" in out["reason"]

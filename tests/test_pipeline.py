@@ -109,3 +109,28 @@ def test_params_command_lists_every_parameter(capsys):
     assert main(["params"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in Params.model_fields)
+
+
+def test_a_run_that_priced_nothing_says_so_and_exits_3(tmp_path, monkeypatch, capsys):
+    from scaleproof import pipeline
+
+    run = tmp_path / "r"
+    (run / "cost_report").mkdir(parents=True)
+    (run / "cost_report" / "cost_report.json").write_text(json.dumps({"engines": [], "best": None, "excluded": [
+        {"engine": "torch-fp32", "reason": "failed validation: the FP32 reference is degenerate"}]}))
+    (run / "manifest.json").write_text(json.dumps({"environment": {"gpu": None, "cpu": {"model": "AMD EPYC",
+                                                                                          "usable_cores": 2}}}))
+    text, priced = pipeline.headline(run)
+    assert priced == 0 and text.startswith("NO ENGINE COULD BE PRICED on AMD EPYC (2 cores): torch-fp32: failed")
+    monkeypatch.setattr(pipeline, "run_chain", lambda *a, **k: pipeline.RunOutcome("succeeded", run, priced=0))
+    assert main(["run", "--params", str(SMOKE), "--outputs", str(tmp_path)]) == 3
+
+
+@pytest.mark.slow
+def test_the_headline_names_the_measured_hardware_and_the_best_engine(published):
+    from scaleproof import pipeline
+
+    text, priced = pipeline.headline(published)
+    cost = json.loads((published / "cost_report" / "cost_report.json").read_text())
+    assert priced == len(cost["engines"]) > 0 and f"{cost['best']} sustains" in text
+    assert text.startswith("on ") and "cores)" in text and "USD per 1M inferences" in text

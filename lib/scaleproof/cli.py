@@ -16,7 +16,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(s) for s in args.set)
     params = Params.from_yaml(args.params, overrides)  # every parameter checked before any work
     outcome = run_chain(params, run_id=args.run_id, outputs=args.outputs, progress=not args.quiet)
-    return 0 if outcome.ok else 1
+    if not outcome.ok:
+        return 1
+    return 3 if outcome.priced == 0 else 0  # a batch of runs must notice a run that priced nothing
 
 
 def cmd_params(args: argparse.Namespace) -> int:
@@ -155,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the six stage notebooks into outputs/<run_id>/",
                          description="Run the chain with papermill. The run is published to OUTPUTS/RUN_ID only "
-                                     "if every stage succeeds; a failed run goes to OUTPUTS/failed/RUN_ID.")
+                                     "if every stage succeeds; a failed run goes to OUTPUTS/failed/RUN_ID. Exit "
+                                     "codes: 0 priced, 1 a stage failed, 2 bad parameters, 3 published but no engine "
+                                     "could be priced.")
     run.add_argument("--params", required=True, metavar="FILE.yaml", help="parameter profile, e.g. params/default.yaml")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="override one parameter (value read as YAML); repeatable")

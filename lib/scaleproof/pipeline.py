@@ -42,6 +42,7 @@ class RunOutcome:
     run_dir: Path
     stages: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    priced: int | None = None  # engines the cost report could price (0: the run measured nothing priceable)
 
     @property
     def ok(self) -> bool:
@@ -227,8 +228,27 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
         return RunOutcome("failed", failed_dir, stages, error)
     write_manifest(staging, run_id, "succeeded", params, stages, started, command)
     os.rename(staging, final)  # fails rather than merge if `final` appeared meanwhile
-    log(f"[scaleproof] run {run_id} succeeded in {time.time() - started:.1f} s: {final / 'report.html'}")
-    return RunOutcome("succeeded", final, stages)
+    text, priced = headline(final)
+    log(f"[scaleproof] run {run_id} succeeded in {time.time() - started:.1f} s: {final / 'report.html'}\n"
+        f"[scaleproof] {text}\n[scaleproof] check it: scaleproof verify {final}")
+    return RunOutcome("succeeded", final, stages, priced=priced)
+
+
+def headline(run_dir: Path) -> tuple[str, int]:
+    """The run's result in one line, on the hardware it was measured on, and how many engines were priced."""
+    cost = json.loads(paths.result_path(run_dir, "06_cost_report").read_text())
+    env = json.loads((run_dir / "manifest.json").read_text())["environment"]
+    hardware = (env.get("gpu") or {}).get("name") or f"{env['cpu']['model']} ({env['cpu']['usable_cores']} cores)"
+    engines = cost["engines"]
+    if not engines:
+        why = "; ".join(f"{x['engine']}: {x['reason']}" for x in cost["excluded"])
+        return f"NO ENGINE COULD BE PRICED on {hardware}: {why}", 0
+    best = next(e for e in engines if e["engine"] == cost["best"])
+    base = next((e for e in engines if e["baseline"]), None)
+    versus = f", {best['speedup_vs_baseline']:.2f}x the {base['engine']} baseline" \
+        if base and best is not base and best.get("speedup_vs_baseline") else ""
+    return (f"on {hardware}: {best['engine']} sustains {best['qps']:,.0f} queries/s at P99 {best['p99_ms']:.2f} ms"
+            f"{versus}; {best['usd_per_1m']:.4g} USD per 1M inferences"), len(engines)
 
 
 def run_from_file(params_file: str | Path, overrides: dict[str, Any] | None = None, **kw: Any) -> RunOutcome:

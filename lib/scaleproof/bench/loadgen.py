@@ -174,7 +174,9 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
 
 MORE_QUERIES_RE = re.compile(r"Processed (\d+) queries\.\s*\*?\s*Would need to run at least (\d+) more queries")
 MAX_RETRY_DURATION_FACTOR = 5  # a retry may run up to 5x min_duration at the target rate...
-MIN_RETRY_BUDGET_S = 10.0  # ...or 10 s, whichever is longer: short profiles at low rates need it (H100 run, static batch 1)
+# ...or 60 s, whichever is longer: at low rates early stopping needs ~460 queries, which a slow but valid engine
+# must be given the time to serve (a CPU transformer's static search otherwise reported no VALID rate at all)
+MIN_RETRY_BUDGET_S = 60.0
 
 
 def retry_fits(needed_queries: int, target_qps: float, min_duration_s: float) -> bool:

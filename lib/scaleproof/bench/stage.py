@@ -23,7 +23,7 @@ from ..datasets import splits_for
 from ..io_spec import Feed, ModelIO, feed_len
 from ..isolate import ChildCrashed, call_isolated
 from ..provenance import runtime_versions
-from .loadgen import LoadgenSettings, Scenario, find_peak, run_scenario, run_server
+from .loadgen import LoadgenSettings, PeakSearch, Scenario, find_peak, run_scenario, run_server
 from .timing import time_engine
 
 CAPACITY_METHOD = ("peak MLPerf LoadGen Server QPS with dynamic batching: the highest target QPS whose run is "
@@ -75,7 +75,15 @@ def capacity(server: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def server_search(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
-                  run_dir: Path, label: str) -> dict[str, Any]:
+                  run_dir: Path, label: str, latency_floor_ms: float | None = None) -> dict[str, Any]:
+    """The peak Server QPS at the P99 bound; skipped at once when one inference already takes longer than
+    the bound (`latency_floor_ms`), since then no rate can be VALID and halving the target only wastes time."""
+    if latency_floor_ms is not None and latency_floor_ms > params.sla_p99_ms:
+        reason = (f"one inference takes {latency_floor_ms:.3f} ms (P50), more than the P99 bound sla_p99_ms="
+                  f"{params.sla_p99_ms:g} ms: no Server rate can be VALID; raise sla_p99_ms or use a faster engine")
+        say(f"{engine.name} server {label}: {reason}")
+        return asdict(PeakSearch(None, None, [], reason))
+
     def run_at(q: float) -> dict[str, Any]:
         n = len(list(log_root.glob(f"server-{label}-*")))
         r = run_server(engine, x, cfg, q, log_root / f"server-{label}-{n:02d}").as_dict()
@@ -121,11 +129,15 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
         static_cfg = replace(cfg, max_batch=params.static_batch, max_delay_ms=0.0, fixed_batch=True)
         static_start = next((t["throughput"] for t in timings if t["batch"] == params.static_batch and t["valid"]),
                             1e3 / max(single["p50_ms"], 1e-3) * params.static_batch)
+        # the fastest a request can be answered: a batch of one (dynamic), a batch of static_batch (static)
+        one = next((t["p50_ms"] for t in timings if t["batch"] == 1 and t["valid"]), single["p50_ms"])
+        static_one = next((t["p50_ms"] for t in timings if t["batch"] == params.static_batch and t["valid"]), one)
         server = {
-            "dynamic": server_search(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, "dynamic"),
-            "static": server_search(engine, x, static_cfg, 0.5 * static_start, params, log_root, run_path, "static"),
+            "dynamic": server_search(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, "dynamic", one),
+            "static": server_search(engine, x, static_cfg, 0.5 * static_start, params, log_root, run_path, "static",
+                                    static_one),
             "dynamic_repeats": [server_search(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path,
-                                              f"dynamic-r{k}") for k in range(1, params.peak_repeats)],
+                                              f"dynamic-r{k}", one) for k in range(1, params.peak_repeats)],
         }
         memory = {"process_peak_rss_mb": round(peak_rss_mb(), 1), "engine_rss_mb": round(rss_mb() - before, 1),
                   **engine.memory()}
