@@ -90,7 +90,8 @@ def test_reproduce_with_another_calibration_seed_reports_the_difference(publishe
 
 
 def test_report_renders_in_a_real_browser(published, tmp_path):
-    """Headless Chromium opens report.html: the summary table and every plot are present and visible."""
+    """Headless Chromium opens report.html with no request leaving the machine: the summary table and every
+    plot are present and visible."""
     playwright = pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -98,8 +99,12 @@ def test_report_renders_in_a_real_browser(published, tmp_path):
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1300, "height": 900})
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
         page.goto((published / "report.html").as_uri())
-        page.wait_for_load_state("load")
+        page.wait_for_load_state("networkidle")
+        leaving = [u for u in requests if not u.startswith(("file:", "data:", "about:"))]
+        assert not leaving, f"the report fetched from the web: {leaving}"  # it must open offline, for auditors
         heading = page.get_by_text("Key results", exact=False).first
         assert heading.is_visible()
         table = page.locator("table").first

@@ -266,7 +266,9 @@ def render_html(executed_notebook: Path, out: Path) -> Path:
     from .provenance import atomic_write_bytes
 
     nb = nbformat.read(str(executed_notebook), as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    # the "offline" template (lib/scaleproof/templates) drops the lab template's require.js/MathJax from a CDN
+    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(Path(__file__).parent / "templates")],
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
     return atomic_write_bytes(out, body.encode("utf-8"))
 

@@ -7,7 +7,11 @@ What differs between the versions (TensorRT docs, "Migrating from TensorRT 10.x 
 - 10.x builds strongly typed networks when asked (`NetworkDefinitionCreationFlag.STRONGLY_TYPED`) and
   still accepts the weak-typing flags (deprecated since 10.12); scaleproof uses them only as a recorded
   fallback when a strongly typed build fails.
-- `ICudaEngine.device_memory_size(_v2)` is gone in 11.x.
+- `ICudaEngine.device_memory_size` is gone in 11.x; `device_memory_size_v2` (added in 10.1, with
+  `IExecutionContext.set_device_memory(ptr, size)`) is the name on both.
+- `HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY` exists from 10.9 on.
+- The engine inspector's JSON lists the engine's I/O under "Bindings" (names) on 10.x and under
+  "I/O Tensors" (objects) on 11.x.
 Nothing here imports tensorrt: the module object is passed in, so tests drive it with a stand-in.
 """
 
@@ -52,12 +56,28 @@ class TrtApi:
             return 0
         return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
 
-    def device_memory_bytes(self, engine) -> int | None:
-        """Activation memory an execution context needs, where this version still reports it."""
-        for attr in ("device_memory_size_v2", "device_memory_size"):
-            if self.major == 10 and hasattr(engine, attr):
-                return int(getattr(engine, attr))
-        return None
+    @property
+    def user_managed_memory(self) -> bool:
+        """Contexts can share one block of device memory: `device_memory_size_v2` and
+        `set_device_memory(ptr, size)` exist from 10.1 on (pyCore.cpp; 10.0 had only the older forms)."""
+        return (self.major, self.minor) >= (10, 1)
+
+    def device_memory_bytes(self, engine) -> int:
+        """Activation memory an execution context needs: `device_memory_size_v2` from 10.1 (11.x removed only
+        the old name), `device_memory_size` on 10.0."""
+        return int(engine.device_memory_size_v2 if self.user_managed_memory else engine.device_memory_size)
+
+    def hardware_compat_level(self, trt, level: str, compute_capability: str | None):
+        """The `HardwareCompatibilityLevel` member for `level`, refused where this TensorRT or GPU cannot build it."""
+        if level not in HARDWARE_COMPAT:
+            raise ParamsError(f"trt_hardware_compat {level!r} is not one of {', '.join(HARDWARE_COMPAT)}")
+        if level == "same_compute_capability" and (self.major, self.minor) < (10, 9):
+            raise ParamsError(f"trt_hardware_compat same_compute_capability needs TensorRT 10.9 or later; "
+                              f"{self.version} is installed: use none or ampere_plus")
+        if level == "ampere_plus" and compute_capability and tuple(map(int, compute_capability.split("."))) < (8, 0):
+            raise ParamsError(f"trt_hardware_compat ampere_plus builds on Ampere or newer GPUs (compute capability "
+                              f">= 8.0); this GPU is {compute_capability}: use none")
+        return getattr(trt.HardwareCompatibilityLevel, HARDWARE_COMPAT[level])
 
 
 @dataclass(frozen=True)
@@ -115,6 +135,24 @@ class TrtOptions:
                               f"<= max_batch ({self.max_batch})")
         return (self.min_batch, *shape), (opt, *shape), (self.max_batch, *shape)
 
+    def profile_for(self, name: str, network_shape: tuple[int, ...], sample_shape: tuple[int, ...]):
+        """The profile of one input, checked against the parsed network's shape (-1 where dynamic): TensorRT
+        fails a build whose profile differs from a static dimension, so say why before building."""
+        lo, opt, hi = self.profile(sample_shape)
+        if len(network_shape) != len(lo):
+            raise ArtifactError(f"input {name!r} has shape {list(network_shape)} in the ONNX model, the model's "
+                                f"input spec gives it {len(lo)} dimensions (batch, {list(sample_shape)})")
+        for axis, d in enumerate(network_shape):
+            if d >= 0 and not lo[axis] == opt[axis] == hi[axis] == d:
+                if axis == 0:
+                    raise ArtifactError(
+                        f"input {name!r} has a fixed batch dimension of {d} in the ONNX model, so its engine serves "
+                        f"batch {d} only: build with trt_min_batch = max_batch = {d}, or export the model with a "
+                        f"dynamic batch axis (asked: batch {lo[0]} to {hi[0]})")
+                raise ArtifactError(f"input {name!r} has the static dimension {d} at axis {axis} in the ONNX model, "
+                                    f"the model's input spec gives {lo[axis]}: set `dims` to match the model")
+        return lo, opt, hi
+
 
 def parser_error_text(err) -> str:
     """One ONNX parser error with the node it is about (IParserError: node, node_name, node_operator, desc)."""
@@ -139,7 +177,10 @@ def summarize_layers(info_json: str, onnx_nodes: int) -> dict[str, Any]:
     """Layer list and fusion counts from the engine inspector's JSON (built with DETAILED verbosity).
 
     A fused layer is one TensorRT formed from several network layers: its name joins them with " + ".
-    Reformat (copy/transpose) layers are counted apart: they are kernels fusion did not remove.
+    Reformat and NoOp layers are not fusions although their names can contain " + " (they name the
+    fused layer they feed, e.g. "Reformatting CopyNode for Input Tensor 0 to conv1 + relu1"); reformats
+    are counted apart, being kernels fusion did not remove. Myelin subgraphs ("{ForeignNode[a...b]}")
+    are counted apart too: their names give a range of nodes, not a count.
     """
     doc = json.loads(info_json)
     layers = doc.get("Layers", [])
@@ -149,15 +190,19 @@ def summarize_layers(info_json: str, onnx_nodes: int) -> dict[str, Any]:
             rows.append({"name": layer, "type": ""})
         else:
             rows.append({"name": layer.get("Name", ""), "type": layer.get("LayerType", "")})
-    fused = [r for r in rows if " + " in r["name"]]
     reformat = [r for r in rows if r["type"] == "Reformat" or r["name"].startswith("Reformatting")]
+    foreign = [r for r in rows if "ForeignNode" in r["name"] or r["type"] in ("Myelin", "ForeignNode")]
+    skip = {id(r) for r in reformat + foreign} | {id(r) for r in rows if r["type"] == "NoOp"}
+    fused = [r for r in rows if " + " in r["name"] and id(r) not in skip]
+    io = doc.get("I/O Tensors", doc.get("Bindings", []))  # 11.x: objects with a "Name"; 10.x: names
     return {
         "onnx_nodes": onnx_nodes,
         "engine_layers": len(rows),
         "fused_layers": len(fused),
         "network_layers_in_fused": sum(r["name"].count(" + ") + 1 for r in fused),
         "reformat_layers": len(reformat),
+        "foreign_nodes": len(foreign),
         "detailed": bool(layers) and not isinstance(layers[0], str),
-        "io_tensors": doc.get("IO Tensors", doc.get("Bindings", [])),
+        "io_tensors": [t.get("Name", "") if isinstance(t, dict) else t for t in io],
         "layers": rows,
     }
