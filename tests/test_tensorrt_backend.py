@@ -24,7 +24,7 @@ from scaleproof.config import Params
 from scaleproof.engine_store import Sidecar, check_engine, read_sidecar, save_engine
 from scaleproof.errors import ArtifactError, EngineMismatchError, ParamsError
 from scaleproof.io_spec import ModelIO
-from tests.fake_tensorrt import FakeConfig, FakeTrt
+from tests.fake_tensorrt import FakeConfig, FakeEngine, FakeTrt
 
 FLAGS = SimpleNamespace(NetworkDefinitionCreationFlag=SimpleNamespace(STRONGLY_TYPED=5))
 ALL = {"fp32", "fp16", "int8"}
@@ -66,10 +66,13 @@ def test_precision_comes_from_the_model_and_weak_typing_only_on_10x():
         precision_plan(v10, "bf16", ALL)
 
 
-def test_device_memory_query_exists_only_on_10x():
-    engine = SimpleNamespace(device_memory_size_v2=123)
-    assert TrtApi.from_version("10.13.0").device_memory_bytes(engine) == 123
-    assert TrtApi.from_version("11.1.0").device_memory_bytes(engine) is None
+@pytest.mark.parametrize("version, reads", [("10.0.1", "device_memory_size"), ("10.13.0", "device_memory_size_v2"),
+                                           ("11.1.0", "device_memory_size_v2")])
+def test_device_memory_is_read_on_10x_and_11x(version, reads):
+    engine = FakeEngine(FakeTrt(version), {"inputs": [], "outputs": []})
+    assert TrtApi.from_version(version).device_memory_bytes(engine) == FakeEngine.ACTIVATION_BYTES
+    assert hasattr(engine, "device_memory_size") == version.startswith("10.")  # 11.x removed the old name only
+    assert hasattr(engine, "device_memory_size_v2") == (version != "10.0.1")
 
 
 def test_profile_shapes_and_bad_ranges():
@@ -88,16 +91,19 @@ def test_parser_errors_name_the_node():
     assert parser_error_text(bare) == "model: invalid model"
 
 
-@pytest.mark.parametrize("io_key", ["Bindings", "IO Tensors"])  # 10.x and 11.x inspector JSON
-def test_layer_summary_counts_fusion(io_key):
+@pytest.mark.parametrize("io", [{"Bindings": ["input", "logits"]},  # 10.x: names
+                                {"I/O Tensors": [{"Name": "input"}, {"Name": "logits"}]}])  # 11.x: objects
+def test_layer_summary_counts_fusion_apart_from_reformats_noops_and_foreign_nodes(io):
     info = {"Layers": [{"Name": "a + b + c", "LayerType": "CaskConvolution"}, {"Name": "d", "LayerType": "Pooling"},
-                       {"Name": "Reformatting CopyNode for Output Tensor 0", "LayerType": "Reformat"}],
-            io_key: ["input", "logits"]}
+                       {"Name": "Reformatting CopyNode for Input Tensor 0 to a + b + c", "LayerType": "Reformat"},
+                       {"Name": "flatten + reshape_copy", "LayerType": "NoOp"},
+                       {"Name": "{ForeignNode[/fc1/MatMul.../fc2/Add]}", "LayerType": "Myelin"}], **io}
     s = summarize_layers(json.dumps(info), onnx_nodes=9)
-    assert (s["onnx_nodes"], s["engine_layers"], s["fused_layers"], s["network_layers_in_fused"]) == (9, 3, 1, 3)
-    assert s["reformat_layers"] == 1 and s["detailed"] and s["io_tensors"] == ["input", "logits"]
-    names_only = summarize_layers(json.dumps({"Layers": ["x + y", "z"]}), onnx_nodes=3)
-    assert names_only["fused_layers"] == 1 and not names_only["detailed"]
+    assert (s["onnx_nodes"], s["engine_layers"], s["fused_layers"], s["network_layers_in_fused"]) == (9, 5, 1, 3)
+    assert s["reformat_layers"] == 1 and s["foreign_nodes"] == 1 and s["detailed"]
+    assert s["io_tensors"] == ["input", "logits"]
+    names_only = summarize_layers(json.dumps({"Layers": ["x + y", "z", "Reformatting CopyNode for x + y"]}), 3)
+    assert names_only["fused_layers"] == 1 and names_only["reformat_layers"] == 1 and not names_only["detailed"]
 
 
 # timing cache ---------------------------------------------------------------------------------------
@@ -211,11 +217,13 @@ def test_strongly_typed_build_stores_engine_sidecar_and_fusion(tmp_path, digits_
     assert sc.extra["typing"].startswith("strongly typed: Q/DQ") and sc.extra["builder_flags"] == []
     assert sc.extra["profile"] == {"input": {"min": [1, 1, 8, 8], "opt": [8, 1, 8, 8], "max": [32, 1, 8, 8]}}
     assert sc.backend_version == version and sc.engine_file == "tensorrt-int8.engine"
-    assert sc.extra["layers"]["engine_layers"] == 4 and sc.extra["layers"]["fused_layers"] == 2
+    assert sc.extra["layers"]["engine_layers"] == 6 and sc.extra["layers"]["fused_layers"] == 2
+    assert sc.extra["layers"]["foreign_nodes"] == 1 and sc.extra["layers"]["io_tensors"] == ["input", "logits"]
+    assert sc.extra["device_memory_bytes"] == FakeEngine.ACTIVATION_BYTES  # 11.x too
     assert sc.extra["layers"]["onnx_nodes"] == len(onnx.load(digits_artifacts.onnx_by_precision["int8"]).graph.node)
     assert sc.extra["timing_cache"]["loaded"] == "new" and sc.extra["timing_cache"]["saved_bytes"] > 0
     cfg = trt.configs[-1]
-    assert cfg.pool_limits == {"WORKSPACE": 4096 << 20} and cfg.profiling_verbosity == "DETAILED"
+    assert cfg.pool_limits == {"WORKSPACE": 4096 << 20} and cfg.profiling_verbosity.name == "DETAILED"
     # the engine file's hash is checked before anything is deserialized
     (sidecar.parent / sc.engine_file).write_bytes(b"tampered")
     with pytest.raises(EngineMismatchError, match="changed after it was built"):

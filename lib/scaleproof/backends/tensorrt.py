@@ -9,11 +9,15 @@ per-device store with its sidecar; loading checks the sidecar and hash before de
 
 Runtime: device buffers for the largest batch allocated once (through torch, which the project
 already needs), tensor addresses set once, `set_input_shape` per batch, `execute_async_v3` on the
-engine's own stream, and optionally one CUDA graph per batch bucket.
+engine's own stream, and optionally one CUDA graph per batch bucket, each captured from its own
+execution context (the contexts share one activation block from 10.1 on). Device memory, streams and
+graphs come through `CUDA`, the seam the GPU-free tests replace.
 """
 
 from __future__ import annotations
 
+import collections
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +34,6 @@ from .base import BuildInputs, Engine
 from .cuda_io import DeviceSamples, pinned_array
 from .torch import bucket_for, buckets, nvml_process_memory_mb
 from .trt_api import (
-    HARDWARE_COMPAT,
     PrecisionPlan,
     TrtApi,
     TrtOptions,
@@ -47,35 +50,76 @@ class BuildFailed(ArtifactError):
     pass
 
 
+class TrtCallFailed(RuntimeError):
+    """A TensorRT call reported failure (False or None; the bindings do not raise)."""
+
+
 def version() -> str:
     import tensorrt
 
     return tensorrt.__version__
 
 
+_LOG: tuple[Any, Any] | None = None  # (tensorrt module, its logger)
+
+
 def _logger(trt):
-    """A TensorRT logger that keeps error messages, so a failed build can say why."""
+    """The process's one TensorRT logger: TensorRT keeps the first logger a builder or runtime is given
+    (nvinfer1::getLogger()) and ignores later ones, so a logger per call would never hear its call's errors.
+    It keeps recent errors so each failed call can say why (`since`)."""
+    global _LOG
+    if _LOG is not None and _LOG[0] is trt:  # a new module object only in tests that swap stand-ins
+        return _LOG[1]
 
     class Keeping(trt.ILogger):
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
-            self.errors: list[str] = []
+            self.recent: collections.deque[str] = collections.deque(maxlen=64)
+            self.count = 0  # errors logged so far: a call's mark
 
         def log(self, severity, msg) -> None:
             if int(severity) <= int(trt.ILogger.Severity.ERROR):  # pybind enums compare reliably as ints
-                self.errors.append(str(msg))
+                self.recent.append(str(msg))
+                self.count += 1
+                print(f"[tensorrt] ERROR: {msg}", file=sys.stderr, flush=True)
             elif int(severity) == int(trt.ILogger.Severity.WARNING):
                 print(f"[tensorrt] {msg}", flush=True)
 
-    return Keeping()
+        def since(self, mark: int) -> list[str]:
+            n = min(self.count - mark, len(self.recent))
+            return list(self.recent)[len(self.recent) - n:]
+
+    _LOG = (trt, Keeping())
+    return _LOG[1]
+
+
+def _call(log, what: str, fn, *args):
+    """`fn(*args)`, raising with the errors TensorRT logged during it where it returns False or None."""
+    mark = log.count
+    out = fn(*args)
+    if out is False or out is None:
+        raise TrtCallFailed(f"TensorRT {what} failed: {'; '.join(log.since(mark)) or 'no error logged'}")
+    return out
+
+
+def _deserialize(trt, log, data: bytes, version_compatible: bool):
+    """(runtime, engine or None, errors logged). A version-compatible plan carries its lean runtime as host
+    code, which TensorRT refuses to load (returns None) unless `engine_host_code_allowed` is set first."""
+    runtime = trt.Runtime(log)
+    if version_compatible:
+        runtime.engine_host_code_allowed = True
+    mark = log.count
+    engine = runtime.deserialize_cuda_engine(data)
+    return runtime, engine, log.since(mark)
 
 
 def _build_serialized(trt, api: TrtApi, plan: PrecisionPlan, onnx_path: Path, inputs: BuildInputs,
-                      opts: TrtOptions, cache: TimingCacheFile) -> tuple[bytes, dict[str, Any]]:
-    logger = _logger(trt)
-    builder = trt.Builder(logger)
+                      opts: TrtOptions, cache: TimingCacheFile, hardware_level) -> tuple[bytes, dict[str, Any]]:
+    log = _logger(trt)
+    mark = log.count
+    builder = trt.Builder(log)
     network = builder.create_network(api.network_flags(trt, plan.strongly_typed))
-    parser = trt.OnnxParser(network, logger)
+    parser = trt.OnnxParser(network, log)
     load_onnx_checked(onnx_path, load_external=False)  # refuses external data outside the model folder
     if not parser.parse_from_file(str(onnx_path)):
         errors = [parser_error_text(parser.get_error(i)) for i in range(parser.num_errors)]
@@ -86,25 +130,34 @@ def _build_serialized(trt, api: TrtApi, plan: PrecisionPlan, onnx_path: Path, in
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     for flag in plan.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
-    if opts.hardware_compat != "none":
-        config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, HARDWARE_COMPAT[opts.hardware_compat])
+    config.hardware_compatibility_level = hardware_level
     if opts.version_compatible:
         config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
+    # the profile must agree with every static dimension of the parsed network, or every build fails
+    net = {t.name: tuple(t.shape) for t in (network.get_input(i) for i in range(network.num_inputs))}
+    if sorted(net) != sorted(inputs.io.input_names):
+        raise ArtifactError(f"{onnx_path.name} has inputs {sorted(net)}, the model's input spec "
+                            f"{inputs.io.input_names}")
     profile = builder.create_optimization_profile()
     shapes = {}
     for name, shape in inputs.io.sample_shapes().items():
-        shapes[name] = opts.profile(shape)
+        shapes[name] = opts.profile_for(name, net[name], shape)
         profile.set_shape(name, *shapes[name])
-    config.add_optimization_profile(profile)
+    if config.add_optimization_profile(profile) < 0:
+        raise BuildFailed(f"TensorRT {api.version} refused the optimization profile {shapes}: "
+                          + "; ".join(log.since(mark)))
     cache_status = cache.attach(config)
     t0 = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - t0
     if serialized is None:
         raise BuildFailed(f"TensorRT {api.version} build of {onnx_path.name} failed ({plan.typing}): "
-                          + ("; ".join(logger.errors[-5:]) or "build_serialized_network returned None"))
+                          + ("; ".join(log.since(mark)[-5:]) or "build_serialized_network returned None"))
     cache.save(config)
-    engine = trt.Runtime(logger).deserialize_cuda_engine(serialized)
+    _runtime, engine, errors = _deserialize(trt, log, serialized, opts.version_compatible)
+    if engine is None:  # not BuildFailed: weak typing would not deserialize either
+        raise ArtifactError(f"TensorRT {api.version} built {onnx_path.name} but cannot deserialize the engine: "
+                            + ("; ".join(errors) or "no reason given"))
     inspector = engine.create_engine_inspector()
     layers = summarize_layers(inspector.get_engine_information(trt.LayerInformationFormat.JSON),
                               onnx_nodes=len(load_onnx_checked(onnx_path, load_external=False).graph.node))
@@ -127,19 +180,22 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str,
     opts = options or TrtOptions(max_batch=inputs.max_batch)
     api = TrtApi.from_version(trt.__version__)
     device = current_device()
+    hardware_level = api.hardware_compat_level(trt, opts.hardware_compat, device["compute_capability"])
     artifacts = set(inputs.onnx_by_precision)
     cache = TimingCacheFile(Path(opts.timing_cache_dir) if opts.timing_cache_dir else Path(store) / device["device_slug"],
                             api.version, device["device_slug"], device["compute_capability"])
     plan = precision_plan(api, precision, artifacts)
     t0 = time.perf_counter()
     try:
-        data, info = _build_serialized(trt, api, plan, Path(inputs.onnx_by_precision[plan.onnx]), inputs, opts, cache)
+        data, info = _build_serialized(trt, api, plan, Path(inputs.onnx_by_precision[plan.onnx]), inputs, opts, cache,
+                                       hardware_level)
     except BuildFailed as e:
         if not (api.weak_typing_available and opts.weak_typing_fallback and precision != "fp32"):
             raise
         plan = precision_plan(api, precision, artifacts, weak=True)
         print(f"[scaleproof] {e}; retrying with {plan.typing}", flush=True)
-        data, info = _build_serialized(trt, api, plan, Path(inputs.onnx_by_precision[plan.onnx]), inputs, opts, cache)
+        data, info = _build_serialized(trt, api, plan, Path(inputs.onnx_by_precision[plan.onnx]), inputs, opts, cache,
+                                       hardware_level)
         info["fallback_reason"] = str(e)
     src = Path(inputs.onnx_by_precision[plan.onnx])
     name = f"{NAME}-{precision}"
@@ -156,6 +212,70 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str,
         return save_engine(store, sc, out)
 
 
+class CudaTorch:
+    """Device memory, streams and CUDA graphs for TrtEngine, through torch (which the project needs anyway).
+    The one seam tests replace (`CUDA = tests.fake_tensorrt.CpuCuda(...)`), so the engine's own logic
+    (buffers, shapes, buckets, graph fallback) runs without a GPU."""
+
+    def tensor(self, shape, dtype):
+        import torch
+
+        return torch.zeros(shape, dtype=dtype, device="cuda")
+
+    def host(self, shape, dtype):
+        import torch
+
+        return torch.empty(shape, dtype=dtype, pin_memory=True)
+
+    def stream(self):
+        import torch
+
+        return torch.cuda.Stream()
+
+    def on(self, stream):
+        import torch
+
+        return torch.cuda.stream(stream)
+
+    def graph(self):
+        import torch
+
+        return torch.cuda.CUDAGraph()
+
+    def capture(self, graph, stream):
+        import torch
+
+        return torch.cuda.graph(graph, stream=stream)
+
+    def synchronize(self) -> None:
+        import torch
+
+        torch.cuda.synchronize()
+
+    def free_bytes(self) -> int:
+        import torch
+
+        return torch.cuda.mem_get_info()[0]
+
+    def peak_allocated(self) -> int:
+        import torch
+
+        return torch.cuda.max_memory_allocated()
+
+    def process_used_mb(self) -> float | None:
+        return nvml_process_memory_mb()
+
+    def samples(self, samples: np.ndarray, dtype, max_batch: int) -> DeviceSamples:
+        return DeviceSamples(samples, dtype, max_batch)
+
+
+CUDA: Any = CudaTorch()
+
+
+class _CaptureFailed(RuntimeError):
+    pass
+
+
 class TrtEngine(Engine):
     backend = NAME
     device = "cuda"
@@ -169,16 +289,14 @@ class TrtEngine(Engine):
         self.max_batch = sc.input_profile["max_batch"]
         self._min_batch = sc.input_profile.get("min_batch", 1)
         api = TrtApi.from_version(trt.__version__)
-        logger = _logger(trt)
-        self._runtime = trt.Runtime(logger)
-        if sc.extra.get("version_compatible"):
-            self._runtime.engine_host_code_allowed = True  # version-compatible engines carry a lean runtime
-        self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        self._log = log = _logger(trt)
+        free_before = CUDA.free_bytes()
+        self._runtime, self._engine, errors = _deserialize(trt, log, path.read_bytes(),
+                                                           bool(sc.extra.get("version_compatible")))
         if self._engine is None:  # TensorRT returns None on a version/device mismatch rather than raising
             raise EngineMismatchError(f"TensorRT {api.version} could not deserialize {path.name} "
-                                      f"({'; '.join(logger.errors[-3:]) or 'no reason given'}); rebuild it here with "
+                                      f"({'; '.join(errors[-3:]) or 'no reason given'}); rebuild it here with "
                                       f"stage 03_build or `scaleproof build-engine`")
-        self._ctx = self._engine.create_execution_context()
         self.io = ModelIO.model_validate(sc.input_profile["io"])
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         ins = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
@@ -187,61 +305,92 @@ class TrtEngine(Engine):
             raise ArtifactError(f"engine {sc.name} has inputs {ins} and outputs {outs}, its sidecar declares "
                                 f"{self.io.input_names} and {self.io.outputs}; rebuild it with stage 03_build")
         self._outs = list(self.io.outputs)  # returned in the model's output order, not the engine's
-        dtypes = torch_dtypes(trt)
         self._shapes = self.io.sample_shapes()
-        self._stream = torch.cuda.Stream()
-        # buffers for the largest batch, allocated once; a smaller batch uses their leading rows
-        self._d_in = {}
-        for n in self.io.input_names:
-            self._d_in[n] = torch.zeros((self.max_batch, *self._shapes[n]), dtype=dtypes[self._engine.get_tensor_dtype(n)],
-                                        device="cuda")
-            checked(self._ctx.set_input_shape(n, tuple(self._d_in[n].shape)), f"set_input_shape({n!r})")
-            checked(self._ctx.set_tensor_address(n, self._d_in[n].data_ptr()), f"set_tensor_address({n!r})")
+        self._sizes = [b for b in buckets(self.max_batch) if b >= self._min_batch]
+        # With CUDA graphs, one context per bucket: a graph replays the shapes it was captured with, so its
+        # context's shapes must never change afterwards (TensorRT: recapture after a shape change). From
+        # 10.1 the contexts share one activation block (they never run at once: one stream); on 10.0 each
+        # allocates its own.
+        graphs = bool(sc.extra.get("cuda_graph"))
+        shared = graphs and api.user_managed_memory
+        strategy = trt.ExecutionContextAllocationStrategy
+        self._contexts = {b: _call(log, "create_execution_context", self._engine.create_execution_context,
+                                   strategy.USER_MANAGED if shared else strategy.STATIC)
+                          for b in (self._sizes if graphs else [self.max_batch])}
+        self._trt_own = max(0, free_before - CUDA.free_bytes())  # weights, STATIC activations, TensorRT's own
+        self._activation = api.device_memory_bytes(self._engine)
+        self._ctx = self._contexts[self.max_batch]  # runs exact batch sizes when there are no graphs
+        self._scratch = CUDA.tensor((max(self._activation, 1),), torch.uint8) if shared else None
+        dtypes = torch_dtypes(trt)
+        self._stream = CUDA.stream()
+        # buffers for the largest batch, allocated once and shared by every context; a smaller batch
+        # uses their leading rows
+        self._d_in = {n: CUDA.tensor((self.max_batch, *self._shapes[n]), dtypes[self._engine.get_tensor_dtype(n)])
+                      for n in self.io.input_names}
+        for b, ctx in self._contexts.items():
+            if shared:
+                ctx.set_device_memory(self._scratch.data_ptr(), self._activation)
+            for n, buf in self._d_in.items():
+                _call(log, f"set_input_shape({n!r}, {(b, *self._shapes[n])})", ctx.set_input_shape, n,
+                      (b, *self._shapes[n]))
+                _call(log, f"set_tensor_address({n!r})", ctx.set_tensor_address, n, buf.data_ptr())
         self._d_out, self._h_out = [], []
         for n in self._outs:
             shape = tuple(self._ctx.get_tensor_shape(n))
-            self._d_out.append(torch.empty(shape, dtype=dtypes[self._engine.get_tensor_dtype(n)], device="cuda"))
-            self._h_out.append(torch.empty(shape, dtype=torch.float32, pin_memory=True))
-            checked(self._ctx.set_tensor_address(n, self._d_out[-1].data_ptr()), f"set_tensor_address({n!r})")
+            d = CUDA.tensor(shape, dtypes[self._engine.get_tensor_dtype(n)])
+            self._d_out.append(d)
+            self._h_out.append(CUDA.host(shape, torch.float32 if d.is_floating_point() else d.dtype))
+            for ctx in self._contexts.values():
+                _call(log, f"set_tensor_address({n!r})", ctx.set_tensor_address, n, d.data_ptr())
         self._current = self.max_batch
         self._pinned: list = []  # host buffers handed out; kept alive with the engine
         self._graphs: dict[int, Any] = {}
-        self._sizes = [b for b in buckets(self.max_batch) if b >= self._min_batch]
-        if sc.extra.get("cuda_graph"):
+        self._graph_fallback = None
+        if graphs:
             self._capture()
         self._info = {"typing": sc.extra.get("typing"), "cuda_graph": bool(self._graphs),
-                      "graph_buckets": sorted(self._graphs), "load_seconds": round(time.perf_counter() - t0, 3),
-                      "engine_layers": sc.extra.get("layers", {}).get("engine_layers")}
+                      "graph_buckets": sorted(self._graphs), "execution_contexts": len(self._contexts),
+                      "shared_device_memory": shared, "load_seconds": round(time.perf_counter() - t0, 3),
+                      "engine_layers": sc.extra.get("layers", {}).get("engine_layers"),
+                      **({"cuda_graph_fallback": self._graph_fallback} if self._graph_fallback else {})}
 
     def _set_batch(self, b: int) -> None:
         if b != self._current:
             for n in self.io.input_names:
-                checked(self._ctx.set_input_shape(n, (b, *self._shapes[n])), f"set_input_shape({n!r})")
+                shape = (b, *self._shapes[n])
+                _call(self._log, f"set_input_shape({n!r}, {shape})", self._ctx.set_input_shape, n, shape)
             self._current = b
 
     def _capture(self) -> None:
-        """One CUDA graph per batch bucket; each is run once first (TensorRT defers some work to the first call)."""
-        import torch
-
-        for b in self._sizes:
-            self._set_batch(b)
-            checked(self._ctx.execute_async_v3(self._stream.cuda_stream), "execute_async_v3")
-            self._stream.synchronize()
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=self._stream):
-                self._ctx.execute_async_v3(self._stream.cuda_stream)
-            self._graphs[b] = graph
-        torch.cuda.synchronize()
+        """One CUDA graph per bucket, each from its own context run once first (TensorRT defers some work
+        to the first enqueue after a shape change). An enqueue that fails under capture (the engine holds
+        operations capture does not permit) drops the graphs for plain enqueues, as trtexec does."""
+        handle = self._stream.cuda_stream
+        for b, ctx in self._contexts.items():
+            _call(self._log, f"execute_async_v3 (batch {b})", ctx.execute_async_v3, handle)
+        self._stream.synchronize()
+        try:
+            for b, ctx in self._contexts.items():
+                graph, mark = CUDA.graph(), self._log.count
+                with CUDA.capture(graph, self._stream):
+                    if not ctx.execute_async_v3(handle):
+                        raise _CaptureFailed(f"execute_async_v3 (batch {b}) failed under CUDA graph capture: "
+                                             + ("; ".join(self._log.since(mark)) or "no error logged"))
+                self._graphs[b] = graph
+        except RuntimeError as e:  # _CaptureFailed, or the capture's end reporting the invalidated capture
+            self._graphs.clear()
+            self._contexts = {self.max_batch: self._ctx}
+            self._graph_fallback = str(e)
+            print(f"[scaleproof] {self.name}: no CUDA graphs, plain execute_async_v3 instead ({e})", flush=True)
+        CUDA.synchronize()
 
     def _run(self, n: int) -> list[np.ndarray]:
-        import torch
-
-        with torch.cuda.stream(self._stream):
+        with CUDA.on(self._stream):
             if self._graphs:
                 self._graphs[bucket_for(max(n, self._min_batch), self._sizes)].replay()
             else:
                 self._set_batch(max(n, self._min_batch))
-                checked(self._ctx.execute_async_v3(self._stream.cuda_stream), "execute_async_v3")
+                _call(self._log, "execute_async_v3", self._ctx.execute_async_v3, self._stream.cuda_stream)
             for h, d in zip(self._h_out, self._d_out, strict=True):
                 h[:n].copy_(d[:n], non_blocking=True)
         self._stream.synchronize()
@@ -251,20 +400,18 @@ class TrtEngine(Engine):
         import torch
 
         n = len(x[self.io.input_names[0]])
-        with torch.cuda.stream(self._stream):
+        with CUDA.on(self._stream):
             for name, buf in self._d_in.items():
                 buf[:n].copy_(torch.from_numpy(np.asarray(x[name])), non_blocking=True)
         return self._run(n)
 
     def load_samples(self, samples: Feed) -> None:
         """Samples live in device memory; a batch is gathered there by index (cuda_io, as for torch)."""
-        self._dev_samples = {n: DeviceSamples(samples[n], self._d_in[n].dtype, self.max_batch) for n in self._d_in}
+        self._dev_samples = {n: CUDA.samples(samples[n], self._d_in[n].dtype, self.max_batch) for n in self._d_in}
 
     def infer_indices(self, idx: np.ndarray) -> list[np.ndarray]:
-        import torch
-
         n = len(idx)
-        with torch.cuda.stream(self._stream):
+        with CUDA.on(self._stream):
             for name, buf in self._d_in.items():
                 self._dev_samples[name].gather(idx, out=buf[:n])
         return self._run(n)
@@ -276,14 +423,20 @@ class TrtEngine(Engine):
         return dict(self._info)
 
     def memory(self) -> dict[str, Any]:
-        import torch
-
-        return {"gpu_peak_allocated_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
-                "nvml_process_used_mb": nvml_process_memory_mb()}
+        """GPU memory of this engine: PyTorch's peak (buffers, samples, the shared activation block) plus
+        what TensorRT allocated itself while loading (weights, STATIC activations), read as the drop in
+        free device memory, so another process allocating meanwhile would be counted too."""
+        peak = CUDA.peak_allocated()
+        return {"gpu_peak_allocated_mb": round((peak + self._trt_own) / 2**20, 1),
+                "torch_peak_allocated_mb": round(peak / 2**20, 1),
+                "tensorrt_own_mb": round(self._trt_own / 2**20, 1),
+                "engine_device_memory_mb": round(self._activation / 2**20, 1),
+                "nvml_process_used_mb": CUDA.process_used_mb()}
 
     def close(self) -> None:
         self._graphs.clear()
-        self._ctx = self._engine = None
+        self._ctx, self._contexts = None, {}
+        self._engine = self._scratch = None
         self._dev_samples = None
 
 
@@ -301,12 +454,6 @@ def torch_dtypes(trt) -> dict:
              "INT32": torch.int32, "INT64": torch.int64, "BOOL": torch.bool, "UINT8": torch.uint8,
              "FP8": getattr(torch, "float8_e4m3fn", None)}
     return {getattr(trt.DataType, k): v for k, v in table.items() if hasattr(trt.DataType, k) and v is not None}
-
-
-def checked(ok, call: str) -> None:
-    """TensorRT's execution-context calls return False (not raise) on a bad shape or address."""
-    if ok is False:
-        raise RuntimeError(f"TensorRT {call} returned False; see the TensorRT errors logged above")
 
 
 def inputs_for_onnx(onnx_path: Path, precision: str, max_batch: int, work_dir: Path,
