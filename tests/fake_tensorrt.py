@@ -555,6 +555,9 @@ class CpuCuda:
     def peak_allocated(self) -> int:
         return self.allocated
 
+    def process_used_mb(self) -> None:
+        return None
+
     def samples(self, samples, dtype, max_batch: int) -> CpuSamples:
         return CpuSamples(samples, dtype, max_batch)
 

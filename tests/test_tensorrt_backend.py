@@ -344,3 +344,78 @@ def test_stage_options_come_from_params():
     o = trt_options(Params(trt_opt_batch=0, batcher_max_batch=16, max_batch=64, trt_hardware_compat="ampere_plus"))
     assert (o.opt_batch, o.max_batch, o.hardware_compat) == (16, 64, "ampere_plus")
     assert trt_options(Params(trt_opt_batch=4)).opt_batch == 4
+
+
+# issue 16: what a check against the real bindings found ----------------------------------------------
+
+def test_the_stand_in_refuses_what_the_bindings_refuse():
+    trt = FakeTrt("10.8.0")
+    cfg = FakeConfig(trt)
+    with pytest.raises(AttributeError):
+        cfg.builder_optimisation_level = 3  # misspelt: pybind objects take no new attributes
+    with pytest.raises(TypeError):
+        cfg.hardware_compatibility_level = "AMPERE_PLUS"
+    assert not hasattr(trt.HardwareCompatibilityLevel, "SAME_COMPUTE_CAPABILITY")  # from 10.9
+    assert hasattr(FakeTrt("10.9.0").HardwareCompatibilityLevel, "SAME_COMPUTE_CAPABILITY")
+    assert not hasattr(FakeTrt("11.0.0").BuilderFlag, "FP16")
+    with pytest.raises(RuntimeError, match="inconsistent"):
+        trt.Builder(object()).create_optimization_profile().set_shape("input", (8, 3), (4, 3), (16, 3))
+
+
+def test_version_compatible_build_deserializes_with_host_code_allowed(tmp_path, digits_artifacts, fake_trt):
+    fake_trt("10.13.0.35")
+    sc = read_sidecar(trt_backend.build(digits_artifacts, "fp32", tmp_path, "",
+                                        TrtOptions(max_batch=32, version_compatible=True)))
+    assert sc.extra["version_compatible"] and sc.extra["layers"]["engine_layers"] == 6
+
+
+def test_same_compute_capability_needs_10_9(tmp_path, digits_artifacts, fake_trt):
+    trt = fake_trt("10.8.0")
+    with pytest.raises(ParamsError, match="same_compute_capability needs TensorRT 10.9"):
+        trt_backend.build(digits_artifacts, "fp32", tmp_path, "", TrtOptions(max_batch=32,
+                                                                             hardware_compat="same_compute_capability"))
+    assert trt.parsed == []
+    trt = fake_trt("10.9.0")
+    trt_backend.build(digits_artifacts, "fp32", tmp_path, "", TrtOptions(max_batch=32,
+                                                                         hardware_compat="same_compute_capability"))
+    assert trt.configs[-1].hardware_compatibility_level.name == "SAME_COMPUTE_CAPABILITY"
+
+
+def test_ampere_plus_is_refused_before_building_on_a_pre_ampere_gpu(tmp_path, digits_artifacts, fake_trt, monkeypatch):
+    trt = fake_trt("10.13.0.35")
+    trt.compute_capability = (7, 5)
+    monkeypatch.setattr(trt_backend, "current_device", lambda: dict(T4))
+    with pytest.raises(ParamsError, match="Ampere or newer .* this GPU is 7.5"):
+        trt_backend.build(digits_artifacts, "fp32", tmp_path, "", TrtOptions(max_batch=32, hardware_compat="ampere_plus"))
+    assert trt.parsed == []
+
+
+def fixed_batch_onnx(path: Path, batch: int) -> Path:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 4])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 4])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["input"], ["logits"])], "g", [x], [y]))
+    onnx.save(model, path)
+    return path
+
+
+def test_a_fixed_batch_onnx_gets_a_matching_profile_or_a_reason(tmp_path, fake_trt):
+    trt = fake_trt("10.13.0.35")
+    onnx_path = fixed_batch_onnx(tmp_path / "fixed.onnx", 8)
+    inputs = trt_backend.BuildInputs(model_spec="fixed", io=ModelIO.single((4,)), onnx_by_precision={"fp32": str(onnx_path)},
+                                     max_batch=32, threads=0)
+    with pytest.raises(ArtifactError, match="fixed batch dimension of 8 .* trt_min_batch = max_batch = 8"):
+        trt_backend.build(inputs, "fp32", tmp_path / "store", "", TrtOptions(max_batch=32))
+    assert trt.configs == []  # refused before building, not failed once per typing
+    sc = read_sidecar(trt_backend.build(inputs, "fp32", tmp_path / "store", "", TrtOptions(min_batch=8, max_batch=8)))
+    assert sc.extra["profile"]["input"] == {"min": [8, 4], "opt": [8, 4], "max": [8, 4]}
+
+
+def test_one_logger_for_the_process_so_a_later_build_still_says_why_it_failed(tmp_path, digits_artifacts, fake_trt):
+    trt = fake_trt("11.1.0")
+    trt_backend.build(digits_artifacts, "fp32", tmp_path, "", TrtOptions(max_batch=32))
+    trt.fail_strongly_typed = True
+    with pytest.raises(ArtifactError, match="failed .*: no implementation for a strongly typed Q/DQ pattern"):
+        trt_backend.build(digits_artifacts, "fp16", tmp_path, "", TrtOptions(max_batch=32))
+    assert trt.logger is trt_backend._logger(trt)  # the one TensorRT kept
