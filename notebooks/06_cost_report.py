@@ -48,6 +48,7 @@ validated = stages.read_result(params.run_path, "04_validate")
 bench = stages.read_result(params.run_path, "05_benchmark")
 calibrated = (stages.read_result(params.run_path, "02_calibrate")
               if paths.result_path(params.run_path, "02_calibrate").exists() else None)
+display(Markdown(report.run_header(params.run_path)))
 display(Markdown(report.summary_markdown(result, validated, exported, calibrated)))
 
 # %% [markdown]
@@ -90,17 +91,7 @@ pd.DataFrame(result["excluded"], columns=["engine", "reason"]) if result["exclud
 # ## Methodology and assumptions
 
 # %%
-display(Markdown(
-    f"- **Capacity:** {bench['capacity_method']}.\n"
-    f"- **Load generator:** MLPerf LoadGen, {bench['loadgen']}; LoadGen's logs are kept under `benchmark/loadgen/`.\n"
-    f"- **Timing harness:** {bench['harness']}; device `{bench['device_slug']}`, {bench['threads']} threads.\n"
-    f"- **Accuracy gate:** {validated['gate']} on {validated['samples']} validation samples; metric: {validated['metric']}.\n"
-    f"- **Reference:** {validated['reference']}.\n"
-    f"- **Cost:** USD per 1M = hourly price / (capacity × utilization × 3600) × 10⁶; instances = "
-    f"⌈peak QPS / (capacity × utilization)⌉ + redundancy; annual = instances × hourly price × "
-    f"{result['assumptions']['hours_per_year']} h; peak QPS = daily requests / 86,400 × peak-to-average.\n"
-    f"- **Range:** {result['assumptions']['range']}.\n"
-    f"- **Assumptions:** {result['assumptions']}."))
+display(report.methodology_table(bench, validated, result))
 pd.DataFrame([result["price"]]).set_index("id")
 
 # %% [markdown]

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from scaleproof.errors import ArtifactError
+from scaleproof.errors import ArtifactError, ParamsError
 from scaleproof.onnx_io import load_onnx_checked
 
 
@@ -74,3 +74,19 @@ def test_external_data_shorter_than_declared_is_refused(tmp_path):
     data.write_bytes(data.read_bytes()[:100])
     with pytest.raises(ArtifactError, match="truncated"):
         load_onnx_checked(path)
+
+
+def test_io_from_onnx_reads_names_dtypes_and_named_dims():
+    from scaleproof.onnx_io import io_from_onnx
+
+    ids = helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "seq"])
+    fixed = helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 3])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [ids, fixed], [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    with pytest.raises(ParamsError, match="give its size in dims"):
+        io_from_onnx(model)
+    io = io_from_onnx(model, {"seq": 16})
+    assert io.sample_shapes() == {"ids": (16,), "x": (3,)} and io.outputs == ["y"]
+    assert [i.dtype for i in io.inputs] == ["int64", "float32"]  # a fixed first axis is taken as the batch
+    assert onnx.checker.check_model(model) is None

@@ -75,6 +75,14 @@ def pick_price(rows: list[PriceRow], instance: str, device_slug: str, override_u
     return row
 
 
+def price_table_label(path: str) -> str:
+    """Where the price row comes from, as a file an auditor can open: the shipped table is cited by its
+    place in the repository."""
+    if not path:
+        return "data/prices.csv (shipped with scaleproof)"
+    return str(path)
+
+
 def cost_per_million(qps: float, usd_per_hour: float, utilization: float) -> float:
     """USD per 1M inferences for one instance serving `qps` at capacity, used at `utilization`."""
     return usd_per_hour / (qps * utilization * 3600) * 1e6
@@ -227,7 +235,8 @@ def run(params: Params) -> dict[str, Any]:
                                 f"engines[{n}].annual_savings_usd"))
     best = max(priced, key=lambda p: p["qps"]) if priced else None
     result = {
-        "price": asdict(price),
+        "measured_hardware": bench.get("hardware"),
+        "price": {**asdict(price), "table": price_table_label(params.price_table)},
         "assumptions": {"daily_requests": params.daily_requests, "peak_to_average": params.peak_to_average,
                         "peak_qps": traffic.peak_qps, "target_utilization": params.target_utilization,
                         "redundancy": params.redundancy, "growth": params.growth, "price_change": params.price_change,

@@ -82,8 +82,9 @@ def io_from_onnx(model, dims: dict[str, int] | None = None):
             raise ArtifactError(f"input {i.name!r} has ONNX element type {t.elem_type}; scaleproof feeds "
                                 f"{', '.join(ONNX_DTYPES.values())}")
         shape = [d.dim_param or (d.dim_value if d.HasField("dim_value") else f"dim{a}") for a, d in enumerate(t.shape.dim)]
-        if not shape or not isinstance(shape[0], str):
-            raise ArtifactError(f"input {i.name!r} has shape {shape}: the first axis must be a dynamic batch axis")
+        if not shape:
+            raise ArtifactError(f"input {i.name!r} is a scalar: scaleproof feeds batches (a first, batch axis)")
+        # a fixed first axis is taken as the batch too: the TensorRT build then asks for a matching profile
         inputs.append(InputSpec(name=i.name, dtype=ONNX_DTYPES[t.elem_type], shape=[BATCH_DIM, *shape[1:]]))
     try:
         return ModelIO(inputs=inputs, outputs=[o.name for o in model.graph.output], dims=dict(dims or {}))

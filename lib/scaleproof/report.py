@@ -34,7 +34,7 @@ def int8_markdown(calibrated: dict[str, Any]) -> str:
 def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: dict[str, Any],
                      calibrated: dict[str, Any] | None = None) -> str:
     """The key claims, up front, each with the file it comes from."""
-    lines = [f"## Key results: `{exported['model']}` on `{cost['price']['accelerator']}`", ""]
+    lines = [f"## Key results: `{exported['model']}` measured on {measured_on(bench_hardware(cost))}", ""]
     base = next((e for e in cost["engines"] if e["baseline"]), None)
     best = next((e for e in cost["engines"] if e["engine"] == cost["best"]), None)
     if base and best and best is not base:
@@ -76,21 +76,80 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
     if cost["excluded"]:
         lines.append(f"- **Excluded from the claims:** {', '.join(x['engine'] for x in cost['excluded'])} (reasons below).")
     p = cost["price"]
-    lines += ["", f"Priced at **{p['offer']}**, {p['usd_per_hour']} USD/h (source: {p['source']}, as of {p['as_of']}, "
-              f"confidence {p['confidence']}). Accuracy metric: {validated.get('metric_words', validated['metric'])}, "
+    lines += ["", f"Priced as **{p['offer']}** ({p['accelerator']}), {p['usd_per_hour']} USD/h (source: {p['source']}, "
+              f"as of {p['as_of']}, confidence {p['confidence']}; row `{p['id']}` of {p.get('table', 'the price table')}). Accuracy metric: {validated.get('metric_words', validated['metric'])}, "
               f"on output `{validated.get('judged_output', '')}` over {validated['samples']} validation samples."]
     return "\n".join(lines)
 
 
 def engines_table(cost: dict[str, Any]) -> pd.DataFrame:
     rows = [{
-        "engine": e["engine"], "peak Server QPS": round(e["qps"]),
-        "P99 ms": round(e["p99_ms"], 3), "peak memory MB (GPU allocated, else RSS)": e["memory_mb"],
+        "engine": e["engine"], "peak Server QPS": f"{e['qps']:,.0f}",
+        "P99 ms": f"{e['p99_ms']:.3f}", "peak memory MB (GPU allocated, else RSS)": f"{e['memory_mb']:,.0f}",
         "accuracy vs FP32": e["accuracy"],
-        "USD per 1M": round(e["usd_per_1m"], 6), "instances": e["instances"], "annual USD": round(e["annual_usd"]),
-        "speed-up": round(e.get("speedup_vs_baseline", 1.0), 2),
+        "USD per 1M": f"{e['usd_per_1m']:.4g}", "instances": f"{int(e['instances']):,d}",
+        "annual USD": f"{e['annual_usd']:,.0f}", "speed-up": f"{e.get('speedup_vs_baseline', 1.0):.2f}×",
     } for e in cost["engines"]]
     return pd.DataFrame(rows).set_index("engine") if rows else pd.DataFrame()
+
+
+def bench_hardware(cost: dict[str, Any]) -> dict[str, Any]:
+    return cost.get("measured_hardware") or {}
+
+
+def measured_on(hw: dict[str, Any]) -> str:
+    """The measured machine in words: its GPU, else its CPU (the price row only says what it is priced as)."""
+    if hw.get("gpu"):
+        return f"**{hw['gpu']['name']}** (compute capability {hw['gpu']['compute_capability']})"
+    cpu = hw.get("cpu") or {}
+    return f"**{cpu.get('model', 'this CPU')}**, {cpu.get('usable_cores', '?')} cores" if cpu else "this machine"
+
+
+def run_header(run_dir: Path) -> str:
+    """Run id, date, git commit and key package versions: the first thing an auditor reads."""
+    import datetime as dt
+
+    from .provenance import git_state, package_versions
+
+    git = git_state() or {}
+    versions = package_versions()
+    keys = ("torch", "onnxruntime", "tensorrt", "mlcommons-loadgen", "transformers")
+    pkgs = ", ".join(f"{k} {versions[k]}" for k in keys if k in versions)
+    commit = f"`{git['commit'][:12]}`" + (" (uncommitted changes)" if git.get("dirty") else "") if git.get("commit") \
+        else "not a git checkout"
+    return (f"**Run** `{Path(run_dir).name}` · **date** {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · "
+            f"**scaleproof commit** {commit} · **packages** {pkgs}")
+
+
+def methodology_table(bench: dict[str, Any], validated: dict[str, Any], cost: dict[str, Any]) -> pd.DataFrame:
+    """How every number was made, in plain words: one row per rule."""
+    lg, h, a = bench["loadgen"], bench["harness"], cost["assumptions"]
+    gate = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in validated["gate"].items())
+    rows = [
+        ("Capacity priced", bench["capacity_method"]),
+        ("Load generator", f"MLPerf LoadGen, Server scenario, P99 bound {lg['sla_p99_ms']:g} ms, runs of at least "
+                           f"{lg['min_duration_s']:g} s and {lg['min_queries']:,} queries, {lg['samples']:,} samples; "
+                           "logs under benchmark/loadgen/"),
+        ("Peak search", f"double or halve, then bisect until the highest VALID and lowest INVALID rates are within "
+                        f"{lg['peak_tolerance']:.0%}, at most {lg['peak_search_runs']} runs per search"),
+        ("Dynamic batcher", f"batches of at most {lg['batcher_max_batch']}, a request waits at most "
+                            f"{lg['max_queue_delay_ms']:g} ms; static comparison: fixed batch {lg['static_batch']}"),
+        ("Timing harness", f"{h['warmup']} warm-up iterations, then at least {h['min_repeats']} iterations and "
+                           f"{h['min_time_s']:g} s per batch size; INVALID above a spread (CoV) of {h['max_cov']:g}; "
+                           f"{h['isolation']}; {bench['threads']} CPU threads; device {bench['device_slug']}"),
+        ("Memory", h["memory"]),
+        ("Accuracy gate", f"{validated.get('metric_words', validated['metric'])} on output "
+                          f"`{validated.get('judged_output', '')}` over {validated['samples']:,} samples; {gate}"),
+        ("Reference", validated["reference"]),
+        ("Traffic", f"{a['peak_qps']:,.0f} QPS at peak (daily requests / 86,400 × peak-to-average), "
+                    f"{a['target_utilization']:.0%} planned utilization, N+{a['redundancy']}"),
+        ("Cost", f"USD per 1M = hourly price / (capacity × utilization × 3,600) × 10⁶; instances = ⌈peak QPS / "
+                 f"(capacity × utilization)⌉ + redundancy; annual = instances × hourly price × {a['hours_per_year']:,} h"),
+        ("Range", a["range"]),
+    ]
+    # a Styler: a DataFrame's display would cut these sentences at 50 characters
+    return (pd.DataFrame(rows, columns=["what", "how"]).style.hide(axis="index")
+            .set_properties(**{"text-align": "left", "white-space": "normal"}))
 
 
 def loadgen_table(bench: dict[str, Any]) -> pd.DataFrame:
@@ -171,9 +230,12 @@ def plot_throughput(bench: dict[str, Any]):
         ok = [t for t in e["timings"] if t["valid"]]
         ax1.plot([t["batch"] for t in ok], [t["throughput"] for t in ok], marker="o", label=e["engine"])
         ax2.plot([t["batch"] for t in ok], [t["p99_ms"] for t in ok], marker="o", label=e["engine"])
+    measured = sorted({t["batch"] for e in bench["engines"] for t in e["timings"]})
     for ax, title, ylabel in ((ax1, "Throughput by batch size", "inferences/s"),
                               (ax2, "P99 latency by batch size", "ms")):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(measured, [str(b) for b in measured])  # only the batch sizes that were measured
+        ax.minorticks_off()
         ax.set_xlabel("batch size")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
@@ -211,10 +273,10 @@ def scenarios_table(cost: dict[str, Any]) -> pd.DataFrame:
     for e in cost["engines"]:
         row = {"engine": e["engine"]}
         for sc in e["scenarios"]:
-            row[f"{sc['growth']:g}x: instances"] = sc["instances"]
-            row[f"{sc['growth']:g}x: annual USD"] = round(sc["annual_usd"])
+            row[f"{sc['growth']:g}x: instances"] = f"{int(sc['instances']):,d}"
+            row[f"{sc['growth']:g}x: annual USD"] = f"{sc['annual_usd']:,.0f}"
         ps = e["price_scenario"]
-        row[f"price {ps['price_change']:+.0%}: annual USD"] = round(ps["annual_usd"])
+        row[f"price {ps['price_change']:+.0%}: annual USD"] = f"{ps['annual_usd']:,.0f}"
         if "cost_share_of_revenue" in e:
             row["cost / revenue"] = f"{e['cost_share_of_revenue']:.2%}"
         rows.append(row)
@@ -254,8 +316,14 @@ def claims_appendix(cost: dict[str, Any], run_dir: Path):
             f = Path(run_dir) / c["source"]
             hashes[c["source"]] = sha256_file(f) if f.exists() else "written by this notebook (see manifest.json)"
         rows.append({"claim": c["text"], "value": c["value"], "source": c["source"], "key": c["key"],
-                     "sha256": hashes[c["source"]], "re-create": f"scaleproof reproduce {Path(run_dir).name}"})
+                     "sha256": hashes[c["source"]], "re-create": f"scaleproof reproduce {published_path(run_dir)}"})
     return pd.DataFrame(rows).style.format(escape="html").hide(axis="index")
+
+
+def published_path(run_dir: Path) -> Path:
+    """Where the run will be once published: a staging folder `OUT/.staging/ID` becomes `OUT/ID`."""
+    run_dir = Path(run_dir).resolve()
+    return run_dir.parent.parent / run_dir.name if run_dir.parent.name == ".staging" else run_dir
 
 
 def render_html(executed_notebook: Path, out: Path) -> Path:

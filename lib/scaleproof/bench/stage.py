@@ -201,6 +201,7 @@ def run(params: Params) -> dict[str, Any]:
                      "capacity": capacity(measured["server"])})
     result = {
         "device_slug": hardware.device_slug(),
+        "hardware": {"gpu": hardware.gpu_info(), "cpu": hardware.cpu_info()},  # what was measured, for the report
         "threads": usable_threads(params.threads),
         "harness": {"warmup": params.warmup, "min_repeats": params.min_repeats, "min_time_s": params.min_time_s,
                     "max_cov": params.max_cov, "timer": "time.perf_counter",
