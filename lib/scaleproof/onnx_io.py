@@ -86,7 +86,10 @@ def io_from_onnx(model, dims: dict[str, int] | None = None):
             raise ArtifactError(f"input {i.name!r} is a scalar: scaleproof feeds batches (a first, batch axis)")
         # a fixed first axis is taken as the batch too: the TensorRT build then asks for a matching profile
         inputs.append(InputSpec(name=i.name, dtype=ONNX_DTYPES[t.elem_type], shape=[BATCH_DIM, *shape[1:]]))
+    from pydantic import ValidationError
+
     try:
         return ModelIO(inputs=inputs, outputs=[o.name for o in model.graph.output], dims=dict(dims or {}))
-    except ParamsError as e:
-        raise ParamsError(f"{e} (the ONNX model has named dimensions after the batch axis)") from None
+    except ValidationError as e:  # a named dimension without a size, most often
+        why = "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())
+        raise ParamsError(f"{why} (the ONNX model has named dimensions after the batch axis)") from None
