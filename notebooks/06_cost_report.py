@@ -57,6 +57,15 @@ display(Markdown(report.summary_markdown(result, validated, exported, calibrated
 # %%
 report.engines_table(result)
 
+# %% [markdown]
+# ## Anomaly checks before pricing
+#
+# Each priced engine against each rule; a flagged engine stays priced, with the flag in bold in the key
+# results above.
+
+# %%
+report.anomalies_table(result)
+
 # %%
 fig = report.plot_cost(result)
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import paths, stages
+from . import anomalies, paths, stages
 from .config import Params
 from .errors import ParamsError
 from .metrics import describe as describe_metric
@@ -194,7 +194,7 @@ def run(params: Params) -> dict[str, Any]:
                        "memory_mb": row["memory"].get("gpu_peak_allocated_mb", row["memory"].get("process_peak_rss_mb")),
                        "top1_delta_pts": val_rows[name].get("top1_delta_pts"),
                        "top1_agreement": val_rows[name].get("top1_agreement"),
-                       "accuracy": describe_metric(val_rows[name]),
+                       "accuracy": describe_metric(val_rows[name]), "flags": anomalies.check(row),
                        "bench_index": i, **price_engine(cap, instance_price, traffic, params, per_instance)})
     baseline = next((p for p in priced if p["baseline"]), None)
     claims = []
@@ -237,6 +237,7 @@ def run(params: Params) -> dict[str, Any]:
     result = {
         "measured_hardware": bench.get("hardware"),
         "price": {**asdict(price), "table": price_table_label(params.price_table)},
+        "anomaly_rules": anomalies.RULES,
         "assumptions": {"daily_requests": params.daily_requests, "peak_to_average": params.peak_to_average,
                         "peak_qps": traffic.peak_qps, "target_utilization": params.target_utilization,
                         "redundancy": params.redundancy, "growth": params.growth, "price_change": params.price_change,

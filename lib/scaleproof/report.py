@@ -41,7 +41,7 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
         lines += [
             f"- **Capacity per instance (peak Server QPS at P99 ≤ {cost['assumptions']['sla_p99_ms']:g} ms):** "
             f"{base['qps']:,.0f} → **{best['qps']:,.0f} queries/s** "
-            f"({best['speedup_vs_baseline']:.2f}×), `{base['engine']}` → `{best['engine']}` "
+            f"({best['speedup_vs_baseline']:.2f}×{ratio_range(base, best)}), `{base['engine']}` → `{best['engine']}` "
             f"(P99 {base['p99_ms']:.3f} → {best['p99_ms']:.3f} ms). *Source: benchmark/benchmark.json*",
             f"- **Unit cost:** {fmt_money(base['usd_per_1m'])} → **{fmt_money(best['usd_per_1m'])} per 1M inferences** "
             f"at {cost['assumptions']['target_utilization']:.0%} utilization; the same budget serves "
@@ -73,6 +73,10 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
         lines.append(f"- **{sc['accelerators_per_instance']} accelerators per instance**, scaling factor "
                      f"{sc['factor']:.3f} — {sc['source']}." + ("" if sc.get("measured") else
                      " **Linear scaling is an assumption here, not a measurement.**"))
+    for e in cost["engines"]:
+        for f in e.get("flags", []):
+            lines.append(f"- **⚠ `{e['engine']}` is priced with a flag: {cost['anomaly_rules'][f['rule']]} "
+                         f"({f['detail']}).** *Source: benchmark/benchmark.json*")
     if cost["excluded"]:
         lines.append(f"- **Excluded from the claims:** {', '.join(x['engine'] for x in cost['excluded'])} (reasons below).")
     p = cost["price"]
@@ -89,7 +93,27 @@ def engines_table(cost: dict[str, Any]) -> pd.DataFrame:
         "accuracy vs FP32": e["accuracy"],
         "USD per 1M": f"{e['usd_per_1m']:.4g}", "instances": f"{int(e['instances']):,d}",
         "annual USD": f"{e['annual_usd']:,.0f}", "speed-up": f"{e.get('speedup_vs_baseline', 1.0):.2f}×",
+        "flags": ", ".join(f["rule"] for f in e.get("flags", [])) or "none",
     } for e in cost["engines"]]
+    return pd.DataFrame(rows).set_index("engine") if rows else pd.DataFrame()
+
+
+def ratio_range(base: dict[str, Any], best: dict[str, Any]) -> str:
+    """The headline ratio as a range where both capacities have one (repeats' spread or a search's bracket)."""
+    b, e = (base.get("range") or {}).get("qps"), (best.get("range") or {}).get("qps")
+    if not b or not e or not all(b) or not all(e):
+        return ""
+    return f"; range {min(e) / max(b):.2f}–{max(e) / min(b):.2f}×"
+
+
+def anomalies_table(cost: dict[str, Any]) -> pd.DataFrame:
+    """Every priced engine against every anomaly rule: ok, or FLAGGED with what was measured."""
+    rules = cost.get("anomaly_rules", {})
+    rows = []
+    for e in cost["engines"]:
+        found = {f["rule"]: f["detail"] for f in e.get("flags", [])}
+        rows.append({"engine": e["engine"], **{text: f"FLAGGED: {found[r]}" if r in found else "ok"
+                                               for r, text in rules.items()}})
     return pd.DataFrame(rows).set_index("engine") if rows else pd.DataFrame()
 
 

@@ -1,0 +1,51 @@
+"""Checks a measured engine must face before it is priced: each rule, in plain words, and whether the
+engine broke it. A flagged engine is priced only with its flags printed next to its figures (the report
+puts them in bold), so a broken measurement cannot become a cost figure unnoticed.
+
+Rules (from the measurements in benchmark.json; no new runs):
+- server_below_offline: the Server peak is under half the same engine's Offline throughput: the batcher
+  or the harness, not the engine, may be what limits it;
+- unstable_timings: a timed batch size was INVALID or its spread (CoV) above max_cov;
+- peak_at_floor: the highest VALID target is the lowest rate the search tried, with an INVALID run at
+  twice it or more above: the peak is known only to a factor of two or worse;
+- repeats_disagree: repeated peak searches differ by more than 20%.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SERVER_TO_OFFLINE = 0.5
+REPEAT_SPREAD = 0.2
+RULES = {
+    "server_below_offline": f"Server peak under {SERVER_TO_OFFLINE:.0%} of the engine's Offline throughput",
+    "unstable_timings": "a timed batch size INVALID or above the spread limit (max_cov)",
+    "peak_at_floor": "the peak is the lowest rate its search tried, with INVALID runs at 2x or more",
+    "repeats_disagree": f"repeated peak searches more than {REPEAT_SPREAD:.0%} apart",
+}
+
+
+def check(row: dict[str, Any]) -> list[dict[str, str]]:
+    """The rules one benchmark.json engine row breaks, each with what was measured."""
+    flags = []
+    cap, offline = row.get("capacity"), row.get("offline") or {}
+    if cap and offline.get("valid") and offline.get("qps") and cap["qps"] < SERVER_TO_OFFLINE * offline["qps"]:
+        flags.append({"rule": "server_below_offline",
+                      "detail": f"Server peak {cap['qps']:,.0f} QPS vs Offline {offline['qps']:,.0f} samples/s"})
+    bad = [t for t in row.get("timings", []) if not t["valid"]]
+    if bad:
+        flags.append({"rule": "unstable_timings",
+                      "detail": "; ".join(f"batch {t['batch']}: {t['reason']}" for t in bad)})
+    search = (row.get("server") or {}).get("dynamic") or {}
+    runs = search.get("runs") or []
+    if search.get("peak_qps") is not None and runs:
+        lowest = min(r["target_qps"] for r in runs)
+        above = [r["target_qps"] for r in runs if not r["valid"] and r["target_qps"] > search["peak_qps"]]
+        if search["peak_qps"] <= lowest and above and min(above) >= 2 * search["peak_qps"]:
+            flags.append({"rule": "peak_at_floor", "detail": f"peak {search['peak_qps']:,.0f} QPS, next tried rate "
+                                                             f"{min(above):,.0f} QPS was INVALID"})
+    peaks = (cap or {}).get("peaks") or []
+    if len(peaks) >= 2 and (max(peaks) - min(peaks)) / min(peaks) > REPEAT_SPREAD:
+        flags.append({"rule": "repeats_disagree",
+                      "detail": "peaks " + ", ".join(f"{p:,.0f}" for p in peaks) + " QPS"})
+    return flags
