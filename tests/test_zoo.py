@@ -16,7 +16,7 @@ def test_digits_cnn_reaches_97_percent_on_held_out_digits():
     with torch.inference_mode():
         top1 = (bundle.module(torch.from_numpy(val.x["input"]))[0].argmax(1).numpy() == val.y).mean()
     assert top1 >= 0.97
-    assert "sha256" in bundle.weights and bundle.has_labels
+    assert "sha256" in bundle.weights and bundle.dataset == "digits" and len(bundle.weights_sha256) == 64
 
 
 def test_changed_weights_are_refused(tmp_path, monkeypatch):
@@ -33,7 +33,7 @@ def test_changed_weights_are_refused(tmp_path, monkeypatch):
 def test_user_model_by_factory_path():
     bundle = load_model("tests.user_models:tiny_convnet", [3, 16, 16])
     out = bundle.module(torch.zeros(2, 3, 16, 16))[0]  # outputs come as a tuple, in output order
-    assert out.shape == (2, 5) and bundle.dataset == "synthetic" and not bundle.has_labels
+    assert out.shape == (2, 5) and bundle.dataset == "synthetic" and bundle.weights_sha256 is None
     # same seed, same init: the reference is reproducible
     again = load_model("tests.user_models:tiny_convnet", [3, 16, 16]).module(torch.zeros(2, 3, 16, 16))[0]
     assert np.array_equal(out.detach().numpy(), again.detach().numpy())

@@ -25,10 +25,6 @@ class ModelBundle:
     weights: str  # where the weights came from, for the report
     weights_sha256: str | None = None
 
-    @property
-    def has_labels(self) -> bool:
-        return self.dataset != "synthetic"
-
 
 def digits_cnn():
     """Conv-BN-ReLU network for 1x8x8 digits: 2 conv blocks, pool, 1 conv block, global pool, linear."""
@@ -90,8 +86,8 @@ ZOO: dict[str, tuple[Callable, tuple[int, ...], str, str | None]] = {
 }
 
 
-def load_weights(module, path: Path) -> str:
-    """Load safetensors weights after checking them against the sha256 shipped beside them."""
+def load_weights(module, path: Path) -> tuple[str, str]:
+    """Load shipped safetensors weights after checking them against the sha256 beside them; (origin, sha256)."""
     from safetensors.torch import load_file
 
     sha_path = path.with_suffix(path.suffix + ".sha256")
@@ -104,7 +100,7 @@ def load_weights(module, path: Path) -> str:
         raise ArtifactError(f"weights {path} have sha256 {actual[:12]}…, expected {expected[:12]}…: "
                             "the file changed; restore it from git or re-run scripts/train_digits.py")
     module.load_state_dict(load_file(str(path)))
-    return f"{path.name} (sha256 {expected})"
+    return f"{path.name} (sha256 {expected})", expected
 
 
 def resolve_factory(spec: str, what: str = "model") -> Callable:
@@ -252,8 +248,7 @@ def load_model(spec: str, input_shape=(), inputs=(), outputs=(), dims=None, weig
         module = factory()
         origin, sha = "random init (torch.manual_seed(0))", None
         if shipped and not weights:
-            origin = load_weights(module, data_dir() / shipped)
-            sha = origin.split("sha256 ")[1].rstrip(")")
+            origin, sha = load_weights(module, data_dir() / shipped)
     else:
         shape, dataset = None, "synthetic"
         factory = resolve_factory(spec)
