@@ -40,6 +40,7 @@ batch_sizes = [1, 8, 32]  # batch sizes to time
 static_batch = 1  # batch of the static comparison: fixed size, no queue window
 torch_modes = ["eager", "cuda_graph"]  # PyTorch CUDA engines to build: eager, cuda_graph, compile
 compile_mode = "default"  # torch.compile mode (max-autotune takes minutes per shape)
+compile_cache_dir = ""  # folder of torch.compile caches per GPU type, torch version, model and mode (empty means ~/.cache/scaleproof/compile)
 batcher_max_batch = 32  # largest batch the dynamic batcher forms (the TensorRT opt batch by default)
 trt_workspace_mb = 4096  # TensorRT builder workspace limit in MiB
 trt_min_batch = 1  # smallest batch of the TensorRT optimization profile

@@ -47,14 +47,20 @@ sla_p99_ms = 15.0  # P99 latency bound of the Server scenario (MLPerf uses 15 ms
 batcher_max_batch = 32  # largest batch the dynamic batcher forms
 max_queue_delay_ms = 2.0  # longest a request waits in the batcher for a fuller batch
 static_batch = 1  # batch of the static comparison: fixed size, no queue window
+static_search = True  # search the static-batching Server peak too (the dynamic-vs-static comparison)
 trt_min_batch = 1  # smallest batch of the TensorRT optimization profile
 trt_opt_batch = 0  # batch TensorRT tunes kernels for (0 means batcher_max_batch)
 loadgen_min_duration_s = 1.0  # LoadGen minimum duration per run (MLPerf: 600)
 loadgen_min_queries = 100  # LoadGen minimum query count per run (MLPerf Server: 270336)
-peak_search_runs = 6  # most Server runs the peak-QPS search may take per engine and batching
-peak_tolerance = 0.1  # stop the peak search when VALID and INVALID targets are this close
+peak_search_runs = 8  # most Server runs the peak-QPS search may take per engine and batching
+peak_tolerance = 0.05  # bisect until the highest VALID and lowest INVALID targets are this close (relative)
 scaling_devices = 0  # devices for the per-device scaling of the best engine (0 skips, -1 takes all GPUs; CPU workers stand in on a CPU machine)
-peak_repeats = 1  # independent peak searches per engine; 2 or more measure run-to-run spread
+peak_repeats = 0  # independent peak searches per engine, for the run-to-run range (0 means 2 on a CPU, 3 on a GPU)
+min_priced_duration_s = 0.0  # shortest LoadGen run a priced capacity may come from (0 means 10 s on a CPU, 30 s on a GPU); below that default the run is exploratory
+confirm_steps = 5  # confirmation runs: at the peak, then down by 1x, 2x, 4x ... peak_tolerance while INVALID
+remeasure_flagged = True  # measure an engine once more when an anomaly check flags it
+sweep_max_batch = []  # batcher max batches to sweep with sweep_queue_delay_ms (empty means batcher_max_batch only)
+sweep_queue_delay_ms = []  # batcher queue delays to sweep with sweep_max_batch (empty means max_queue_delay_ms only)
 
 # %%
 from IPython.display import Markdown, display
@@ -76,6 +82,15 @@ fig = report.plot_server(result)
 
 # %%
 fig = report.plot_throughput(result)
+
+# %% [markdown]
+# ## Batcher sweep (`sweep_max_batch` × `sweep_queue_delay_ms`)
+
+# %%
+report.batcher_sweep_table(result)
+
+# %%
+fig = report.plot_batcher_sweep(result)
 
 # %%
 report.timings_table(result)

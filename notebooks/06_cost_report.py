@@ -91,6 +91,16 @@ fig = report.plot_server(bench)
 fig = report.plot_throughput(bench)
 
 # %% [markdown]
+# ## Batcher tuning: the swept configurations and the one each engine was priced with
+
+# %%
+display(Markdown(report.batcher_words(bench)))
+report.batcher_sweep_table(bench)
+
+# %%
+fig = report.plot_batcher_sweep(bench)
+
+# %% [markdown]
 # ## Engines excluded from the claims
 
 # %%

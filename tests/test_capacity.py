@@ -1,28 +1,133 @@
-from scaleproof.bench.stage import capacity
+"""What may be priced: the achieved QPS of a long, VALID confirmation run at the lowest peak the searches
+found, stepping down while INVALID; short runs are exploratory; the batcher sweep keeps the best configuration."""
+
+import time
+
+import numpy as np
+import pytest
+
+from scaleproof.backends.base import Engine
+from scaleproof.bench.capacity import (
+    batcher_grid,
+    capacity,
+    choose_batcher,
+    confirm,
+    pricing_floor,
+    step_targets,
+)
 
 
 def search(peak, invalid_above=None):
     runs = [{"target_qps": peak, "valid": True, "p99_ms": 5.0, "log_dir": f"l{peak}", "batching": "dynamic"}]
     if invalid_above:
         runs.append({"target_qps": invalid_above, "valid": False})
-    return {"peak_qps": peak, "peak_run": runs[0] if peak else None, "runs": runs}
+    return {"peak_qps": peak, "peak_run": runs[0] if peak else None, "runs": runs, "reason": "r"}
 
 
-def test_one_search_gives_its_bracket_as_the_range():
-    cap = capacity({"dynamic": search(1000, 1100)})
-    assert (cap["qps"], cap["qps_upper"]) == (1000, 1100)
-    assert "highest VALID and lowest INVALID" in cap["range_source"]
+def confirmed(target, achieved, duration_s=10.0):
+    run = {"target_qps": target, "qps": achieved, "valid": True, "p99_ms": 7.0, "log_dir": "confirm-00",
+           "batching": "dynamic", "min_duration_s": duration_s, "queries": int(achieved * duration_s)}
+    return {"run": run, "tries": [run], "reason": f"VALID at {target:,.0f} QPS target"}
 
 
-def test_repeated_searches_give_the_lowest_peak_and_the_run_to_run_spread():
-    cap = capacity({"dynamic": search(1000, 1100), "dynamic_repeats": [search(900, 990), search(1050, 1200)]})
-    assert cap["qps"] == 900 and cap["qps_upper"] == 1050 and cap["peaks"] == [1000, 900, 1050]
-    assert cap["log_dir"] == "l900" and "run-to-run spread of 3" in cap["range_source"]
+def test_capacity_is_what_the_confirmation_run_achieved_not_a_target():
+    cap, why = capacity({"dynamic": search(1000, 1100), "confirmation": confirmed(1000, 987.0)}, floor_s=10)
+    assert cap["qps"] == 987.0 and cap["target_qps"] == 1000 and cap["log_dir"] == "confirm-00"
+    assert cap["qps_upper"] == 1100 and "highest VALID and lowest INVALID" in cap["range_source"]
+    assert why.startswith("confirmed")
 
 
-def test_no_valid_peak_in_any_search_means_no_capacity():
-    assert capacity({"dynamic": search(None)}) is None
-    assert capacity({"dynamic": search(1000), "dynamic_repeats": [search(None)]}) is None
+def test_repeated_searches_give_the_run_to_run_spread():
+    server = {"dynamic": search(1000, 1100), "dynamic_repeats": [search(900, 990), search(1050, 1200)],
+              "confirmation": confirmed(900, 895.0)}
+    cap, _ = capacity(server, floor_s=10)
+    assert cap["qps"] == 895.0 and cap["qps_upper"] == 1050 and cap["peaks"] == [1000, 900, 1050]
+    assert "run-to-run spread of 3" in cap["range_source"]
+
+
+def test_no_valid_peak_or_no_confirmation_means_no_capacity():
+    assert capacity({"dynamic": search(None)}, 10)[0] is None
+    cap, why = capacity({"dynamic": search(1000), "dynamic_repeats": [search(None)]}, 10)
+    assert cap is None and why.startswith("no VALID Server run in search 2")
+    failed = {"run": None, "tries": [], "reason": "not confirmed: 3 longer run(s) were INVALID"}
+    assert capacity({"dynamic": search(1000), "confirmation": failed}, 10) == (None, failed["reason"])
+
+
+def test_a_too_short_run_is_exploratory_and_not_priced():
+    """`--set loadgen_min_duration_s=0.01` once published 141,187 QPS from 1,397 queries; a run under the floor
+    is now never a capacity, and a floor talked below the device's default labels the whole run."""
+    cap, why = capacity({"dynamic": search(1000), "confirmation": confirmed(1000, 990.0, duration_s=0.05)}, 10)
+    assert cap is None and why.startswith("exploratory, not priced") and "0.05 s" in why
+    assert pricing_floor(0, gpu=False) == {"floor_s": 10.0, "default_floor_s": 10.0, "exploratory": None}
+    assert pricing_floor(0, gpu=True)["floor_s"] == 30.0
+    low = pricing_floor(0.05, gpu=False)
+    assert low["floor_s"] == 0.05 and low["exploratory"].startswith("exploratory, not priced")
+    assert pricing_floor(60, gpu=True)["exploratory"] is None
+
+
+def fake_server(capacity_qps):
+    def run_at(q):
+        ok = q <= capacity_qps
+        return {"target_qps": q, "qps": min(q, capacity_qps), "valid": ok, "p99_ms": 1.0,
+                "reason": "VALID" if ok else "Performance constraints satisfied : NO"}
+    return run_at
+
+
+def test_confirmation_steps_down_in_widening_steps_until_valid():
+    out = confirm(fake_server(820.0), 1000.0, tolerance=0.05, steps=5)
+    assert [r["target_qps"] for r in out["tries"]] == pytest.approx([1000.0, 950.0, 900.0, 800.0])
+    assert out["run"]["valid"] and "3 step(s) down from 1,000" in out["reason"]
+    assert confirm(fake_server(2000.0), 1000.0, 0.05, 3)["tries"][0]["target_qps"] == 1000.0
+    assert step_targets(1000.0, 0.3, 4) == pytest.approx([1000.0, 700.0, 400.0, 250.0])  # never under a quarter
+
+
+def test_confirmation_gives_up_after_its_steps():
+    out = confirm(fake_server(500.0), 1000.0, tolerance=0.1, steps=3)
+    assert out["run"] is None and len(out["tries"]) == 3
+    assert out["reason"].startswith("not confirmed: 3 longer run(s) from 1,000 down to 800 QPS")
+
+
+def test_the_grid_puts_the_profiles_configuration_first_and_ties_keep_it():
+    assert batcher_grid([], [], (32, 2.0)) == [(32, 2.0)]
+    assert batcher_grid([8, 32], [1.0, 2.0], (32, 2.0)) == [(32, 2.0), (8, 1.0), (8, 2.0), (32, 1.0)]
+    sweep = [{"max_batch": 32, "max_queue_delay_ms": 2.0, "search": search(1000)},
+             {"max_batch": 8, "max_queue_delay_ms": 1.0, "search": search(1000)},
+             {"max_batch": 8, "max_queue_delay_ms": 2.0, "search": search(None)}]
+    assert choose_batcher(sweep) is sweep[0]
+
+
+class OverheadEngine(Engine):
+    """2 ms per call plus 0.05 ms per sample: batching is nearly free, so a batcher capped at 2 serves about
+    950 QPS and one allowed 16 about 5,700."""
+
+    name, backend, precision, device = "overhead", "test", "fp32", "cpu"
+    max_batch = 16
+
+    def infer(self, x):
+        n = len(next(iter(x.values())))
+        time.sleep(0.002 + 0.00005 * n)
+        return [np.zeros((n, 2), np.float32)]
+
+
+@pytest.mark.slow
+def test_the_sweep_chooses_a_better_batcher_than_a_poor_default_and_confirms_it(tmp_path):
+    from scaleproof.bench.loadgen import LoadgenSettings
+    from scaleproof.bench.stage import measure_server
+    from scaleproof.config import Params
+
+    params = Params(batch_sizes=[1], max_batch=16, batcher_max_batch=2, max_queue_delay_ms=1.0, sweep_max_batch=[2, 16],
+                    sweep_queue_delay_ms=[1.0], sla_p99_ms=50.0, peak_search_runs=5, peak_tolerance=0.3,
+                    peak_repeats=1, min_priced_duration_s=1.0, loadgen_min_duration_s=0.3, loadgen_min_queries=50)
+    cfg = LoadgenSettings(min_duration_s=0.3, min_queries=50, sla_p99_ms=50.0, max_batch=2, max_delay_ms=1.0)
+    samples = {"input": np.zeros((64, 4), np.float32)}
+    server = measure_server(OverheadEngine(), samples, cfg, 500.0, params, tmp_path, tmp_path, 2.1, gpu=False)
+    peaks = {(c["max_batch"], c["max_queue_delay_ms"]): c["search"]["peak_qps"] for c in server["sweep"]}
+    assert set(peaks) == {(2, 1.0), (16, 1.0)}
+    assert server["batcher"]["max_batch"] == 16 and peaks[(16, 1.0)] > 2 * peaks[(2, 1.0)], peaks
+    conf = server["confirmation"]["run"]
+    assert conf["valid"] and conf["min_duration_s"] >= 1.5 and "max batch 16" in conf["batching"]
+    cap, _ = capacity(server, floor_s=1.0)
+    assert cap["qps"] == conf["qps"] and cap["qps"] > 2 * peaks[(2, 1.0)]
 
 
 def test_a_search_stops_at_once_when_one_inference_exceeds_the_sla(tmp_path):
@@ -37,3 +142,14 @@ def test_a_search_stops_at_once_when_one_inference_exceeds_the_sla(tmp_path):
     out = server_search(Slow(), {}, None, 10.0, Params(sla_p99_ms=15.0), tmp_path, tmp_path, "dynamic", 34.2)
     assert out["peak_qps"] is None and out["runs"] == []
     assert "34.200 ms (P50), more than the P99 bound sla_p99_ms=15 ms" in out["reason"]
+
+
+def test_an_open_bracket_widens_the_range_and_repeats_start_on_interleaved_grids():
+    from scaleproof.bench.capacity import repeat_start, upper_bound
+
+    grid = {"peak_qps": 19_430.0, "runs": [{"target_qps": 19_430.0, "valid": True},
+                                           {"target_qps": 24_288.0, "valid": False}]}
+    assert upper_bound([grid, grid], 19_441.0) == 24_288.0  # identical repeats are no evidence of a tight peak
+    cap, _ = capacity({"dynamic": grid, "dynamic_repeats": [grid], "confirmation": confirmed(19_430.0, 19_441.0)}, 10)
+    assert (cap["qps"], cap["qps_upper"]) == (19_441.0, 24_288.0)
+    assert [repeat_start(1000.0, k, 3) for k in range(3)] == pytest.approx([1000.0, 1259.92, 1587.40], rel=1e-4)

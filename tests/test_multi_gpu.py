@@ -23,13 +23,18 @@ def test_devices_are_gpus_where_there_are_any_else_cpu_workers():
 
 def test_two_workers_serve_about_twice_one_under_the_same_p99_bound(tmp_path):
     out = measure_scaling(sleep_engine, SAMPLES, ["cpu:0", "cpu:1"], CFG, start_qps=800, max_runs=5, tolerance=0.15,
-                          log_dir=tmp_path)
+                          log_dir=tmp_path, confirm_s=1.0, confirm_steps=4)
     one, two = out["peak_qps"]["1"], out["peak_qps"]["2"]
     assert one and two and two > 1.4 * one, out["peak_qps"]
     assert 0.7 < out["scaling_factor"] <= 1.3 and out["scaling_factor"] == pytest.approx(two / (2 * one))
-    for search in out["searches"].values():  # every run a real LoadGen Server run, logs kept
-        assert search["runs"] and all(r["scenario"] == "server" for r in search["runs"])
-    assert any(p.name.startswith("2-devices-") for p in tmp_path.iterdir())
+    lo, hi = out["factor_range"]
+    assert lo <= out["scaling_factor"] <= hi and out["confirmed"]
+    for n, measured in out["searches"].items():  # every run a real LoadGen Server run, logs kept
+        conf = measured["confirmation"]["run"]  # the capacity is what the long confirmation run achieved
+        assert conf["valid"] and conf["min_duration_s"] >= 2.5 and conf["qps"] == out["peak_qps"][n]
+        for search in measured["searches"]:
+            assert search["runs"] and all(r["scenario"] == "server" for r in search["runs"])
+    assert any(p.name.startswith("2-devices-confirm-") for p in tmp_path.iterdir())
 
 
 def test_a_worker_that_cannot_load_its_engine_stops_the_pool_with_its_error():
@@ -38,10 +43,15 @@ def test_a_worker_that_cannot_load_its_engine_stops_the_pool_with_its_error():
 
 
 def test_cost_uses_the_measured_factor_or_says_it_assumed_linear_scaling():
-    bench = {"scaling": {"engine": "e", "devices": ["cuda:0", "cuda:1"], "scaling_factor": 0.9}}
+    bench = {"scaling": {"engine": "e", "devices": ["cuda:0", "cuda:1"], "scaling_factor": 0.9,
+                         "factor_range": [0.85, 0.95]}}
     measured = instance_scaling(2, bench)
     assert measured["factor"] == 0.9 and measured["measured"] and measured["source"].startswith("measured")
-    assumed = instance_scaling(8, bench)  # measured on 2, priced for 8: not the same thing
+    assert measured["factor_range"] == [0.85, 0.95]
+    partly = instance_scaling(8, bench)  # measured on 2, priced for 8: the report says which part is assumed
+    assert partly["factor"] == 0.9 and not partly["measured"] and partly["measured_devices"] == 2
+    assert "measured over 2 of the instance's 8 accelerators" in partly["source"] and "is assumed" in partly["source"]
+    assumed = instance_scaling(8, {})
     assert assumed["factor"] == 1.0 and not assumed["measured"] and "assumed linear" in assumed["source"]
     assert instance_scaling(1, {})["source"].startswith("one accelerator per instance")
 
@@ -52,10 +62,11 @@ def test_benchmark_stage_measures_scaling_of_its_best_engine_with_cpu_stand_ins(
     from scaleproof.datasets import digits_splits
 
     params = digits_run.with_(scaling_devices=2, loadgen_min_duration_s=0.2, loadgen_min_queries=100,
-                              peak_search_runs=2, batcher_max_batch=8)
+                              peak_search_runs=2, batcher_max_batch=8, peak_repeats=1, min_priced_duration_s=0.5)
     built = stages.read_result(params.run_path, "03_build")
-    rows = [{"engine": "onnxruntime-fp32", "validated": True, "capacity": {"qps": 2000.0}},
-            {"engine": "torch-fp32", "validated": True, "capacity": {"qps": 500.0}}]
+    batcher = {"server": {"batcher": {"max_batch": 8, "max_queue_delay_ms": 2.0}}}
+    rows = [{"engine": "onnxruntime-fp32", "validated": True, "capacity": {"qps": 2000.0}, **batcher},
+            {"engine": "torch-fp32", "validated": True, "capacity": {"qps": 500.0}, **batcher}]
     out = stage.scaling(params, built, rows, digits_splits()["val"].x)
     assert out["engine"] == "onnxruntime-fp32" and out["devices"] == ["cpu:0", "cpu:1"]
     assert out["device_kind"].startswith("cpu") and set(out["peak_qps"]) == {"1", "2"}

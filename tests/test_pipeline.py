@@ -8,8 +8,9 @@ import pytest
 from scaleproof.cli import main
 from scaleproof.config import Params
 from scaleproof.errors import ParamsError
-from scaleproof.pipeline import claim_run_folder, run_chain
+from scaleproof.pipeline import run_chain
 from scaleproof.provenance import sha256_file
+from scaleproof.run_folders import claim as claim_run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "params" / "smoke.yaml"
@@ -47,12 +48,17 @@ def test_default_chain_publishes_a_hashed_run_with_its_report(published):
     for p in priced.values():  # smoke repeats the peak search: the range is the run-to-run spread
         assert p["range"]["source"].startswith("run-to-run spread of 2")
         assert p["range"]["annual_usd"][0] <= p["annual_usd"] == p["range"]["annual_usd"][1]
-    for e in bench["engines"]:  # the cost model is fed only by VALID Server peaks
+    assert cost["status"].startswith("exploratory, not priced")  # smoke's floor is under the 10 s CPU default
+    for e in bench["engines"]:  # the cost model is fed only by what a VALID confirmation run achieved
         if e["capacity"] is None:
-            assert e["engine"] not in priced
+            assert e["engine"] not in priced and e["capacity_reason"]
         else:
             peaks = [s["peak_qps"] for s in [e["server"]["dynamic"], *e["server"]["dynamic_repeats"]]]
-            assert priced[e["engine"]]["qps"] == e["capacity"]["qps"] == min(peaks)
+            conf = e["server"]["confirmation"]
+            assert conf["tries"][0]["target_qps"] == min(peaks) and conf["run"]["valid"]
+            assert priced[e["engine"]]["qps"] == e["capacity"]["qps"] == conf["run"]["qps"]
+            assert conf["run"]["min_duration_s"] >= 1.0 and f"{conf['run']['log_dir']}/mlperf_log_detail.txt" in \
+                manifest["artifacts"]
 
     html = (run / "report.html").read_text()
     assert "Key results" in html and html.count("<img") >= 2 and "where each claim comes from" in html
@@ -133,4 +139,5 @@ def test_the_headline_names_the_measured_hardware_and_the_best_engine(published)
     text, priced = pipeline.headline(published)
     cost = json.loads((published / "cost_report" / "cost_report.json").read_text())
     assert priced == len(cost["engines"]) > 0 and f"{cost['best']} sustains" in text
-    assert text.startswith("on ") and "cores)" in text and "USD per 1M inferences" in text
+    # smoke's floor is under the CPU default: the run's last words say it is not a price
+    assert text.startswith("EXPLORATORY, NOT PRICED: on ") and "cores)" in text and "USD per 1M inferences" in text

@@ -22,7 +22,10 @@ def test_the_report_names_the_run_the_hardware_and_its_methods_in_plain_words(pu
     validated = stages.read_result(published, "04_validate")
     method = report.methodology_table(bench, validated, cost).data
     assert not any("{" in v for v in method["how"]), "a Python dict repr in the methodology"
-    assert "Peak search" in set(method["what"]) and "Accuracy gate" in set(method["what"])
+    assert {"Peak search", "Pricing floor", "Dynamic batcher", "Accuracy gate"} <= set(method["what"])
+    # smoke's 1 s floor is under the CPU default: the run says, first thing, that it is not a price
+    assert "EXPLORATORY RUN, NOT PRICED" in html and "min_priced_duration_s=1 s is under the 10 s floor" in html
+    assert "Batcher tuning" in html and "chosen: " in html
     engines = report.engines_table(cost)
     assert all(re.fullmatch(r"[\d,]+", v) for v in engines["peak Server QPS"]) and \
         all(re.fullmatch(r"[\d,]+", v) for v in engines["instances"])

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TOKENS = [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"], "range": [3, 1000]},
           {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "seq"], "range": [1, 2]}]
 FAST = dict(calib_samples=48, val_samples=64, batch_sizes=[1, 8], max_batch=8, batcher_max_batch=8, min_time_s=0.05,
-            max_cov=0.5, warmup=2, min_repeats=5, sensitivity=False)
+            max_cov=0.5, warmup=2, min_repeats=5, sensitivity=False, peak_repeats=1, min_priced_duration_s=0.5,
+            remeasure_flagged=False)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,8 @@ def encoder_params(run_dir, files, **kw) -> Params:
 def test_encoder_with_two_int64_inputs_goes_through_the_whole_chain(tmp_path, encoder_files):
     smoke = Params.from_yaml(ROOT / "params" / "smoke.yaml").values()
     params = encoder_params(tmp_path / "dev", encoder_files, **{k: smoke[k] for k in (
-        "loadgen_min_duration_s", "loadgen_min_queries", "peak_search_runs", "peak_tolerance")}, peak_repeats=1)
+        "loadgen_min_duration_s", "loadgen_min_queries", "peak_search_runs", "peak_tolerance", "min_priced_duration_s")},
+        peak_repeats=1)
     outcome = run_chain(params, run_id="encoder", outputs=tmp_path / "runs", progress=False)
     assert outcome.ok, outcome.error
     run = outcome.run_dir

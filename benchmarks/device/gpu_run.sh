@@ -2,7 +2,8 @@
 # Run on a CUDA machine that lacks papermill/LoadGen (the lent H100): install carried wheels, run the
 # GPU tests and one chain per profile, and pack each run's small files into $OUT.
 #   usage: benchmarks/device/gpu_run.sh PROFILE[:RUN_ID] ...   (e.g. params/h100.yaml:h100-resnet50)
-# Wheels come from ../shared/tools/device-wheels (see README); set SKIP_TESTS=1 to skip pytest.
+# Wheels come from ../shared/tools/device-wheels (see README); set SKIP_TESTS=1 to skip pytest, and
+# RUN_ARGS="--set name=value ..." to pass overrides to every run.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -22,7 +23,7 @@ for spec in "$@"; do
   rm -rf "/tmp/runs/$run_id" "/tmp/runs/failed/$run_id" "/tmp/runs/.staging/$run_id"
   # RUN_TIMEOUT keeps a slow run inside the device's per-command limit, so what it made still comes back
   timeout "${RUN_TIMEOUT:-0}" python3 -m scaleproof.cli run --params "$profile" --run-id "$run_id" \
-    --outputs /tmp/runs --quiet 2>&1 | grep -v -i "warn" | tee "$OUT/$run_id.log"
+    --outputs /tmp/runs --quiet ${RUN_ARGS:-} 2>&1 | grep -v -i "warn" | tee "$OUT/$run_id.log"
   for dir in /tmp/runs/$run_id /tmp/runs/failed/$run_id /tmp/runs/.staging/$run_id; do [ -d "$dir" ] && break; done
   # engines and ONNX models stay behind (large); everything else comes back, manifest included
   tar -czf "$OUT/$run_id.tar.gz" -C "$(dirname "$dir")" --exclude='*.onnx' --exclude='*.safetensors' \

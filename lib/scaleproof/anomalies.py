@@ -8,12 +8,16 @@ Rules (from the measurements in benchmark.json; no new runs):
 - unstable_timings: a timed batch size was INVALID or its spread (CoV) above max_cov;
 - peak_at_floor: the highest VALID target is the lowest rate the search tried, with an INVALID run at
   twice it or more above: the peak is known only to a factor of two or worse;
-- repeats_disagree: repeated peak searches differ by more than 20%.
+- repeats_disagree: repeated peak searches differ by more than 20%;
+- search_open: a search ran out of runs before its VALID/INVALID bracket closed to peak_tolerance: the peak is
+  known only to the bracket (a grid point, not a measured limit).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .bench.capacity import lowest_invalid_above
 
 SERVER_TO_OFFLINE = 0.5
 REPEAT_SPREAD = 0.2
@@ -22,10 +26,16 @@ RULES = {
     "unstable_timings": "a timed batch size INVALID or above the spread limit (max_cov)",
     "peak_at_floor": "the peak is the lowest rate its search tried, with INVALID runs at 2x or more",
     "repeats_disagree": f"repeated peak searches more than {REPEAT_SPREAD:.0%} apart",
+    "search_open": "a peak search ran out of runs before its VALID/INVALID bracket closed to peak_tolerance",
 }
 
 
-def check(row: dict[str, Any]) -> list[dict[str, str]]:
+def searches_of(row: dict[str, Any]) -> list[dict[str, Any]]:
+    server = row.get("server") or {}
+    return [s for s in (server.get("dynamic"), *server.get("dynamic_repeats", [])) if s]
+
+
+def check(row: dict[str, Any], tolerance: float = 0.05) -> list[dict[str, str]]:
     """The rules one benchmark.json engine row breaks, each with what was measured."""
     flags = []
     cap, offline = row.get("capacity"), row.get("offline") or {}
@@ -44,6 +54,11 @@ def check(row: dict[str, Any]) -> list[dict[str, str]]:
         if search["peak_qps"] <= lowest and above and min(above) >= 2 * search["peak_qps"]:
             flags.append({"rule": "peak_at_floor", "detail": f"peak {search['peak_qps']:,.0f} QPS, next tried rate "
                                                              f"{min(above):,.0f} QPS was INVALID"})
+    open_brackets = [f"{s['peak_qps']:,.0f}–{hi:,.0f} QPS" for s in searches_of(row)
+                     if s.get("peak_qps") and (hi := lowest_invalid_above(s)) and (hi - s["peak_qps"]) / s["peak_qps"]
+                     > tolerance + 1e-9]
+    if open_brackets:
+        flags.append({"rule": "search_open", "detail": f"brackets wider than {tolerance:.0%}: " + ", ".join(open_brackets)})
     peaks = (cap or {}).get("peaks") or []
     if len(peaks) >= 2 and (max(peaks) - min(peaks)) / min(peaks) > REPEAT_SPREAD:
         flags.append({"rule": "repeats_disagree",

@@ -12,8 +12,9 @@ from . import hardware, paths, stages
 from .backends import torch as torch_backend  # imports no torch until an engine is built
 from .backends.base import BuildInputs, Engine
 from .config import Backend, Params, Precision, TorchMode
-from .errors import ParamsError
+from .errors import EngineMismatchError, ParamsError
 from .io_spec import ModelIO
+from .isolate import call_isolated
 from .provenance import read_json
 
 
@@ -92,7 +93,22 @@ def engine_store(run_dir: Path) -> Path:
 def load_engine(run_dir: Path, entry: dict[str, Any], threads: int = 0) -> Engine:
     """Load a built engine of this run, checked against its sidecar and its source artifact."""
     sidecar = paths.stage_dir(run_dir, "03_build") / entry["sidecar"]
+    recorded = read_json(sidecar).get("engine_sha256") if sidecar.is_file() else None
+    if recorded is not None and recorded != entry["engine_sha256"]:  # a sidecar rewritten to match another engine
+        raise EngineMismatchError(f"{entry['name']}: its sidecar names engine sha256 {recorded[:16]}… but build.json "
+                                  f"recorded {entry['engine_sha256'][:16]}… when it was built; rebuild (03_build)")
     return backend_module(entry["backend"]).load(sidecar, threads=threads, source_sha256=entry["source_sha256"])
+
+
+def compile_into_cache(run_dir: str, entry: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Load a torch.compile engine once (in a child process): its kernels land in the compile cache, and
+    what that took is recorded in build.json."""
+    engine = load_engine(Path(run_dir), entry, threads)
+    try:
+        info = engine.info()
+    finally:
+        engine.close()
+    return {**info.get("compile_cache", {}), "load_seconds": info.get("load_seconds")}
 
 
 def trt_options(params: Params):
@@ -134,7 +150,8 @@ def run(params: Params) -> dict[str, Any]:
             continue
         if backend == "torch":
             sidecar_path = backend_module(backend).build(inputs, precision, store, params.model, mode=spec.mode,
-                                                         compile_mode=params.compile_mode.value)
+                                                         compile_mode=params.compile_mode.value,
+                                                         compile_cache_dir=params.compile_cache_dir)
         elif backend == "tensorrt":
             sidecar_path = backend_module(backend).build(inputs, precision, store, "", options=trt_options(params))
         else:
@@ -150,6 +167,11 @@ def run(params: Params) -> dict[str, Any]:
             **({"tensorrt": {k: sc["extra"][k] for k in ("typing", "layers", "timing_cache", "profile")
                              if k in sc["extra"]}} if backend == "tensorrt" else {}),
         })
+        if spec.mode == "compile":  # compile once here, into the cache every later load of this engine reads
+            engines[-1]["compile"] = call_isolated(compile_into_cache, str(run_dir), engines[-1], params.threads,
+                                                   what=f"compiling {sc['name']}")
+            print(f"[scaleproof] compiled {sc['name']}: cache {engines[-1]['compile'].get('outcome')}, "
+                  f"{engines[-1]['compile'].get('load_seconds')} s")
         print(f"[scaleproof] built {sc['name']} in {sc['build_seconds']:.2f} s")
     result = {
         "device_slug": hardware.device_slug(),
@@ -159,5 +181,5 @@ def run(params: Params) -> dict[str, Any]:
         "engines": engines,
         "skipped": skipped,
     }
-    stages.write_result(run_dir, "03_build", result)
+    stages.write_result(run_dir, "03_build", result, params)
     return result

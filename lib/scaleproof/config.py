@@ -8,6 +8,7 @@ with a message that names it.
 
 from __future__ import annotations
 
+import os
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -152,6 +153,8 @@ class Params(BaseModel):
         [TorchMode.eager, TorchMode.cuda_graph], "PyTorch CUDA engines to build: eager, cuda_graph, compile")
     compile_mode: CompileMode = _field(CompileMode.default, "torch.compile mode (max-autotune takes minutes per shape)",
                                        strict=False)
+    compile_cache_dir: str = _field("", "folder of torch.compile caches per GPU type, torch version, model and mode "
+                                        "(empty: ~/.cache/scaleproof/compile)")
     trt_workspace_mb: int = _field(4096, "TensorRT builder workspace limit in MiB", gt=0)
     trt_min_batch: int = _field(1, "smallest batch of the TensorRT optimization profile", gt=0)
     trt_opt_batch: int = _field(0, "batch TensorRT tunes kernels for (0: batcher_max_batch)", ge=0)
@@ -187,13 +190,25 @@ class Params(BaseModel):
     batcher_max_batch: int = _field(32, "largest batch the dynamic batcher forms", gt=0)
     max_queue_delay_ms: float = _field(2.0, "longest a request waits in the batcher for a fuller batch", ge=0)
     static_batch: int = _field(1, "batch of the static comparison: fixed size, no queue window", gt=0)
+    static_search: bool = _field(True, "search the static-batching Server peak too (the dynamic-vs-static comparison)")
     loadgen_min_duration_s: float = _field(1.0, "LoadGen minimum duration per run (MLPerf: 600)", gt=0)
     loadgen_min_queries: int = _field(100, "LoadGen minimum query count per run (MLPerf Server: 270336)", gt=0)
-    peak_search_runs: int = _field(6, "most Server runs the peak-QPS search may take per engine and batching", ge=2)
-    peak_tolerance: float = _field(0.1, "stop the peak search when VALID and INVALID targets are this close", gt=0)
+    peak_search_runs: int = _field(8, "most Server runs the peak-QPS search may take per engine and batching", ge=2)
+    peak_tolerance: float = _field(0.05, "bisect until the highest VALID and lowest INVALID targets are this close "
+                                         "(relative)", gt=0, lt=1)
     scaling_devices: int = _field(0, "devices for the per-device scaling of the best engine (0: skip, -1: all GPUs; "
                                      "CPU workers stand in on a CPU machine)", ge=-1)
-    peak_repeats: int = _field(1, "independent peak searches per engine; 2 or more measure run-to-run spread", ge=1)
+    peak_repeats: int = _field(0, "independent peak searches per engine, for the run-to-run range (0: 2 on a CPU, "
+                                  "3 on a GPU)", ge=0)
+    min_priced_duration_s: float = _field(0.0, "shortest LoadGen run a priced capacity may come from (0: 10 s on a "
+                                               "CPU, 30 s on a GPU); below that default the run is exploratory", ge=0)
+    confirm_steps: int = _field(5, "confirmation runs: at the peak, then down by 1x, 2x, 4x ... peak_tolerance "
+                                   "while INVALID", ge=1)
+    remeasure_flagged: bool = _field(True, "measure an engine once more when an anomaly check flags it")
+    sweep_max_batch: list[int] = _field([], "batcher max batches to sweep with sweep_queue_delay_ms "
+                                            "(empty: batcher_max_batch only)")
+    sweep_queue_delay_ms: list[float] = _field([], "batcher queue delays to sweep with sweep_max_batch "
+                                                   "(empty: max_queue_delay_ms only)")
 
     # 06_cost_report
     price_table: str = _field("", "CSV of prices with source and date per row (empty: the shipped table)")
@@ -218,6 +233,10 @@ class Params(BaseModel):
         for name in ("batcher_max_batch", "static_batch", "trt_min_batch", "trt_opt_batch"):
             if getattr(self, name) > self.max_batch:
                 raise ValueError(f"{name} is {getattr(self, name)} but max_batch is {self.max_batch}")
+        if any(b <= 0 or b > self.max_batch for b in self.sweep_max_batch):
+            raise ValueError(f"sweep_max_batch {self.sweep_max_batch} must lie in 1..max_batch ({self.max_batch})")
+        if any(d < 0 for d in self.sweep_queue_delay_ms):
+            raise ValueError(f"sweep_queue_delay_ms {self.sweep_queue_delay_ms} must not be negative")
         if not self.precisions:
             raise ValueError("precisions must name at least one of fp32, fp16, bf16, int8")
         if any(d <= 0 for d in self.input_shape):
@@ -258,8 +277,27 @@ class Params(BaseModel):
 
     @classmethod
     def from_namespace(cls, namespace: dict[str, Any]) -> Params:
-        """Build from a notebook's globals: the parameters cell plus anything papermill injected."""
+        """Build from a notebook's globals: the parameters cell plus anything papermill injected. A name papermill
+        injected that is no parameter is refused (papermill itself only warns), and a relative run_dir is taken
+        from notebooks/, so a notebook run on its own writes under the repository's outputs/ from any folder."""
+        unknown = sorted(set(injected_names(namespace.get("In") or [])) - set(cls.model_fields))
+        if unknown:
+            raise ParamsError(f"unknown notebook parameter(s) {unknown} (known: see `scaleproof params`)")
+        from .paths import notebooks_dir
+
         values = {k: namespace[k] for k in cls.model_fields if k in namespace}
+        profile = os.environ.get(PROFILE_ENV)
+        if profile and not injected_names(namespace.get("In") or []):
+            # a notebook run on its own (nothing injected): the profile fills what still has the cell's default
+            path = Path(profile)
+            path = path if path.is_absolute() or path.exists() else notebooks_dir().parent / path
+            chosen = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            defaults = {k: f.default for k, f in cls.model_fields.items()}
+            for k, v in chosen.items():
+                if k in values and values[k] == defaults.get(k):
+                    values[k] = v
+        if "run_dir" in values and not Path(values["run_dir"]).is_absolute():
+            values["run_dir"] = str((notebooks_dir() / values["run_dir"]).resolve())
         return cls.parse(values, origin="notebook parameters")
 
     @classmethod
@@ -267,7 +305,12 @@ class Params(BaseModel):
         path = Path(path)
         if not path.is_file():
             raise ParamsError(f"parameter file {path} does not exist")
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ParamsError(f"{path} is not valid YAML: {one_line(e)}") from None
+        except UnicodeDecodeError as e:
+            raise ParamsError(f"{path} is not UTF-8 text: {e.reason} at byte {e.start}") from None
         if not isinstance(values, dict):
             raise ParamsError(f"{path} must hold a mapping of parameter: value, got {type(values).__name__}")
         values.update(overrides or {})
@@ -305,12 +348,40 @@ class Params(BaseModel):
         return self.model.startswith("zoo:")
 
 
+PROFILE_ENV = "SCALEPROOF_PARAMS"  # e.g. SCALEPROOF_PARAMS=params/smoke.yaml jupyter lab
+
+
+def injected_names(cells: list[str]) -> list[str]:
+    """Names assigned by papermill's injected-parameters cell (the latest one; it starts with "# Parameters")."""
+    import ast
+
+    for src in reversed(cells):
+        if src.lstrip().startswith("# Parameters"):
+            try:
+                tree = ast.parse(src)
+            except SyntaxError:
+                return []
+            return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name)]
+    return []
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """`name=value` from the command line; the value is read as YAML (`[1, 8]`, `true`, `0.5`)."""
     if "=" not in text:
         raise ParamsError(f"--set expects name=value, got {text!r}")
     name, raw = text.split("=", 1)
-    return name.strip(), yaml.safe_load(raw)
+    try:
+        return name.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ParamsError(f"--set {text!r}: the value is not valid YAML: {one_line(e)}") from None
+
+
+def one_line(e: Exception) -> str:
+    """A YAML parser error in one line (its own text spans several, with a caret drawing)."""
+    mark = getattr(e, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return f"{getattr(e, 'problem', None) or e}{where}"
 
 
 def describe() -> list[dict[str, Any]]:

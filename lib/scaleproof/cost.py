@@ -114,8 +114,21 @@ def fleet_cost(qps: float, usd_per_hour: float, traffic: Traffic, growth: float 
             "fleet_usd_per_1m": annual / (traffic.daily_requests * growth * 365) * 1e6}
 
 
+def require_positive(**values: float) -> None:
+    """Refuse zero, negative or non-finite figures by name: a cost from them would be nonsense, not an error."""
+    bad = [f"{k}={v!r}" for k, v in values.items()
+           if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0]
+    if bad:
+        raise ParamsError(f"{', '.join(bad)}: must be positive, finite numbers")
+
+
 def compare(base_qps: float, engine_qps: float, usd_per_hour: float, traffic: Traffic) -> dict[str, Any]:
     """The before/after of two capacities on one accelerator: what a user's own figures give."""
+    require_positive(baseline_qps=base_qps, engine_qps=engine_qps, usd_per_hour=usd_per_hour,
+                     peak_qps=traffic.peak_qps, utilization=traffic.utilization)
+    if traffic.utilization > 1 or traffic.redundancy < 0:
+        raise ParamsError(f"utilization {traffic.utilization} must lie in (0, 1] and redundancy "
+                          f"{traffic.redundancy} must not be negative")
     before, after = fleet_cost(base_qps, usd_per_hour, traffic), fleet_cost(engine_qps, usd_per_hour, traffic)
     return {"peak_qps": traffic.peak_qps, "baseline": before, "engine": after,
             "annual_savings_usd": before["annual_usd"] - after["annual_usd"],
@@ -133,9 +146,14 @@ def instance_scaling(accelerators: int, bench: dict[str, Any]) -> dict[str, Any]
     out = {"accelerators_per_instance": accelerators, "factor": 1.0}
     if accelerators == 1:
         return {**out, "source": "one accelerator per instance: no scaling involved"}
-    if measured.get("scaling_factor") and len(measured.get("devices", [])) == accelerators:
-        return {**out, "factor": measured["scaling_factor"], "measured": True,
-                "source": f"measured: benchmark/benchmark.json scaling ({accelerators} devices, {measured['engine']})"}
+    n = len(measured.get("devices", []))
+    if measured.get("scaling_factor") and 1 < n <= accelerators:
+        where = f"benchmark/benchmark.json scaling ({n} devices, {measured['engine']})"
+        return {**out, "factor": measured["scaling_factor"], "factor_range": measured.get("factor_range"),
+                "measured": n == accelerators, "measured_devices": n,
+                "source": f"measured: {where}" if n == accelerators else
+                f"measured over {n} of the instance's {accelerators} accelerators ({where}); that the factor holds "
+                f"for all {accelerators} is assumed"}
     return {**out, "measured": False,
             "source": f"assumed linear: this run measured no scaling over {accelerators} devices (scaling_devices)"}
 
@@ -165,6 +183,19 @@ def price_engine(cap: dict[str, Any], price: PriceRow, traffic: Traffic, params:
     return out
 
 
+def ratio_ranges(baseline: dict[str, Any], engine: dict[str, Any]) -> dict[str, Any]:
+    """The low and high case of an engine against the baseline from both capacity ranges: the speed-up and the
+    savings at the engine's low end against the baseline's high end, and the other way round."""
+    def ends(p: dict[str, Any]) -> tuple[tuple[float, float], tuple[float, float]]:
+        r = p.get("range")
+        return ((r["qps"][0], r["qps"][1]), (r["annual_usd"][1], r["annual_usd"][0])) if r else \
+            ((p["instance_qps"], p["instance_qps"]), (p["annual_usd"], p["annual_usd"]))
+    (b_lo, b_hi), (b_cost_lo_cap, b_cost_hi_cap) = ends(baseline)
+    (e_lo, e_hi), (e_cost_lo_cap, e_cost_hi_cap) = ends(engine)
+    return {"speedup_range": [e_lo / b_hi, e_hi / b_lo],
+            "annual_savings_range": [b_cost_hi_cap - e_cost_lo_cap, b_cost_lo_cap - e_cost_hi_cap]}
+
+
 def run(params: Params) -> dict[str, Any]:
     validated = stages.require(params, "04_validate")
     bench = stages.require(params, "05_benchmark")
@@ -185,7 +216,7 @@ def run(params: Params) -> dict[str, Any]:
             excluded.append({"engine": name, "reason": f"failed validation: {val_rows[name]['reason']}"})
             continue
         if row["capacity"] is None:
-            excluded.append({"engine": name, "reason": f"no VALID Server run: {row['server']['dynamic']['reason']}"})
+            excluded.append({"engine": name, "reason": f"not priced: {row.get('capacity_reason') or row['server']['dynamic']['reason']}"})
             continue
         cap = row["capacity"]
         priced.append({"engine": name, "backend": row["backend"], "precision": row["precision"],
@@ -194,7 +225,8 @@ def run(params: Params) -> dict[str, Any]:
                        "memory_mb": row["memory"].get("gpu_peak_allocated_mb", row["memory"].get("process_peak_rss_mb")),
                        "top1_delta_pts": val_rows[name].get("top1_delta_pts"),
                        "top1_agreement": val_rows[name].get("top1_agreement"),
-                       "accuracy": describe_metric(val_rows[name]), "flags": anomalies.check(row),
+                       "accuracy": describe_metric(val_rows[name]), "flags": row["flags"] if "flags" in row else anomalies.check(row, params.peak_tolerance),
+                       "remeasured": row.get("remeasured"),
                        "bench_index": i, **price_engine(cap, instance_price, traffic, params, per_instance)})
     baseline = next((p for p in priced if p["baseline"]), None)
     claims = []
@@ -230,11 +262,14 @@ def run(params: Params) -> dict[str, Any]:
             p["speedup_vs_baseline"] = p["qps"] / baseline["qps"]
             p["annual_savings_usd"] = baseline["annual_usd"] - p["annual_usd"]
             p["traffic_multiple_same_budget"] = baseline["usd_per_1m"] / p["usd_per_1m"]
+            p.update(ratio_ranges(baseline, p))
             claims.append(claim(f"{p['engine']}.savings", f"{p['engine']} saves {p['annual_savings_usd']:,.0f} USD a "
                                 f"year against {baseline['engine']}", p["annual_savings_usd"], cost_file,
                                 f"engines[{n}].annual_savings_usd"))
     best = max(priced, key=lambda p: p["qps"]) if priced else None
+    exploratory = (bench.get("pricing") or {}).get("exploratory")
     result = {
+        "status": exploratory or ("priced" if priced else "nothing priced: no engine has a confirmed capacity"),
         "measured_hardware": bench.get("hardware"),
         "price": {**asdict(price), "table": price_table_label(params.price_table)},
         "anomaly_rules": anomalies.RULES,
@@ -244,13 +279,14 @@ def run(params: Params) -> dict[str, Any]:
                         "revenue_per_1k": params.revenue_per_1k, "hours_per_year": HOURS_PER_YEAR,
                         "capacity": bench["capacity_method"], "sla_p99_ms": bench["loadgen"]["sla_p99_ms"],
                         "inference": "one sample through the model", "scaling": scaling,
-                        "range": "run-to-run spread of the peak when peak_repeats >= 2, else the bracket of one "
-                                 f"peak search (peak_repeats = {params.peak_repeats})"},
+                        "range": "run-to-run spread of the peaks of the repeated searches "
+                                 f"({bench['loadgen'].get('peak_repeats', params.peak_repeats)} per engine; with one "
+                                 "search, its VALID/INVALID bracket); ratios and savings take both ends"},
         "baseline": baseline["engine"] if baseline else None,
         "best": best["engine"] if best else None,
         "engines": priced,
         "excluded": excluded,
         "claims": claims,
     }
-    stages.write_result(params.run_path, "06_cost_report", result)
+    stages.write_result(params.run_path, "06_cost_report", result, params)
     return result

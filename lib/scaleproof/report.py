@@ -35,6 +35,9 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
                      calibrated: dict[str, Any] | None = None) -> str:
     """The key claims, up front, each with the file it comes from."""
     lines = [f"## Key results: `{exported['model']}` measured on {measured_on(bench_hardware(cost))}", ""]
+    if cost.get("status", "priced").startswith("exploratory"):
+        lines += [f"> **EXPLORATORY RUN, NOT PRICED.** {cost['status'].split(':', 1)[1].strip()}. The figures below "
+                  "show how the chain works; do not use them as a price.", ""]
     base = next((e for e in cost["engines"] if e["baseline"]), None)
     best = next((e for e in cost["engines"] if e["engine"] == cost["best"]), None)
     if base and best and best is not base:
@@ -49,8 +52,9 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
             f"- **Fleet for {cost['assumptions']['peak_qps']:,.0f} QPS peak (N+{cost['assumptions']['redundancy']}):** "
             f"{base['instances']} → **{best['instances']}** instances, annual cost {fmt_money(base['annual_usd'])} → "
             f"{fmt_money(best['annual_usd'])} (saves {fmt_money(best['annual_savings_usd'])}/year"
-            + (f"; range {fmt_money(best['range']['annual_usd'][0])}–{fmt_money(best['range']['annual_usd'][1])}: "
-               f"{best['range']['source']}" if best.get("range") else "")
+            + (f"; low–high case {fmt_money(best['annual_savings_range'][0])}–"
+               f"{fmt_money(best['annual_savings_range'][1])} from both capacities' ranges"
+               if best.get("annual_savings_range") else "")
             + "). *Source: cost_report/cost_report.json*",
         ]
     elif base:
@@ -68,14 +72,19 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
                          f"{e['accuracy']} (gate: {gate}). *Source: validate/validate.json*")
     if calibrated and calibrated.get("int8_onnx"):
         lines.append(int8_markdown(calibrated))
+    if calibrated and calibrated.get("adjusted"):
+        lines.append(f"- **Adjusted parameters:**{adjusted_words(calibrated)} *Source: calibrate/calibrate.json*")
     sc = cost["assumptions"].get("scaling", {})
     if sc.get("accelerators_per_instance", 1) > 1:
+        rng = sc.get("factor_range")
         lines.append(f"- **{sc['accelerators_per_instance']} accelerators per instance**, scaling factor "
-                     f"{sc['factor']:.3f} — {sc['source']}." + ("" if sc.get("measured") else
-                     " **Linear scaling is an assumption here, not a measurement.**"))
+                     f"{sc['factor']:.3f}" + (f" (range {rng[0]:.3f}–{rng[1]:.3f})" if rng else "")
+                     + f" — {sc['source']}." + ("" if sc.get("measured") else
+                     " **Scaling beyond what was measured is an assumption here, not a measurement.**"))
     for e in cost["engines"]:
+        again = " (still flagged after it was measured a second time)" if e.get("remeasured") else ""
         for f in e.get("flags", []):
-            lines.append(f"- **⚠ `{e['engine']}` is priced with a flag: {cost['anomaly_rules'][f['rule']]} "
+            lines.append(f"- **⚠ `{e['engine']}` is priced with a flag{again}: {cost['anomaly_rules'][f['rule']]} "
                          f"({f['detail']}).** *Source: benchmark/benchmark.json*")
     if cost["excluded"]:
         lines.append(f"- **Excluded from the claims:** {', '.join(x['engine'] for x in cost['excluded'])} (reasons below).")
@@ -99,11 +108,9 @@ def engines_table(cost: dict[str, Any]) -> pd.DataFrame:
 
 
 def ratio_range(base: dict[str, Any], best: dict[str, Any]) -> str:
-    """The headline ratio as a range where both capacities have one (repeats' spread or a search's bracket)."""
-    b, e = (base.get("range") or {}).get("qps"), (best.get("range") or {}).get("qps")
-    if not b or not e or not all(b) or not all(e):
-        return ""
-    return f"; range {min(e) / max(b):.2f}–{max(e) / min(b):.2f}×"
+    """The headline ratio as a range where the cost model has one (both capacities' ranges, low and high case)."""
+    r = best.get("speedup_range")
+    return f"; range {r[0]:.2f}–{r[1]:.2f}×" if r else ""
 
 
 def anomalies_table(cost: dict[str, Any]) -> pd.DataFrame:
@@ -112,8 +119,10 @@ def anomalies_table(cost: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for e in cost["engines"]:
         found = {f["rule"]: f["detail"] for f in e.get("flags", [])}
+        first = (e.get("remeasured") or {}).get("first_flags") or []
         rows.append({"engine": e["engine"], **{text: f"FLAGGED: {found[r]}" if r in found else "ok"
-                                               for r, text in rules.items()}})
+                                               for r, text in rules.items()},
+                     "measured again": ("yes, first flagged: " + ", ".join(f["rule"] for f in first)) if first else "no"})
     return pd.DataFrame(rows).set_index("engine") if rows else pd.DataFrame()
 
 
@@ -155,9 +164,13 @@ def methodology_table(bench: dict[str, Any], validated: dict[str, Any], cost: di
                            f"{lg['min_duration_s']:g} s and {lg['min_queries']:,} queries, {lg['samples']:,} samples; "
                            "logs under benchmark/loadgen/"),
         ("Peak search", f"double or halve, then bisect until the highest VALID and lowest INVALID rates are within "
-                        f"{lg['peak_tolerance']:.0%}, at most {lg['peak_search_runs']} runs per search"),
-        ("Dynamic batcher", f"batches of at most {lg['batcher_max_batch']}, a request waits at most "
-                            f"{lg['max_queue_delay_ms']:g} ms; static comparison: fixed batch {lg['static_batch']}"),
+                        f"{lg['peak_tolerance']:.0%}, at most {lg['peak_search_runs']} runs per search, "
+                        f"{lg.get('peak_repeats', 1)} independent searches per engine; these short runs are "
+                        "exploratory and never priced"),
+        ("Pricing floor", pricing_words(bench.get("pricing") or {})),
+        ("Dynamic batcher", batcher_words(bench)),
+        ("Anomaly checks", "before pricing, each engine is checked against the rules of the anomaly table; a flagged "
+                           "engine is measured once more, and if still flagged priced with the flag in bold"),
         ("Timing harness", f"{h['warmup']} warm-up iterations, then at least {h['min_repeats']} iterations and "
                            f"{h['min_time_s']:g} s per batch size; INVALID above a spread (CoV) of {h['max_cov']:g}; "
                            f"{h['isolation']}; {bench['threads']} CPU threads; device {bench['device_slug']}"),
@@ -176,10 +189,69 @@ def methodology_table(bench: dict[str, Any], validated: dict[str, Any], cost: di
             .set_properties(**{"text-align": "left", "white-space": "normal"}))
 
 
+def pricing_words(pricing: dict[str, Any]) -> str:
+    if not pricing:
+        return "not recorded (a result from before confirmation runs)"
+    words = (f"a priced capacity comes from a VALID confirmation run of at least {pricing['floor_s']:g} s "
+             f"(default floor {pricing['default_floor_s']:g} s on this device)")
+    return words + (f"; **{pricing['exploratory']}**" if pricing.get("exploratory") else "")
+
+
+def batcher_words(bench: dict[str, Any]) -> str:
+    lg = bench["loadgen"]
+    swept = lg.get("sweep_max_batch") or lg.get("sweep_queue_delay_ms")
+    chosen = "; ".join(f"{e['engine']}: max batch {e['server']['batcher']['max_batch']}, "
+                       f"{e['server']['batcher']['max_queue_delay_ms']:g} ms"
+                       for e in bench["engines"] if e["server"].get("batcher"))
+    head = (f"swept max batch {lg.get('sweep_max_batch') or [lg['batcher_max_batch']]} × queue delay "
+            f"{lg.get('sweep_queue_delay_ms') or [lg['max_queue_delay_ms']]} ms per engine, keeping the configuration "
+            "with the highest Server peak" if swept else
+            f"batches of at most {lg['batcher_max_batch']}, a request waits at most {lg['max_queue_delay_ms']:g} ms")
+    return f"{head}; chosen: {chosen or 'n/a'}; static comparison: fixed batch {lg['static_batch']}"
+
+
+def batcher_sweep_table(bench: dict[str, Any]) -> pd.DataFrame:
+    """Every swept batcher configuration per engine: its search's peak, and which one was chosen."""
+    rows = []
+    for e in bench["engines"]:
+        chosen = e["server"].get("batcher") or {}
+        for c in e["server"].get("sweep") or []:
+            peak = c["search"]["peak_qps"]
+            rows.append({"engine": e["engine"], "max batch": c["max_batch"],
+                         "queue delay ms": f"{c['max_queue_delay_ms']:g}",
+                         "search peak QPS": f"{peak:,.0f}" if peak is not None else "no VALID run",
+                         "chosen": "**chosen**" if (c["max_batch"], c["max_queue_delay_ms"]) ==
+                         (chosen.get("max_batch"), chosen.get("max_queue_delay_ms")) else ""})
+    return pd.DataFrame(rows).set_index(["engine", "max batch", "queue delay ms"]) if rows else pd.DataFrame()
+
+
+def plot_batcher_sweep(bench: dict[str, Any]):
+    """P99 against achieved QPS of every search run of every swept configuration, one panel per engine."""
+    import matplotlib.pyplot as plt
+
+    engines = [e for e in bench["engines"] if e["server"].get("sweep")]
+    if not engines:
+        return None
+    fig, axes = plt.subplots(1, len(engines), figsize=(5 * len(engines), 4), squeeze=False)
+    for ax, e in zip(axes[0], engines, strict=True):
+        for i, c in enumerate(e["server"]["sweep"]):
+            runs = sorted((r for r in c["search"]["runs"] if r["qps"] == r["qps"]), key=lambda r: r["qps"])
+            ax.plot([r["qps"] for r in runs], [r["p99_ms"] for r in runs], marker="o", color=f"C{i}", alpha=0.8,
+                    label=f"batch ≤{c['max_batch']}, {c['max_queue_delay_ms']:g} ms")
+        ax.axhline(bench["loadgen"]["sla_p99_ms"], color="red", ls="--", lw=1, label="P99 bound")
+        ax.set(xscale="log", yscale="log", xlabel="achieved QPS", ylabel="P99 latency, ms", title=e["engine"])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def loadgen_table(bench: dict[str, Any]) -> pd.DataFrame:
     """Per engine: LoadGen's three scenarios, and what dynamic batching buys over static."""
     def peak(search: dict[str, Any]) -> str | float:
-        return round(search["peak_qps"]) if search["peak_qps"] is not None else "INVALID"
+        if search["peak_qps"] is not None:
+            return round(search["peak_qps"])
+        return "INVALID" if search["runs"] else "not searched"
 
     rows = []
     for e in bench["engines"]:
@@ -193,6 +265,8 @@ def loadgen_table(bench: dict[str, Any]) -> pd.DataFrame:
             "Server peak QPS, dynamic": peak(srv["dynamic"]),
             "Server peak QPS, static": peak(srv["static"]),
             "dynamic / static": round(dyn / sta, 2) if dyn and sta else "n/a",
+            "priced capacity QPS": f"{e['capacity']['qps']:,.0f}" if e.get("capacity") else
+            (e.get("capacity_reason") or "none")[:80],
         })
     return pd.DataFrame(rows).set_index("engine")
 
@@ -367,10 +441,16 @@ def render_html(executed_notebook: Path, out: Path) -> Path:
 
 # 02_calibrate ------------------------------------------------------------------------------------
 
+def adjusted_words(result: dict[str, Any]) -> str:
+    """Parameters the data could not honour, in bold: never silently changed."""
+    return "".join(f" **{a['parameter']} {a['asked']:,} → {a['used']:,} used: {a['why']}.**"
+                   for a in result.get("adjusted") or [])
+
+
 def calibration_markdown(c: dict[str, Any]) -> str:
     """What 02_calibrate made and from what: the INT8 statement, calibration data, quantizer, cache."""
     head = (f"**{c['statement']}** (gate: {c['gate']}, {c['val_samples']} validation samples, "
-            f"reference: {c['reference']}).")
+            f"reference: {c['reference']}).") + adjusted_words(c)
     if not c["int8_onnx"]:
         return head + " The FP16 model is below."
     return head + (
@@ -476,6 +556,8 @@ def scaling_markdown(bench: dict[str, Any]) -> str:
     one, all_ = sc["peak_qps"]["1"], sc["peak_qps"][str(n)]
     factor = "not measured (a search found no VALID rate)" if sc["scaling_factor"] is None else \
         f"**{sc['scaling_factor']:.3f}**"
-    return (f"Scaling of `{sc['engine']}` on {sc['device_kind']}: Server peak {one or 0:,.0f} QPS on 1 device, "
-            f"{all_ or 0:,.0f} QPS on {n} ({', '.join(sc['devices'])}); scaling factor {factor} "
-            f"(peak(N) / (N × peak(1))).")
+    rng = sc.get("factor_range")
+    spread = f", range {rng[0]:.3f}–{rng[1]:.3f} over the repeated searches" if rng else ""
+    return (f"Scaling of `{sc['engine']}` on {sc['device_kind']}: Server capacity {one or 0:,.0f} QPS on 1 device, "
+            f"{all_ or 0:,.0f} QPS on {n} ({', '.join(sc['devices'])}); scaling factor {factor}{spread}. "
+            f"Method: {sc.get('method', 'peak(N) / (N × peak(1))')}.")

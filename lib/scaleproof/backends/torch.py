@@ -20,6 +20,7 @@ from ..engine_store import Sidecar, check_engine, current_device, save_engine
 from ..errors import ParamsError
 from ..io_spec import Feed, ModelIO
 from ..provenance import sha256_file
+from . import compile_cache
 from .base import BuildInputs, Engine, usable_threads
 from .cuda_io import DeviceSamples, pinned_array
 
@@ -73,15 +74,28 @@ class TorchEngine(Engine):
         if self.device == "cuda":
             self._info.update(tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32)
         fn = self._module
+        cache_before = None
         if self.mode == "compile":
-            fn = torch.compile(self._module, mode=sc.extra.get("compile_mode", "default"))
-            self._info["compile_mode"] = sc.extra.get("compile_mode", "default")
+            compile_mode = sc.extra.get("compile_mode", "default")
+            folder = compile_cache.cache_dir(sc.extra.get("compile_cache_dir"), sc.device_slug, version(),
+                                             compile_recipe(sc))
+            compile_cache.use(folder)  # before the first compile in this process: Inductor and Triton read it then
+            cache_before = compile_cache.counts()
+            fn = torch.compile(self._module, mode=compile_mode)
+            self._info["compile_mode"] = compile_mode
+            self._info["compile_cache"] = {"dir": str(folder)}
         self._fn = fn
         self._graphs: dict[int, tuple] = {}
         if self.mode in GRAPH_MODES:
             self._sizes = buckets(self.max_batch)
+            t_capture = time.perf_counter()
             self._capture()
             self._info["graph_buckets"] = self._sizes
+            if cache_before is not None:  # compiling happens in the warm-up before each capture
+                after = compile_cache.counts()
+                self._info["compile_cache"].update(
+                    outcome=compile_cache.outcome(cache_before, after), compile_and_capture_seconds=round(
+                        time.perf_counter() - t_capture, 3), **{k: after[k] - cache_before[k] for k in after})
         self._info["load_seconds"] = round(time.perf_counter() - t0, 3)
 
     def _to_engine(self, name: str, t):
@@ -201,6 +215,13 @@ def nvml_process_memory_mb() -> float | None:
     return None  # in a container NVML may report host pids, which do not match ours
 
 
+def compile_recipe(sc: Sidecar) -> dict[str, Any]:
+    """What decides the compiled code, as the compile cache's key: model and weights, precision, mode, shapes."""
+    return {"model_spec": sc.extra.get("model_spec"), "weights_sha256": sc.source_sha256, "precision": sc.precision,
+            "compile_mode": sc.extra.get("compile_mode", "default"), "channels_last": sc.extra.get("channels_last"),
+            "buckets": buckets(sc.input_profile["max_batch"]), "io": sc.input_profile["io"]}
+
+
 def supported(device: str) -> dict[str, set[str]]:
     """precision -> modes this backend builds on `device`."""
     if device == "cuda":
@@ -209,7 +230,7 @@ def supported(device: str) -> dict[str, set[str]]:
 
 
 def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, mode: str = "eager",
-          compile_mode: str = "default") -> Path:
+          compile_mode: str = "default", compile_cache_dir: str = "") -> Path:
     """Store the model's weights as the engine, with the recipe (precision, mode) that loads it."""
     from safetensors.torch import save_file
 
@@ -228,7 +249,7 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, m
         save_file({k: v.contiguous() for k, v in bundle.module.state_dict().items()}, str(out))
         extra = {"model_spec": inputs.model_spec, "mode": mode, "channels_last": here == "cuda" and precision != "fp32"}
         if mode == "compile":
-            extra["compile_mode"] = compile_mode
+            extra.update(compile_mode=compile_mode, compile_cache_dir=compile_cache_dir)
         sc = Sidecar(
             name=name, backend=NAME, backend_version=version(), precision=precision, **device,
             input_profile=inputs.profile(),

@@ -61,6 +61,7 @@ class LoadgenRun:
     batch_sizes: dict[int, int]
     log_dir: str
     batching: str
+    min_duration_s: float = math.nan  # LoadGen's effective minimum duration: a VALID run lasted at least this
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -169,6 +170,7 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
         batch_sizes=dict(sorted(batcher.batch_sizes.items())), log_dir=str(log_dir),
         batching=(f"static: fixed batch {cfg.max_batch}, no queue window" if cfg.fixed_batch
                   else f"dynamic: max batch {cfg.max_batch}, max queue delay {delay * 1e3:g} ms"),
+        min_duration_s=detail.get("effective_min_duration_ms", cfg.min_duration_s * 1e3) / 1e3,
     )
 
 

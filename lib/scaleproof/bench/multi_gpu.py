@@ -17,10 +17,12 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from ..io_spec import Feed
+from .capacity import CONFIRM_FACTOR, confirm, repeat_start, upper_bound
 from .loadgen import LoadgenSettings, find_peak, run_server
 
 READY_TIMEOUT_S = 600  # engine load + warm-up of every batch shape (torch.compile can take minutes)
@@ -37,8 +39,11 @@ def devices_for(count: int, gpus: int, cores: int) -> list[str]:
 
 
 def _serve(make_engine: Callable[[], Any], samples: Feed, device: str, threads: int, max_batch: int,
-           max_delay_s: float, requests, results) -> None:
+           max_delay_s: float, requests, results, parent_pid: int | None = None) -> None:
     """Worker process: pin the device, load the engine, batch what arrives, report completed ids."""
+    from ..isolate import die_with_parent
+
+    die_with_parent(parent_pid)  # a queue gives no EOF: without this a killed parent leaves workers blocked
     kind, _, index = device.partition(":")
     if kind == "cuda":
         os.environ["CUDA_VISIBLE_DEVICES"] = index  # before anything initializes CUDA in this process
@@ -71,7 +76,8 @@ class WorkerPool:
         self._results = ctx.Queue()
         self._procs = [ctx.Process(target=_serve, daemon=True, name=f"scaleproof-{d}",
                                    args=(make_engine, samples, d, threads_per_cpu_worker, max_batch, max_delay_s,
-                                         q, self._results)) for d, q in zip(devices, self._requests, strict=True)]
+                                         q, self._results, os.getpid()))
+                       for d, q in zip(devices, self._requests, strict=True)]
         for p in self._procs:
             p.start()
         ready = 0
@@ -151,36 +157,69 @@ class _PoolBatcher:
 
 
 def _runner(pool: WorkerPool, samples: Feed, cfg: LoadgenSettings, log_dir: Path, n: int,
-            progress: Callable[[str], None]) -> Callable[[float], dict[str, Any]]:
+            progress: Callable[[str], None], label: str = "") -> Callable[[float], dict[str, Any]]:
     counter = iter(range(10_000))
 
     def run_at(q: float) -> dict[str, Any]:
-        r = run_server(pool, samples, cfg, q, log_dir / f"{n}-devices-{next(counter):02d}").as_dict()
-        progress(f"{n} device(s) @ {q:,.0f} QPS: {'VALID' if r['valid'] else 'INVALID'}, P99 {r['p99_ms']:.3f} ms")
+        r = run_server(pool, samples, cfg, q, log_dir / f"{n}-devices{label}-{next(counter):02d}").as_dict()
+        progress(f"{n} device(s){label} @ {q:,.0f} QPS: " + (f"VALID, {r['qps']:,.0f} QPS achieved, P99 "
+                                                            f"{r['p99_ms']:.3f} ms" if r["valid"] else
+                                                            f"INVALID, P99 {r['p99_ms']:.3f} ms"))
         return r
     return run_at
 
 
+def measure_devices(pool: WorkerPool, samples: Feed, cfg: LoadgenSettings, n: int, start_qps: float, max_runs: int,
+                    tolerance: float, log_dir: Path, progress: Callable[[str], None], repeats: int, confirm_s: float,
+                    confirm_steps: int) -> dict[str, Any]:
+    """`repeats` peak searches over `n` devices, then (with `confirm_s`) a confirmation run of at least that long
+    at the lowest peak: the capacity is what that VALID run achieved, as for one engine in 05_benchmark."""
+    run_at = _runner(pool, samples, cfg, log_dir, n, progress)
+    searches = [find_peak(run_at, repeat_start(start_qps, k, repeats), max_runs, tolerance) for k in range(repeats)]
+    peaks = [s.peak_qps for s in searches]
+    out: dict[str, Any] = {"peaks": peaks, "searches": [asdict(s) for s in searches], "confirmation": None,
+                           "qps": None}
+    if any(p is None for p in peaks):
+        return out
+    if not confirm_s:
+        return {**out, "qps": min(peaks)}
+    long_cfg = replace(cfg, min_duration_s=max(CONFIRM_FACTOR * cfg.min_duration_s, confirm_s))
+    conf = confirm(_runner(pool, samples, long_cfg, log_dir, n, progress, "-confirm"), min(peaks), tolerance,
+                   confirm_steps)
+    return {**out, "confirmation": conf, "qps": conf["run"]["qps"] if conf["run"] else None}
+
+
 def measure_scaling(make_engine: Callable[[], Any], samples: Feed, devices: list[str], cfg: LoadgenSettings,
                     start_qps: float, max_runs: int, tolerance: float, log_dir: Path,
-                    threads_per_cpu_worker: int = 1, progress: Callable[[str], None] = lambda _: None) -> dict:
-    """Server peak at the P99 bound with 1 device and with all `devices`, and the scaling factor."""
-    peaks: dict[int, Any] = {}
+                    threads_per_cpu_worker: int = 1, progress: Callable[[str], None] = lambda _: None,
+                    repeats: int = 1, confirm_s: float = 0.0, confirm_steps: int = 3) -> dict:
+    """Server capacity at the P99 bound with 1 device and with all `devices`, the scaling factor, and its range
+    from the repeated searches (low: the fewest N-device QPS over the most 1-device QPS; high: the reverse)."""
+    per_n: dict[int, dict[str, Any]] = {}
     for n in sorted({1, len(devices)}):
         pool = WorkerPool(make_engine, samples, devices[:n], cfg.max_batch, cfg.max_delay_ms / 1e3,
                           threads_per_cpu_worker)
         try:
-            peaks[n] = find_peak(_runner(pool, samples, cfg, log_dir, n, progress), start_qps * n, max_runs, tolerance)
+            per_n[n] = measure_devices(pool, samples, cfg, n, start_qps * n, max_runs, tolerance, log_dir, progress,
+                                       repeats, confirm_s, confirm_steps)
         finally:
             pool.close()
-    one, all_ = peaks[1].peak_qps, peaks[len(devices)].peak_qps
     n = len(devices)
+    one, all_ = per_n[1]["qps"], per_n[n]["qps"]
     factor = all_ / (n * one) if one and all_ else None
+    factor_range = None
+    if factor is not None:  # each count's capacity between what was confirmed and its searches' upper bound
+        hi_one, hi_all = (upper_bound(per_n[k]["searches"], per_n[k]["qps"]) for k in (1, n))
+        factor_range = [all_ / (n * hi_one), hi_all / (n * one)]
     return {
         "devices": devices,
         "peak_qps": {"1": one, str(n): all_},
         "scaling_factor": factor,
-        "method": "Server peak at the P99 bound, one worker process per device, one LoadGen run over all; "
-                  "factor = peak(N) / (N x peak(1))",
-        "searches": {str(k): {"reason": v.reason, "runs": v.runs} for k, v in peaks.items()},
+        "factor_range": factor_range,
+        "confirmed": bool(confirm_s),
+        "method": f"Server capacity at the P99 bound, one worker process per device, one LoadGen run over all; "
+                  f"{repeats} peak search(es) per device count" + (f", then a confirmation run of at least "
+                  f"{max(CONFIRM_FACTOR * cfg.min_duration_s, confirm_s):g} s whose achieved QPS is the capacity"
+                  if confirm_s else "") + "; factor = capacity(N) / (N x capacity(1))",
+        "searches": {str(k): v for k, v in per_n.items()},
     }

@@ -10,24 +10,37 @@ another's timings, and the process's peak memory belongs to that engine alone.
 from __future__ import annotations
 
 import resource
+from collections.abc import Callable
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import build, hardware, paths, stages
+from .. import anomalies, build, hardware, paths, stages
 from ..backends.base import usable_threads
 from ..config import Params
 from ..datasets import splits_for
 from ..io_spec import Feed, ModelIO, feed_len
 from ..isolate import ChildCrashed, call_isolated
 from ..provenance import runtime_versions
+from .capacity import (
+    CONFIRM_FACTOR,
+    batcher_grid,
+    capacity,
+    choose_batcher,
+    confirm,
+    pricing_floor,
+    repeat_start,
+)
 from .loadgen import LoadgenSettings, PeakSearch, Scenario, find_peak, run_scenario, run_server
 from .timing import time_engine
 
-CAPACITY_METHOD = ("peak MLPerf LoadGen Server QPS with dynamic batching: the highest target QPS whose run is "
-                   "VALID (P99 <= {sla} ms and LoadGen's duration, query-count and early-stopping checks)")
+CAPACITY_METHOD = ("confirmed MLPerf LoadGen Server QPS with dynamic batching: {repeats} independent peak searches "
+                   "(short runs, bisected to within {tol:.0%}), then a run of at least {confirm_s:g} s at the lowest "
+                   "peak found, stepping down {tol:.0%} while INVALID; the capacity is the QPS LoadGen achieved in "
+                   "that VALID run (P99 <= {sla} ms and LoadGen's duration, query-count and early-stopping checks)")
 
 
 def rss_mb() -> float:
@@ -53,25 +66,21 @@ def say(msg: str) -> None:
     print(f"[scaleproof] {msg}", flush=True)
 
 
-def capacity(server: dict[str, Any]) -> dict[str, Any] | None:
-    """What the cost model may use: the dynamic-batching Server peak, or None if no run was VALID.
+def peak_repeats(params: Params, gpu: bool) -> int:
+    return params.peak_repeats or (3 if gpu else 2)
 
-    With repeated searches the capacity is the lowest peak found (a VALID run backs it) and the
-    spread of the peaks is the run-to-run range; with one search, the range is its bracket."""
-    searches = [server["dynamic"], *server.get("dynamic_repeats", [])]
-    if any(s["peak_qps"] is None for s in searches):
-        return None
-    peak = min(searches, key=lambda s: s["peak_qps"])
-    run = peak["peak_run"]
-    out = {"qps": peak["peak_qps"], "p99_ms": run["p99_ms"], "log_dir": run["log_dir"], "batching": run["batching"]}
-    if len(searches) > 1:
-        peaks = [s["peak_qps"] for s in searches]
-        out.update(qps_upper=max(peaks), range_source=f"run-to-run spread of {len(peaks)} peak searches", peaks=peaks)
-    else:
-        invalid_above = [r["target_qps"] for r in peak["runs"] if not r["valid"] and r["target_qps"] > peak["peak_qps"]]
-        out.update(qps_upper=min(invalid_above, default=None),
-                   range_source="one peak search: between its highest VALID and lowest INVALID target")
-    return out
+
+def _runner(engine, x: Feed, cfg: LoadgenSettings, log_root: Path, run_dir: Path, label: str):
+    """A function target QPS -> one Server run (logs under `server-<label>-NN`), reported as it ends."""
+    def run_at(q: float) -> dict[str, Any]:
+        n = len(list(log_root.glob(f"server-{label}-*")))
+        r = run_server(engine, x, cfg, q, log_root / f"server-{label}-{n:02d}").as_dict()
+        r["log_dir"] = str(Path(r["log_dir"]).relative_to(run_dir))
+        say(f"{engine.name} server {label} @ {q:,.0f} QPS: "
+            + (f"VALID, {r['qps']:,.0f} QPS achieved, P99 {r['p99_ms']:.3f} ms" if r["valid"]
+               else f"INVALID ({r['reason'][:90]})"))
+        return r
+    return run_at
 
 
 def server_search(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
@@ -83,16 +92,42 @@ def server_search(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, param
                   f"{params.sla_p99_ms:g} ms: no Server rate can be VALID; raise sla_p99_ms or use a faster engine")
         say(f"{engine.name} server {label}: {reason}")
         return asdict(PeakSearch(None, None, [], reason))
-
-    def run_at(q: float) -> dict[str, Any]:
-        n = len(list(log_root.glob(f"server-{label}-*")))
-        r = run_server(engine, x, cfg, q, log_root / f"server-{label}-{n:02d}").as_dict()
-        r["log_dir"] = str(Path(r["log_dir"]).relative_to(run_dir))
-        say(f"{engine.name} server {label} @ {q:,.0f} QPS: "
-            + (f"VALID, P99 {r['p99_ms']:.3f} ms" if r["valid"] else f"INVALID ({r['reason'][:90]})"))
-        return r
-
+    run_at = _runner(engine, x, cfg, log_root, run_dir, label)
     return asdict(find_peak(run_at, start_qps, params.peak_search_runs, params.peak_tolerance))
+
+
+def measure_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
+                   run_dir: Path, latency_floor_ms: float | None, gpu: bool) -> dict[str, Any]:
+    """Dynamic batching: the batcher sweep (one search per configuration), repeated searches with the chosen
+    one, and the confirmation run that the priced capacity comes from."""
+    grid = batcher_grid(params.sweep_max_batch, params.sweep_queue_delay_ms,
+                        (params.batcher_max_batch, params.max_queue_delay_ms))
+    sweep = []
+    for mb, delay in grid:
+        label = "dynamic" if len(grid) == 1 else f"sweep-b{mb}-d{delay:g}"
+        search = server_search(engine, x, replace(cfg, max_batch=mb, max_delay_ms=delay), start_qps, params,
+                               log_root, run_dir, label, latency_floor_ms)
+        sweep.append({"max_batch": mb, "max_queue_delay_ms": delay, "search": search})
+    chosen = choose_batcher(sweep)
+    cfg = replace(cfg, max_batch=chosen["max_batch"], max_delay_ms=chosen["max_queue_delay_ms"])
+    if len(grid) > 1:
+        say(f"{engine.name} batcher: max batch {cfg.max_batch}, queue delay {cfg.max_delay_ms:g} ms "
+            f"(highest peak of {len(grid)} configurations)")
+    n = peak_repeats(params, gpu)
+    repeats = [server_search(engine, x, cfg, repeat_start(start_qps, k, n), params, log_root, run_dir, f"dynamic-r{k}",
+                             latency_floor_ms) for k in range(1, n)]
+    peaks = [s["peak_qps"] for s in (chosen["search"], *repeats)]
+    floor = pricing_floor(params.min_priced_duration_s, gpu)["floor_s"]
+    confirmation = None
+    if all(p is not None for p in peaks):
+        long_cfg = replace(cfg, min_duration_s=max(CONFIRM_FACTOR * cfg.min_duration_s, floor))
+        confirmation = confirm(_runner(engine, x, long_cfg, log_root, run_dir, "confirm"), min(peaks),
+                               params.peak_tolerance, params.confirm_steps)
+    return {"batcher": {"max_batch": cfg.max_batch, "max_queue_delay_ms": cfg.max_delay_ms,
+                        "chosen_by": (f"highest Server peak of {len(grid)} swept configurations" if len(grid) > 1
+                                      else "the profile's batcher_max_batch and max_queue_delay_ms (no sweep)")},
+            "sweep": sweep if len(grid) > 1 else [], "dynamic": chosen["search"], "dynamic_repeats": repeats,
+            "confirmation": confirmation}
 
 
 def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], x: Feed) -> dict[str, Any]:
@@ -132,13 +167,11 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
         # the fastest a request can be answered: a batch of one (dynamic), a batch of static_batch (static)
         one = next((t["p50_ms"] for t in timings if t["batch"] == 1 and t["valid"]), single["p50_ms"])
         static_one = next((t["p50_ms"] for t in timings if t["batch"] == params.static_batch and t["valid"]), one)
-        server = {
-            "dynamic": server_search(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, "dynamic", one),
-            "static": server_search(engine, x, static_cfg, 0.5 * static_start, params, log_root, run_path, "static",
-                                    static_one),
-            "dynamic_repeats": [server_search(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path,
-                                              f"dynamic-r{k}", one) for k in range(1, params.peak_repeats)],
-        }
+        gpu = hardware.gpu_info() is not None
+        server = measure_server(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, one, gpu)
+        server["static"] = (server_search(engine, x, static_cfg, 0.5 * static_start, params, log_root, run_path,
+                                          "static", static_one) if params.static_search else
+                            asdict(PeakSearch(None, None, [], "not searched (static_search is false)")))
         memory = {"process_peak_rss_mb": round(peak_rss_mb(), 1), "engine_rss_mb": round(rss_mb() - before, 1),
                   **engine.memory()}
     finally:
@@ -153,8 +186,6 @@ def load_for_worker(run_dir: str, entry: dict[str, Any], threads: int):
 
 def scaling(params: Params, built: dict[str, Any], rows: list[dict[str, Any]], x: Feed) -> dict[str, Any] | None:
     """Per-device scaling of the best priced engine: Server peak on 1 device and on `scaling_devices`."""
-    from functools import partial
-
     from .multi_gpu import devices_for, measure_scaling
 
     if params.scaling_devices == 0:
@@ -167,15 +198,44 @@ def scaling(params: Params, built: dict[str, Any], rows: list[dict[str, Any]], x
     devices = devices_for(params.scaling_devices, gpu["count"] if gpu else 0, cores)
     per_worker = max(1, cores // len(devices)) if not gpu else params.threads
     entry = next(e for e in built["engines"] if e["name"] == best["engine"])
+    chosen = best["server"]["batcher"]  # the batcher configuration the engine's capacity was measured with
     cfg = LoadgenSettings(min_duration_s=params.loadgen_min_duration_s, min_queries=params.loadgen_min_queries,
-                          sla_p99_ms=params.sla_p99_ms, max_batch=params.batcher_max_batch,
-                          max_delay_ms=params.max_queue_delay_ms)
+                          sla_p99_ms=params.sla_p99_ms, max_batch=chosen["max_batch"],
+                          max_delay_ms=chosen["max_queue_delay_ms"])
     say(f"scaling of {best['engine']} over {devices}")
     out = measure_scaling(partial(load_for_worker, str(params.run_path), entry, per_worker), x, devices, cfg,
                           0.5 * best["capacity"]["qps"], params.peak_search_runs, params.peak_tolerance,
                           paths.stage_dir(params.run_path, "05_benchmark") / "loadgen" / f"scaling-{best['engine']}",
-                          per_worker, progress=say)
+                          per_worker, progress=say, repeats=peak_repeats(params, bool(gpu)),
+                          confirm_s=pricing_floor(params.min_priced_duration_s, bool(gpu))["floor_s"],
+                          confirm_steps=params.confirm_steps)
     return {"engine": best["engine"], "device_kind": "gpu" if gpu else "cpu (stand-ins for GPUs)", **out}
+
+
+def measured_row(params: Params, entry: dict[str, Any], x: Feed, passed: set[str], floor_s: float) -> dict[str, Any]:
+    """One engine measured in a fresh process, its capacity (or why none) and the anomaly checks' flags."""
+    measured = call_isolated(measure_engine, str(params.run_path), entry, params.values(), x,
+                             what=f"benchmarking {entry['name']}", versions=runtime_versions())
+    cap, why = capacity(measured["server"], floor_s)
+    say(f"{entry['name']} capacity: " + (f"{cap['qps']:,.0f} QPS ({why})" if cap else why))
+    row = {"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"],
+           "baseline": entry["baseline"], "validated": entry["name"] in passed, **measured,
+           "capacity": cap, "capacity_reason": why}
+    row["flags"] = anomalies.check(row, params.peak_tolerance)
+    return row
+
+
+def with_second_look(measure: Callable[[], dict[str, Any]], remeasure: bool, name: str) -> dict[str, Any]:
+    """Measure; if an anomaly check flags the result (and `remeasure`), measure once more and keep the second
+    result, with what the first one was flagged for."""
+    row = measure()
+    if not (row["flags"] and remeasure):
+        return row
+    say(f"{name} flagged ({', '.join(f['rule'] for f in row['flags'])}): measuring it once more")
+    first, row = row, measure()
+    row["remeasured"] = {"first_flags": first["flags"], "first_capacity": first["capacity"],
+                         "still_flagged": bool(row["flags"])}
+    return row
 
 
 def run(params: Params) -> dict[str, Any]:
@@ -184,21 +244,23 @@ def run(params: Params) -> dict[str, Any]:
     validated = stages.require(params, "04_validate")
     x = splits_for(params, ModelIO.model_validate(exported["io"]), exported["dataset"])["val"].x
     passed = set(validated["passed"])
+    gpu = hardware.gpu_info() is not None
+    pricing = pricing_floor(params.min_priced_duration_s, gpu)
+    if pricing["exploratory"]:
+        say(pricing["exploratory"])
     rows, excluded = [], []
     for entry in built["engines"]:
         if entry["name"] not in passed and not entry["baseline"]:
             excluded.append({"engine": entry["name"], "reason": "failed validation"})
             continue
         try:  # a fresh process per engine; a native crash there fails this engine only
-            measured = call_isolated(measure_engine, str(params.run_path), entry, params.values(), x,
-                                     what=f"benchmarking {entry['name']}", versions=runtime_versions())
+            row = with_second_look(partial(measured_row, params, entry, x, passed, pricing["floor_s"]),
+                                   params.remeasure_flagged, entry["name"])
         except ChildCrashed as e:
             excluded.append({"engine": entry["name"], "reason": f"crashed: {e}"})
             say(f"{entry['name']}: crashed: {e}")
             continue
-        rows.append({"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"],
-                     "baseline": entry["baseline"], "validated": entry["name"] in passed, **measured,
-                     "capacity": capacity(measured["server"])})
+        rows.append(row)
     result = {
         "device_slug": hardware.device_slug(),
         "hardware": {"gpu": hardware.gpu_info(), "cpu": hardware.cpu_info()},  # what was measured, for the report
@@ -212,12 +274,18 @@ def run(params: Params) -> dict[str, Any]:
                     "sla_p99_ms": params.sla_p99_ms, "batcher_max_batch": params.batcher_max_batch,
                     "max_queue_delay_ms": params.max_queue_delay_ms, "static_batch": params.static_batch,
                     "peak_search_runs": params.peak_search_runs, "peak_tolerance": params.peak_tolerance,
+                    "peak_repeats": peak_repeats(params, gpu), "confirm_steps": params.confirm_steps,
+                    "sweep_max_batch": params.sweep_max_batch, "sweep_queue_delay_ms": params.sweep_queue_delay_ms,
                     "samples": feed_len(x)},
-        "capacity_method": CAPACITY_METHOD.format(sla=params.sla_p99_ms),
+        "pricing": pricing,
+        "capacity_method": CAPACITY_METHOD.format(
+            sla=params.sla_p99_ms, repeats=peak_repeats(params, gpu), tol=params.peak_tolerance,
+            confirm_s=max(CONFIRM_FACTOR * params.loadgen_min_duration_s, pricing["floor_s"])),
+        "anomaly_rules": anomalies.RULES,
         "baseline": built["baseline"],
         "engines": rows,
         "excluded": excluded,
         "scaling": scaling(params, built, rows, x),
     }
-    stages.write_result(params.run_path, "05_benchmark", result)
+    stages.write_result(params.run_path, "05_benchmark", result, params)
     return result

@@ -58,7 +58,10 @@ def summarize(latencies_s: np.ndarray, batch: int, min_repeats: int, min_time_s:
         reasons.append(f"{n} timed iterations < min_repeats {min_repeats}")
     if total < min_time_s:
         reasons.append(f"timed {total:.3f} s < min_time_s {min_time_s}")
-    if not cov <= max_cov:
+    if cov != cov:  # NaN: too few iterations for BLOCKS block means
+        reasons.append(f"{n} timed iterations are too few to judge stability (at least {2 * BLOCKS}; raise "
+                       "min_repeats or min_time_s)")
+    elif cov > max_cov:
         reasons.append(f"latency spread (CoV) {cov:.3f} > max_cov {max_cov}: too unstable")
     pct = np.percentile(lat, [50, 90, 99]) * 1e3 if n else [float("nan")] * 3
     return Timing(

@@ -1,0 +1,111 @@
+"""From Server peak searches to the capacity the cost model may price.
+
+A peak search is exploration: short LoadGen runs, doubling then bisecting. What may be priced is a
+confirmed rate: one longer run (at least `CONFIRM_FACTOR` x the search's duration and the pricing
+floor) at the lowest peak the repeated searches found must be VALID; while it is not, the target steps
+down by the search tolerance. The capacity is what LoadGen achieved in that VALID run, never a target.
+The batcher sweep picks, per engine, the (max batch, queue delay) whose search found the highest peak.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+CONFIRM_FACTOR = 5  # a confirmation run lasts at least 5x one search run
+FLOOR_S = {"cpu": 10.0, "gpu": 30.0}  # default floor of a priced LoadGen run per device kind
+
+
+def default_floor_s(gpu: bool) -> float:
+    return FLOOR_S["gpu" if gpu else "cpu"]
+
+
+def pricing_floor(min_priced_duration_s: float, gpu: bool) -> dict[str, Any]:
+    """The floor a priced run must reach, and whether the run is exploratory (its floor talked below the default)."""
+    default = default_floor_s(gpu)
+    floor = min_priced_duration_s or default
+    exploratory = None
+    if floor < default:
+        exploratory = (f"exploratory, not priced: min_priced_duration_s={floor:g} s is under the {default:g} s floor "
+                       f"for a {'GPU' if gpu else 'CPU'}; its figures are for exploring only")
+    return {"floor_s": floor, "default_floor_s": default, "exploratory": exploratory}
+
+
+def step_targets(peak_qps: float, tolerance: float, steps: int) -> list[float]:
+    """The confirmation targets: the peak, then down by tolerance, 2x, 4x ... tolerance (never under a quarter):
+    a 30 s run can fail well below what 1 s runs found, so the steps widen rather than crawl."""
+    return [peak_qps * max(1 - (tolerance * 2 ** (k - 1) if k else 0), 0.25) for k in range(steps)]
+
+
+def confirm(run_at: Callable[[float], dict[str, Any]], peak_qps: float, tolerance: float, steps: int) -> dict[str, Any]:
+    """Run at `peak_qps`; while INVALID, step down (`step_targets`), at most `steps` runs in all."""
+    tries = []
+    for q in step_targets(peak_qps, tolerance, steps):
+        r = run_at(q)
+        tries.append(r)
+        if r["valid"]:
+            stepped = f", {len(tries) - 1} step(s) down from {peak_qps:,.0f}" if len(tries) > 1 else ""
+            return {"run": r, "tries": tries, "reason": f"VALID at {q:,.0f} QPS target{stepped}"}
+    return {"run": None, "tries": tries,
+            "reason": f"not confirmed: {steps} longer run(s) from {peak_qps:,.0f} down to "
+                      f"{tries[-1]['target_qps']:,.0f} QPS were INVALID ({tries[-1]['reason'][:120]})"}
+
+
+def capacity(server: dict[str, Any], floor_s: float) -> tuple[dict[str, Any] | None, str]:
+    """What the cost model may use, or None and why not.
+
+    Priced: the achieved QPS of the VALID confirmation run, if that run lasted at least `floor_s`.
+    Range: the run-to-run spread of the repeated searches' peaks (with one search, its VALID/INVALID bracket)."""
+    searches = [server["dynamic"], *server.get("dynamic_repeats", [])]
+    missing = [i for i, s in enumerate(searches) if s["peak_qps"] is None]
+    if missing:
+        return None, f"no VALID Server run in search {missing[0] + 1}: {searches[missing[0]]['reason']}"
+    conf = server.get("confirmation")
+    if not conf or conf["run"] is None:
+        return None, conf["reason"] if conf else "no confirmation run"
+    run = conf["run"]
+    if run["min_duration_s"] < floor_s:
+        return None, (f"exploratory, not priced: the confirmation run lasted {run['min_duration_s']:g} s, under the "
+                      f"{floor_s:g} s floor for a priced figure")
+    peaks = [s["peak_qps"] for s in searches]
+    out = {"qps": run["qps"], "target_qps": run["target_qps"], "p99_ms": run["p99_ms"], "log_dir": run["log_dir"],
+           "batching": run["batching"], "duration_s": run["min_duration_s"], "queries": run["queries"],
+           "confirmation": conf["reason"], "peaks": peaks,
+           "qps_upper": upper_bound(searches, run["qps"]),
+           "range_source": (f"run-to-run spread of {len(peaks)} peak searches and their lowest INVALID target"
+                            if len(searches) > 1 else
+                            "one peak search: between its highest VALID and lowest INVALID target")}
+    return out, f"confirmed: {conf['reason']}"
+
+
+def lowest_invalid_above(search: dict[str, Any]) -> float | None:
+    above = [r["target_qps"] for r in search["runs"] if not r["valid"] and r["target_qps"] > search["peak_qps"]]
+    return min(above, default=None)
+
+
+def upper_bound(searches: list[dict[str, Any]], confirmed_qps: float) -> float:
+    """The high end of a capacity: the highest peak any search found, or, where the searches stopped before
+    their bracket closed, the lowest rate any of them saw INVALID (the true peak may lie anywhere below it)."""
+    invalid = [x for s in searches if (x := lowest_invalid_above(s)) is not None]
+    return max(max(s["peak_qps"] for s in searches), min(invalid, default=0.0), confirmed_qps)
+
+
+def repeat_start(start_qps: float, k: int, repeats: int) -> float:
+    """Search k of `repeats` starts 2^(k/repeats) higher: the searches' doubling grids interleave, so a peak
+    that only ever lands on one grid point shows up as a spread instead of as agreement."""
+    return start_qps * 2 ** (k / repeats)
+
+
+def batcher_grid(max_batches: list[int], delays_ms: list[float], default: tuple[int, float]) -> list[tuple[int, float]]:
+    """The (max batch, queue delay) pairs to sweep: the grid of both lists, the profile's own pair first."""
+    grid = list(itertools.product(max_batches or [default[0]], delays_ms or [default[1]]))
+    return [default, *[g for g in grid if g != default]]
+
+
+def choose_batcher(sweep: list[dict[str, Any]]) -> dict[str, Any]:
+    """The swept configuration whose search found the highest VALID peak (the profile's own on a tie)."""
+    found = [s for s in sweep if s["search"]["peak_qps"] is not None]
+    if not found:
+        return sweep[0]
+    return max(found, key=lambda s: s["search"]["peak_qps"])  # max keeps the first of equals: the default
