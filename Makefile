@@ -37,7 +37,8 @@ test: setup  ## unit tests, the whole chain, and nbval over every notebook (GPU 
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; } >/dev/null  # report test
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
-	$(PY) -m pytest -q --nbval-lax tests notebooks
+	# nbval runs each notebook on its own; SCALEPROOF_PARAMS gives them the smoke profile's short timings
+	SCALEPROOF_PARAMS=$(CURDIR)/params/smoke.yaml $(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks
 
 test-fast: setup  ## unit tests without the slow chain runs
 	$(PY) -m pytest -q -m "not gpu and not tensorrt and not slow" tests

@@ -149,6 +149,31 @@ def test_empty_or_unreadable_cache_is_replaced_with_a_warning(tmp_path, digits_o
     assert calib_cache.lookup(path, q.key(CalibMethod.minmax, s)).status == "hit"
 
 
+@pytest.mark.parametrize("spoil, why", [
+    (lambda d: d.clear(), "no tensor ranges"),
+    (lambda d: d[next(iter(d))].pop("highest"), "lacks a lowest or highest value"),
+    (lambda d: d[next(iter(d))]["lowest"].update(data=[float("nan")]), "non-finite range"),
+    (lambda d: d[next(iter(d))]["highest"].update(data=[float("inf")]), "non-finite range"),
+    (lambda d: d[next(iter(d))]["lowest"].update(data=[1e9]), "lowest above highest"),
+])
+def test_a_cache_with_the_right_key_but_unusable_ranges_is_replaced(tmp_path, digits_onnx, spoil, why):
+    """Empty, partial or non-finite ranges under a matching key: refused with a warning, calibrated again, and the
+    shared cache folder holds good ranges afterwards (nothing is poisoned)."""
+    import json
+
+    q = quantizer_for(digits_onnx, tmp_path, tmp_path / "cache")
+    m = CalibMethod.minmax
+    s = method_settings(m, 99.999)
+    good, _ = q.ranges(m, s)
+    doc = json.loads(q.cache_path(m).read_text())
+    spoil(doc["ranges"]["data"])
+    q.cache_path(m).write_text(json.dumps(doc))
+    with pytest.warns(UserWarning, match=why):
+        again, status = q.ranges(m, s)
+    assert status["status"] == "unreadable" and why in status["reason"] and again == good
+    assert calib_cache.lookup(q.cache_path(m), q.key(m, s)).ranges == good
+
+
 def test_key_differences_name_each_field():
     a = calib_cache.cache_key("a" * 64, "b" * 64, "minmax", {"x": 1}, "onnxruntime", "1.0")
     b = calib_cache.cache_key("a" * 64, "c" * 64, "entropy", {"x": 1}, "onnxruntime", "1.1")

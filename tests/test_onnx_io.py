@@ -90,3 +90,30 @@ def test_io_from_onnx_reads_names_dtypes_and_named_dims():
     assert io.sample_shapes() == {"ids": (16,), "x": (3,)} and io.outputs == ["y"]
     assert [i.dtype for i in io.inputs] == ["int64", "float32"]  # a fixed first axis is taken as the batch
     assert onnx.checker.check_model(model) is None
+
+
+def declare_length(path, length):
+    m = onnx.load(str(path), load_external_data=False)
+    for e in m.graph.initializer[0].external_data:
+        if e.key == "length":
+            e.value = str(length)
+    onnx.save_model(m, str(path))
+
+
+@pytest.mark.parametrize("length", [128, 512])
+def test_a_declared_length_that_disagrees_with_the_shape_is_refused_naming_the_tensor(tmp_path, length):
+    """An 8x8 float32 tensor is 256 bytes: a declaration of 128 (data left unread) or 512 (past the tensor) is refused
+    at load, before FP16 conversion or quantization can fail on it with a raw ValueError."""
+    path = write_model(tmp_path, external=True)
+    declare_length(path, length)
+    with pytest.raises(ArtifactError, match=f"tensor 'w' declares {length} bytes .* needs 256"):
+        load_onnx_checked(path)
+
+
+def test_fp16_conversion_refuses_the_same_model_with_the_same_error(tmp_path):
+    from scaleproof.fp16 import to_fp16
+
+    path = write_model(tmp_path, external=True)
+    declare_length(path, 128)
+    with pytest.raises(ArtifactError, match="tensor 'w' declares 128 bytes"):
+        to_fp16(path, tmp_path / "m.fp16.onnx")

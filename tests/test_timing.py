@@ -23,3 +23,13 @@ def test_a_drifting_machine_is_invalid_but_a_lone_outlier_is_not():
     outlier[40] = 0.01
     t = summarize(outlier, 1, 10, 0.01, 0.2)
     assert t.valid and t.latency_cov > 0.5 and block_cov(outlier) < 0.2
+
+
+def test_one_repeat_is_invalid_with_a_reason_not_a_crash():
+    """`min_repeats: 1` with a tiny min_time_s: one iteration cannot show a spread; the result says so."""
+    from scaleproof.bench.timing import summarize
+
+    t = summarize(np.array([0.002]), 8, min_repeats=1, min_time_s=0.001, max_cov=0.2)
+    assert not t.valid and t.reason == ("1 timed iterations are too few to judge stability (at least 10; raise "
+                                        "min_repeats or min_time_s)")
+    assert t.throughput == 8 / 0.002 and t.p50_ms == 2.0

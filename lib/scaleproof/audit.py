@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Params
-from .errors import ArtifactError
+from .errors import ArtifactError, ScaleproofError
 from .provenance import read_json, sha256_file
 
 KEY_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
@@ -25,46 +26,99 @@ def resolve(doc: Any, key: str) -> Any:
 
 
 def changed_files(base: Path, listed: dict[str, dict[str, Any]]) -> list[str]:
-    """Files of a manifest's listing that are missing or whose sha256 differs."""
+    """Files of a manifest's listing that are missing, unreadable or whose sha256 differs."""
     problems = []
     for rel, meta in listed.items():
         f = base / rel
         if not f.is_file():
             problems.append(f"{rel}: missing")
-        elif (actual := sha256_file(f)) != meta["sha256"]:
-            problems.append(f"{rel}: changed (sha256 {actual[:16]}…, manifest says {meta['sha256'][:16]}…)")
+            continue
+        try:
+            actual = sha256_file(f)
+        except OSError as e:
+            problems.append(f"{rel}: unreadable ({e.strerror or e})")
+            continue
+        if actual != (meta or {}).get("sha256"):
+            problems.append(f"{rel}: changed (sha256 {actual[:16]}…, manifest says {str((meta or {}).get('sha256'))[:16]}…)")
     return problems
 
 
-def verify_run(run_dir: str | Path) -> tuple[list[str], dict[str, int]]:
-    """Problems found (empty when the run verifies) and what was checked."""
-    run = Path(run_dir)
+def read_finding(path: Path, problems: list[str], rel: str) -> Any:
+    """A JSON document, or None with the reason appended to `problems` (missing, unreadable, not UTF-8, malformed)."""
     try:
-        manifest = read_json(run / "manifest.json")
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ArtifactError(f"{run} has no manifest.json: it is not a scaleproof run folder") from None
-    problems = []
+        problems.append(f"{rel}: missing")
+    except UnicodeDecodeError as e:
+        problems.append(f"{rel}: not UTF-8 text ({e.reason} at byte {e.start})")
+    except json.JSONDecodeError as e:
+        problems.append(f"{rel}: not valid JSON ({e.msg} at line {e.lineno})")
+    except OSError as e:
+        problems.append(f"{rel}: unreadable ({e.strerror or e})")
+    return None
+
+
+def params_agree(run: Path, manifest: dict[str, Any]) -> list[str]:
+    """The parameters recorded in the manifest and in params.yaml must be the same values."""
+    try:
+        recorded = {k: v for k, v in Params.from_yaml(run / "params.yaml").values().items() if k != "run_dir"}
+    except ScaleproofError as e:
+        return [f"params.yaml: cannot be read as parameters ({e})"]
+    stated = manifest.get("params") or {}
+    differ = sorted(k for k in set(recorded) | set(stated) if recorded.get(k) != stated.get(k))
+    return ["parameters differ between manifest.json and params.yaml: " + ", ".join(
+        f"{k} ({stated.get(k)!r} vs {recorded.get(k)!r})" for k in differ[:5])] if differ else []
+
+
+def verify_run(run_dir: str | Path, manifest_sha256: str | None = None) -> tuple[list[str], dict[str, int]]:
+    """Problems found (empty when the run verifies) and what was checked. Never raises on what it reads: a missing,
+    unreadable or malformed file is one finding among the others."""
+    run = Path(run_dir)
+    problems: list[str] = []
+    if not run.is_dir():
+        return [f"{run}: not a folder"], {"artifacts": 0, "claims": 0}
+    manifest = read_finding(run / "manifest.json", problems, "manifest.json")
+    if not isinstance(manifest, dict):
+        if manifest is not None:
+            problems.append("manifest.json: not a JSON object")
+        problems.append(f"{run} has no readable manifest.json: it is not a verifiable scaleproof run folder")
+        return problems, {"artifacts": 0, "claims": 0}
+    if manifest_sha256 and (actual := sha256_file(run / "manifest.json")) != manifest_sha256.strip().lower():
+        problems.append(f"manifest.json: sha256 {actual} is not the {manifest_sha256} printed when the run ended "
+                        "(the manifest was changed)")
     if manifest.get("status") != "succeeded":
         problems.append(f"the run's status is {manifest.get('status')!r}: {manifest.get('error')}")
-    listed = manifest["artifacts"]
+    listed = manifest.get("artifacts")
+    if not isinstance(listed, dict):
+        problems.append("manifest.json: no artifacts listing")
+        listed = {}
     problems += changed_files(run, listed)
-    for f in sorted(p for p in run.rglob("*") if p.is_file()):
+    for f in sorted(run.rglob("*")):
         rel = f.relative_to(run).as_posix()
-        if rel != "manifest.json" and rel not in listed:
+        if f.is_file() and rel != "manifest.json" and rel not in listed:
             problems.append(f"{rel}: not in the manifest (added after the run)")
-    claims = read_json(run / "cost_report" / "cost_report.json")["claims"]
-    report = html.unescape((run / "report.html").read_text(encoding="utf-8"))
+        elif f.is_dir() and not any(f.iterdir()):
+            problems.append(f"{rel}/: an empty folder not made by the run (added after it)")
+    problems += params_agree(run, manifest)
+    cost = read_finding(run / "cost_report" / "cost_report.json", problems, "cost_report/cost_report.json")
+    claims = cost.get("claims", []) if isinstance(cost, dict) else []
+    try:
+        report = html.unescape((run / "report.html").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        problems.append(f"report.html: cannot be read as UTF-8 text ({e})")
+        report = None
     sources: dict[str, Any] = {}
     for c in claims:
         try:
-            source = sources.setdefault(c["source"], read_json(run / c["source"]))
-            value = resolve(source, c["key"])
-        except (OSError, KeyError, IndexError, ValueError) as e:
-            problems.append(f"claim {c['id']}: cannot read {c['source']} at {c['key']} ({e})")
+            if c["source"] not in sources:
+                sources[c["source"]] = read_finding(run / c["source"], problems, c["source"])
+            value = resolve(sources[c["source"]], c["key"])
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            problems.append(f"claim {c.get('id')}: cannot read {c.get('source')} at {c.get('key')} ({e!r})")
             continue
         if value != c["value"]:
             problems.append(f"claim {c['id']}: the report says {c['value']!r} but {c['source']} has {value!r} at {c['key']}")
-        if c["text"] not in report:
+        if report is not None and c["text"] not in report:
             problems.append(f"claim {c['id']}: its text {c['text']!r} is not in report.html (the report was edited)")
     return problems, {"artifacts": len(listed), "claims": len(claims)}
 

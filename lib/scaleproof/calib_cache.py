@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .provenance import read_json, write_json
 
 FORMAT = "scaleproof-calibration-cache/1"
@@ -48,6 +50,27 @@ def key_differences(cached: dict[str, Any], wanted: dict[str, Any]) -> list[str]
     return [f"{k}: cached {short(cached.get(k))}, now {short(v)}" for k, v in wanted.items() if cached.get(k) != v]
 
 
+def range_problems(ranges: dict[str, Any]) -> str | None:
+    """Why cached ranges cannot be used (empty, an entry without both ends, a non-finite or inverted range), or None."""
+    data = ranges.get("data")
+    if not isinstance(data, dict) or not data:
+        return "no tensor ranges"
+    for name, entry in data.items():
+        try:
+            # ONNX Runtime writes an end as a number or as a serialized array ({"data": [...], "dtype": ...})
+            lo, hi = (np.asarray(v["data"] if isinstance(v := entry[end], dict) else v, dtype=np.float64).ravel()
+                      for end in ("lowest", "highest"))
+        except (KeyError, TypeError, ValueError):
+            return f"tensor {name!r} lacks a lowest or highest value"
+        if lo.size == 0 or lo.shape != hi.shape:
+            return f"tensor {name!r} has an empty or mismatched range"
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            return f"tensor {name!r} has a non-finite range"
+        if (lo > hi).any():
+            return f"tensor {name!r} has lowest above highest"
+    return None
+
+
 def lookup(path: Path, key: dict[str, Any]) -> Lookup:
     """Read the cache at `path` if it was made under `key`; warn and report why not otherwise."""
     if not path.exists():
@@ -64,6 +87,11 @@ def lookup(path: Path, key: dict[str, Any]) -> Lookup:
     if diff:
         return Lookup("refused", f"calibration cache {path} was made under another key ({'; '.join(diff)}); "
                                  "calibrating again")
+    bad = range_problems(doc["ranges"])
+    if bad:  # the right key but ranges that would quantize wrongly: never used, replaced like a corrupt file
+        msg = f"calibration cache {path} has unusable ranges ({bad}); calibrating again and replacing it"
+        warnings.warn(msg, stacklevel=2)
+        return Lookup("unreadable", msg)
     return Lookup("hit", f"calibration cache {path} matches model, data, method, settings and quantizer",
                   ranges=doc["ranges"])
 

@@ -24,7 +24,7 @@ from . import hardware, paths, sensitivity, stages
 from .backends.onnxruntime import ort_session
 from .bench.timing import time_engine
 from .config import Backend, CalibMethod, Params, Precision, QuantScope
-from .datasets import Split, select, splits_for
+from .datasets import Split, adjusted, select, splits_for
 from .export import degenerate
 from .fp16 import to_fp16
 from .io_spec import Feed, ModelIO, feed_resize
@@ -140,6 +140,8 @@ def run(params: Params) -> dict[str, Any]:
             "source_onnx_sha256": exported["onnx_sha256"],
             "reference": "FP32 ONNX model on ONNX Runtime (CPU)",
             "val_samples": len(val),
+            "adjusted": adjusted("calib_samples", params.calib_samples, len(calib), "calibration")
+            + adjusted("val_samples", params.val_samples, len(val), "validation"),
             "metric": judged.metric.value,
             "gate": gate(params, judged.metric),
             "reference_degenerate": judged.degenerate,
@@ -154,7 +156,7 @@ def run(params: Params) -> dict[str, Any]:
         result["fp16"] = {**fp16, **sensitivity.summary(judged(out_dir / fp16["fp16_onnx"]))}
     finally:
         judged.close()
-    stages.write_result(run_dir, "02_calibrate", result)
+    stages.write_result(run_dir, "02_calibrate", result, params)
     return result
 
 

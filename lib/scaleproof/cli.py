@@ -43,7 +43,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .fleet import verify_fleet
 
     is_fleet = (Path(args.run_dir) / "fleet.json").is_file()
-    problems, checked = (verify_fleet if is_fleet else verify_run)(args.run_dir)
+    problems, checked = verify_fleet(args.run_dir) if is_fleet else verify_run(args.run_dir, args.manifest_sha256)
     if problems:
         print(f"FAILED: {len(problems)} problem(s) in {args.run_dir}")
         for p in problems:
@@ -52,6 +52,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     members = f" in {checked['members']} member runs and the fleet's own files" if is_fleet else ""
     print(f"OK: {checked['artifacts']} artifacts match their manifests{members}; {checked['claims']} claims match "
           "their sources")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .run_folders import clean
+
+    found = clean(Path(args.outputs), dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for s in found:
+        owner = f"owner pid {s.owner} is not running" if s.owner else "no owner recorded"
+        print(f"{verb} {s.path} ({owner})")
+    print(f"{len(found)} staging folder(s) of runs that are no longer alive; live and published runs untouched")
     return 0
 
 
@@ -172,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Fails, naming each problem, if any artifact changed, is missing or was added, or "
                                      "if a claim in the report differs from the file it cites.")
     ver.add_argument("run_dir", help="a run folder, e.g. outputs/<run_id>, or a fleet folder")
+    ver.add_argument("--manifest-sha256", metavar="HEX", default=None,
+                     help="the manifest's sha256 that `scaleproof run` printed: a changed manifest is then caught too")
     ver.set_defaults(func=cmd_verify)
 
     rep = sub.add_parser("reproduce", help="re-run a run's parameters into a new run and compare the results",
@@ -236,6 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     eng.add_argument("--no-cuda-graph", action="store_true", help="record that the engine runs without CUDA graphs")
     eng.add_argument("--timing-cache-dir", default=None, help="folder of timing caches (default: the GPU's store folder)")
     eng.set_defaults(func=cmd_build_engine)
+
+    cln = sub.add_parser("clean", help="remove staging folders left by runs that are no longer alive",
+                         description="Lists and removes outputs/.staging/<id> folders whose owner process is gone "
+                                     "(a killed or crashed run). A live run's folder and published runs are never "
+                                     "touched.")
+    cln.add_argument("--outputs", default="outputs", help="the runs' root folder (default: outputs)")
+    cln.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    cln.set_defaults(func=cmd_clean)
 
     par = sub.add_parser("params", help="list every parameter with its type, default and meaning")
     par.add_argument("--markdown", action="store_true", help="print a Markdown table")

@@ -8,6 +8,7 @@ three never overlap.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +109,14 @@ def describe_data(params, splits: dict[str, Split], dataset: str) -> dict:
         row["source"] = source_info(source, data_options(params)) if source else {"kind": dataset}
         out[name] = row
     return out
+
+
+def adjusted(name: str, asked: int, used: int, what: str) -> list[dict[str, Any]]:
+    """A parameter the data could not honour, said in the stage result instead of silently cut."""
+    if asked and used < asked:
+        return [{"parameter": name, "asked": asked, "used": used,
+                 "why": f"the {what} split has {used} samples"}]
+    return []
 
 
 def select(split: Split, n: int, seed: int) -> Split:

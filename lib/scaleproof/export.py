@@ -245,5 +245,5 @@ def run(params: Params) -> dict[str, Any]:
     fixed = [n for n, d in dims.items() if not isinstance(d[0], str)]
     if fixed:
         raise AccuracyError(f"exported inputs {fixed} have a fixed batch axis ({dims}); the batch axis must be dynamic")
-    stages.write_result(params.run_path, "01_export", result)
+    stages.write_result(params.run_path, "01_export", result, params)
     return result

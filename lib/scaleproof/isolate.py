@@ -34,9 +34,29 @@ class ChildCrashed(Exception):
         self.what, self.versions, self.fault_trace = what, dict(versions or {}), fault_trace
 
 
-def _serve(conn, fault_path: str) -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a `kill -9` of the runner included), so no
+    worker stays blocked on a pipe or queue forever. Elsewhere a no-op: the parent's pipe closing still ends us."""
+    import ctypes
+    import sys
+
+    if sys.platform != "linux":
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if parent_pid is not None and os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _serve(conn, fault_path: str, parent_pid: int | None = None) -> None:
     """The child: enable faulthandler before anything is unpickled (unpickling imports the runtime, which
     may itself crash), then answer calls until the parent closes the pipe."""
+    die_with_parent(parent_pid)
     fault = open(fault_path, "w")  # noqa: SIM115 -- must stay open for as long as the process lives
     faulthandler.enable(file=fault, all_threads=True)
     if hasattr(signal, "SIGUSR1"):  # the parent asks for a traceback before killing a child that timed out
@@ -114,7 +134,7 @@ class IsolatedWorker:
         fd, self._fault_path = tempfile.mkstemp(prefix="scaleproof-fault-", suffix=".log")
         os.close(fd)
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, self._fault_path), daemon=True,
+        self._proc = ctx.Process(target=_serve, args=(child, self._fault_path, os.getpid()), daemon=True,
                                  name=f"scaleproof-isolated {self.what}".strip())
         self._proc.start()
         child.close()  # so that the child's death reads as EOF here

@@ -7,6 +7,17 @@ from pathlib import Path
 
 from .errors import ArtifactError
 
+# bytes per element of the ONNX tensor types whose raw data has a fixed size (TensorProto.DataType numbers)
+ELEMENT_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
+
+
+def tensor_nbytes(t) -> int | None:
+    """Bytes a tensor's raw data must have (shape x element size), or None for types without a fixed size."""
+    import math
+
+    size = ELEMENT_BYTES.get(t.data_type)
+    return math.prod(t.dims) * size if size else None
+
 
 def check_external_data(model_path: Path, model) -> None:
     """Every external tensor must live inside the model's folder and be as long as it claims."""
@@ -30,6 +41,11 @@ def check_external_data(model_path: Path, model) -> None:
                                 f"leading outside {base}; copy the data file into the model folder")
         if not target.is_file():
             raise ArtifactError(f"{model_path.name}: external data file {loc!r} for tensor {t.name!r} is missing")
+        expected = tensor_nbytes(t)
+        if info.length is not None and expected is not None and info.length != expected:
+            raise ArtifactError(f"{model_path.name}: tensor {t.name!r} declares {info.length} bytes of external data "
+                                f"but its shape {list(t.dims)} needs {expected}: the model or its data file was "
+                                "altered; re-export the model")
         size = target.stat().st_size
         end = (info.offset or 0) + (info.length or 0)
         if info.length is not None and end > size:

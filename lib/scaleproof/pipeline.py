@@ -14,7 +14,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -25,14 +24,13 @@ from typing import IO, Any
 
 import yaml
 
-from . import paths, report
+from . import paths, report, run_folders
 from .config import Params
-from .errors import ParamsError, StageFailed
+from .errors import StageFailed
 from .isolate import read_fault_log
 from .provenance import environment, sha256_file, write_json
 
 FAULT_LOG_ENV = "SCALEPROOF_FAULT_LOG"  # read by scaleproof/__init__.py in the kernel
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MANIFEST_FORMAT = 1
 
 
@@ -153,23 +151,6 @@ def crash_cause(run_dir: Path, stage: str, exc: BaseException) -> str:
     return "".join(f"\n{p}" for p in parts)
 
 
-def claim_run_folder(outputs: Path, run_id: str) -> tuple[Path, Path]:
-    """Reserve the run id: refuse a published run of that id and a concurrent run writing it."""
-    if not RUN_ID_RE.match(run_id):
-        raise ParamsError(f"run id {run_id!r} must be letters, digits, '.', '_' or '-' (at most 128)")
-    final = outputs / run_id
-    if final.exists():
-        raise ParamsError(f"{final} already exists; choose another --run-id (published runs are never overwritten)")
-    staging = outputs / ".staging" / run_id
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        staging.mkdir()  # atomic: of two runs with one id, exactly one gets here
-    except FileExistsError:
-        raise ParamsError(f"another run is writing {staging} (or one was killed mid-way: if no scaleproof process "
-                          "is running, remove that folder); choose another --run-id") from None
-    return staging, final
-
-
 def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "outputs",
               progress: bool = True, command: str | None = None, log=print) -> RunOutcome:
     """Execute the stages with papermill; publish the run only if all of them succeed."""
@@ -181,7 +162,7 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, [os.getcwd(), *os.environ.get(
         "PYTHONPATH", "").split(os.pathsep)])))
     run_id = run_id or new_run_id(params)
-    staging, final = claim_run_folder(outputs, run_id)
+    staging, final = run_folders.claim(outputs, run_id)
     params = params.with_(run_dir=str(staging))
     values = params.values()
     command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
@@ -216,21 +197,27 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
         report.render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
     except BaseException as exc:
         error = error or f"run interrupted: {describe_failure(exc)}"
-        write_manifest(staging, run_id, "failed", params, stages, started, command, error)
-        failed_dir = outputs / "failed" / run_id
-        failed_dir.parent.mkdir(parents=True, exist_ok=True)
-        if failed_dir.exists():
-            shutil.rmtree(failed_dir)
-        os.rename(staging, failed_dir)
-        log(f"[scaleproof] FAILED: {error}\n[scaleproof] the executed notebooks are kept as the log in {failed_dir}")
+        note = ""
+        try:
+            write_manifest(staging, run_id, "failed", params, stages, started, command, error)
+        except OSError as e:  # a full disk must not turn the failure report into a second failure
+            note = f" (its manifest could not be written: {e.strerror or e})"
+        failed_dir, moved = run_folders.keep_failed(staging, outputs, run_id)
+        log(f"[scaleproof] FAILED: {error}\n[scaleproof] the executed notebooks are kept as the log in "
+            f"{failed_dir}{moved}{note}")
         if isinstance(exc, KeyboardInterrupt):
             raise
         return RunOutcome("failed", failed_dir, stages, error)
     write_manifest(staging, run_id, "succeeded", params, stages, started, command)
-    os.rename(staging, final)  # fails rather than merge if `final` appeared meanwhile
+    final, clash = run_folders.publish(staging, final)
+    if clash:
+        log(f"[scaleproof] FAILED: {clash}")
+        return RunOutcome("failed", final, stages, clash)
     text, priced = headline(final)
+    digest = sha256_file(final / "manifest.json")
     log(f"[scaleproof] run {run_id} succeeded in {time.time() - started:.1f} s: {final / 'report.html'}\n"
-        f"[scaleproof] {text}\n[scaleproof] check it: scaleproof verify {final}")
+        f"[scaleproof] {text}\n[scaleproof] manifest sha256 {digest}\n"
+        f"[scaleproof] check it: scaleproof verify {final} --manifest-sha256 {digest}")
     return RunOutcome("succeeded", final, stages, priced=priced)
 
 
@@ -247,7 +234,8 @@ def headline(run_dir: Path) -> tuple[str, int]:
     base = next((e for e in engines if e["baseline"]), None)
     versus = f", {best['speedup_vs_baseline']:.2f}x the {base['engine']} baseline" \
         if base and best is not base and best.get("speedup_vs_baseline") else ""
-    return (f"on {hardware}: {best['engine']} sustains {best['qps']:,.0f} queries/s at P99 {best['p99_ms']:.2f} ms"
+    label = "EXPLORATORY, NOT PRICED: " if cost.get("status", "").startswith("exploratory") else ""
+    return (f"{label}on {hardware}: {best['engine']} sustains {best['qps']:,.0f} queries/s at P99 {best['p99_ms']:.2f} ms"
             f"{versus}; {best['usd_per_1m']:.4g} USD per 1M inferences"), len(engines)
 
 

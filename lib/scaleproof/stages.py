@@ -7,6 +7,7 @@ bottom; in a chained run the results already exist and nothing reruns.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 from typing import Any
@@ -27,8 +28,31 @@ STAGE_MODULES = {
 }
 
 
-def write_result(run_dir, stage: str, result: dict[str, Any]) -> None:
-    write_json(paths.result_path(run_dir, stage), {"stage": stage, **result})
+@functools.cache
+def stage_parameters(stage: str) -> tuple[str, ...]:
+    """The parameters a stage's notebook declares (its parameters cell): what its result depends on."""
+    import papermill
+
+    names = papermill.inspect_notebook(str(paths.notebooks_dir() / f"{stage}.ipynb"))
+    return tuple(n for n in names if n != "run_dir")
+
+
+def write_result(run_dir, stage: str, result: dict[str, Any], params: Params | None = None) -> None:
+    """Write a stage's result; with `params`, also the values of the parameters the stage declares, so that a
+    later stage (or a notebook run on its own) can refuse to build on a result made with other ones."""
+    made_with = {}
+    if params is not None:
+        values = params.values()
+        made_with = {"made_with": {k: values[k] for k in stage_parameters(stage) if k in values}}
+    write_json(paths.result_path(run_dir, stage), {"stage": stage, **made_with, **result})
+
+
+def parameter_mismatch(params: Params, stage: str, result: dict[str, Any]) -> list[str]:
+    """The parameters whose value here differs from the one `stage`'s result was made with. Only parameters given
+    here count (a notebook's Params holds its own parameters; the others are defaults, not choices)."""
+    made_with, values = result.get("made_with") or {}, params.values()
+    return [f"{k}={made_with[k]!r} there, {values.get(k)!r} here" for k in made_with
+            if k in params.model_fields_set and values.get(k) != made_with[k]]
 
 
 def read_result(run_dir, stage: str) -> dict[str, Any]:
@@ -49,4 +73,10 @@ def require(params: Params, stage: str) -> dict[str, Any]:
             require(params, upstream)
         print(f"[scaleproof] {path} is missing: running stage {stage} with these parameters first")
         importlib.import_module(f"scaleproof.{STAGE_MODULES[stage]}").run(params)
-    return read_result(params.run_path, stage)
+    result = read_result(params.run_path, stage)
+    differ = parameter_mismatch(params, stage, result)
+    if differ:
+        raise ArtifactError(f"{path} was made with other parameters ({'; '.join(differ[:5])}): this stage would "
+                            f"build on results that do not belong to these parameters. Use the same values, or "
+                            f"delete {path.parent} to make {stage} again with these")
+    return result

@@ -80,5 +80,5 @@ def run(params: Params) -> dict[str, Any]:
         "passed": [r["engine"] for r in rows if r["passed"]],
         "failed": [{"engine": r["engine"], "reason": r["reason"]} for r in rows if not r["passed"]],
     }
-    stages.write_result(run_dir, "04_validate", result)
+    stages.write_result(run_dir, "04_validate", result, params)
     return result
