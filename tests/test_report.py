@@ -27,7 +27,7 @@ def test_the_report_names_the_run_the_hardware_and_its_methods_in_plain_words(pu
     assert "EXPLORATORY RUN, NOT PRICED" in html and "min_priced_duration_s=1 s is under the 10 s floor" in html
     assert "Batcher tuning" in html and "chosen: " in html
     engines = report.engines_table(cost)
-    assert all(re.fullmatch(r"[\d,]+", v) for v in engines["peak Server QPS"]) and \
+    assert all(re.fullmatch(r"[\d,]+", v) for v in engines["confirmed Server QPS"]) and \
         all(re.fullmatch(r"[\d,]+", v) for v in engines["instances"])
     fig = report.plot_throughput(bench)
     measured = sorted({t["batch"] for e in bench["engines"] for t in e["timings"]})

@@ -42,7 +42,7 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
     best = next((e for e in cost["engines"] if e["engine"] == cost["best"]), None)
     if base and best and best is not base:
         lines += [
-            f"- **Capacity per instance (peak Server QPS at P99 ≤ {cost['assumptions']['sla_p99_ms']:g} ms):** "
+            f"- **Capacity per instance (confirmed Server QPS at P99 ≤ {cost['assumptions']['sla_p99_ms']:g} ms):** "
             f"{base['qps']:,.0f} → **{best['qps']:,.0f} queries/s** "
             f"({best['speedup_vs_baseline']:.2f}×{ratio_range(base, best)}), `{base['engine']}` → `{best['engine']}` "
             f"(P99 {base['p99_ms']:.3f} → {best['p99_ms']:.3f} ms). *Source: benchmark/benchmark.json*",
@@ -97,7 +97,7 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
 
 def engines_table(cost: dict[str, Any]) -> pd.DataFrame:
     rows = [{
-        "engine": e["engine"], "peak Server QPS": f"{e['qps']:,.0f}",
+        "engine": e["engine"], "confirmed Server QPS": f"{e['qps']:,.0f}",
         "P99 ms": f"{e['p99_ms']:.3f}", "peak memory MB (GPU allocated, else RSS)": f"{e['memory_mb']:,.0f}",
         "accuracy vs FP32": e["accuracy"],
         "USD per 1M": f"{e['usd_per_1m']:.4g}", "instances": f"{int(e['instances']):,d}",
