@@ -109,7 +109,7 @@ def test_report_renders_in_a_real_browser(published, tmp_path):
         assert heading.is_visible()
         table = page.locator("table").first
         assert table.is_visible() and table.locator("tr").count() >= 3
-        assert "peak Server QPS" in table.inner_text()
+        assert "confirmed Server QPS" in table.inner_text()
         images = page.locator("img")
         assert images.count() >= 4
         for i in range(images.count()):

@@ -50,3 +50,31 @@ def test_a_params_file_that_is_not_yaml_is_one_line_naming_it(capsys, tmp_path):
     code, _, err = run_cli(capsys, "run", "--params", str(binary), "--outputs", str(tmp_path / "out"))
     assert code == 2 and "is not UTF-8 text" in err
 
+
+
+def test_a_wrong_ray_address_fails_in_seconds_naming_it(tmp_path):
+    """Ray itself retried a wrong --address for about 14 minutes; the fleet command now fails within seconds."""
+    import subprocess
+    import sys
+    import time
+
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "scaleproof.cli", "fleet", "--params", "params/smoke.yaml",
+                           "--gpus", "T4", "--address", "127.0.0.1:9", "--outputs", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and time.monotonic() - t0 < 30
+    assert "cannot reach a Ray cluster at --address 127.0.0.1:9 within 5 s" in done.stderr
+    assert not any(tmp_path.iterdir()), "no fleet folder for a fleet that never started"
+
+
+def test_an_address_that_does_not_resolve_fails_at_once():
+    import time
+
+    from scaleproof.errors import ParamsError
+    from scaleproof.fleet import check_reachable
+
+    t0 = time.monotonic()
+    with pytest.raises(ParamsError, match=r"--address ray://no-such-host\.invalid:10001 within 2 s"):
+        check_reachable("ray://no-such-host.invalid:10001", timeout_s=2)
+    assert time.monotonic() - t0 < 5
+    check_reachable("auto")  # Ray's own discovery: nothing to check here

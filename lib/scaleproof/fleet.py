@@ -111,6 +111,25 @@ def _url_exists(url: str) -> bool:
     return fs.exists(root)
 
 
+ADDRESS_TIMEOUT_S = 5.0
+
+
+def check_reachable(address: str, timeout_s: float = ADDRESS_TIMEOUT_S) -> None:
+    """Fail in seconds, naming the address, when nothing listens at a `host:port` or `ray://host:port` address
+    ("auto" and addresses without a port are left to Ray)."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ParamsError(f"cannot reach a Ray cluster at --address {address} within {timeout_s:g} s "
+                          f"({e.strerror or e}); `ray status` on the head node prints its address") from None
+
+
 def new_fleet_id() -> str:
     return f"fleet-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
@@ -131,6 +150,8 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
         raise ParamsError(f"fleet folder {location} exists; choose another --fleet-id")
 
     started_here = not ray.is_initialized()
+    if started_here and address:
+        check_reachable(address)  # Ray itself retries a wrong address for many minutes before it gives up
     if started_here:
         # without an address Ray starts on this machine alone, which advertises its own accelerator type
         try:
