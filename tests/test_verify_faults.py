@@ -50,8 +50,19 @@ def test_a_changed_manifest_is_caught_by_its_hash_and_by_the_parameters(run, cap
     problems, _ = verify_run(run, printed)
     assert any("sha256" in p and "printed when the run ended" in p for p in problems)
     assert any("parameters differ between manifest.json and params.yaml: seed (1 vs 0)" in p for p in problems)
+    # and every stage result that records seed now disagrees with the manifest too
+    assert any(p.startswith("export/export.json: made with seed=0 but manifest.json says seed=1") for p in problems)
     assert cli.main(["verify", str(run), "--manifest-sha256", printed]) == 1
-    assert "FAILED: 2 problem(s)" in capsys.readouterr().out
+    assert f"FAILED: {len(problems)} problem(s)" in capsys.readouterr().out
+
+
+def test_a_stage_result_made_with_other_parameters_than_the_manifest_says_is_a_finding(run):
+    result = json.loads((run / "export" / "export.json").read_text())
+    assert result["made_with"]["seed"] == 0
+    result["made_with"]["seed"] = 7
+    (run / "export" / "export.json").write_text(json.dumps(result))
+    problems, _ = verify_run(run)
+    assert "export/export.json: made with seed=7 but manifest.json says seed=0" in problems
 
 
 def test_an_added_empty_folder_and_a_failed_status_are_findings(run):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import paths
 from .config import Params
 from .errors import ArtifactError, ScaleproofError
 from .provenance import read_json, sha256_file
@@ -66,8 +67,19 @@ def params_agree(run: Path, manifest: dict[str, Any]) -> list[str]:
         return [f"params.yaml: cannot be read as parameters ({e})"]
     stated = manifest.get("params") or {}
     differ = sorted(k for k in set(recorded) | set(stated) if recorded.get(k) != stated.get(k))
-    return ["parameters differ between manifest.json and params.yaml: " + ", ".join(
+    problems = ["parameters differ between manifest.json and params.yaml: " + ", ".join(
         f"{k} ({stated.get(k)!r} vs {recorded.get(k)!r})" for k in differ[:5])] if differ else []
+    for stage in paths.STAGES:  # each stage result records the values of the parameters its notebook declares
+        try:
+            made_with = read_json(paths.result_path(run, stage)).get("made_with") or {}
+        except (OSError, ValueError, AttributeError):
+            continue  # a missing or malformed result is reported by the artifact checks
+        off = sorted(k for k in made_with if k in stated and made_with[k] != stated[k])
+        if off:
+            problems.append(f"{paths.result_path('.', stage).as_posix().removeprefix('./')}: made with "
+                            + ", ".join(f"{k}={made_with[k]!r}" for k in off[:5]) + " but manifest.json says "
+                            + ", ".join(f"{k}={stated[k]!r}" for k in off[:5]))
+    return problems
 
 
 def verify_run(run_dir: str | Path, manifest_sha256: str | None = None) -> tuple[list[str], dict[str, int]]:
