@@ -39,7 +39,8 @@ def test_the_failure_path_survives_a_full_disk_and_frees_the_id(tmp_path, monkey
     where, note = run_folders.keep_failed(staging, tmp_path, "r3")
     assert where == staging and "No space left on device" in note and staging.is_dir()
     monkeypatch.undo()
-    assert [s.path for s in run_folders.stale_staging(tmp_path)] == [staging]  # owner released: clean may take it
+    assert run_folders.stale_staging(tmp_path) == []  # marked kept: clean never removes the only copy of its log
+    assert "moving it to" in run_folders.kept_file(staging).read_text()
 
 
 def test_a_failed_run_moves_to_failed(tmp_path):
@@ -56,6 +57,11 @@ def test_clean_removes_only_staging_of_runs_that_are_gone(tmp_path, capsys):
     live, _ = run_folders.claim(tmp_path, "live")  # owned by this (living) process
     orphan = tmp_path / ".staging" / "no-owner"
     orphan.mkdir()
+    os.utime(orphan, (0, 0))  # old: not a run between mkdir and writing its owner file
+    young = tmp_path / ".staging" / "just-claimed"
+    young.mkdir()
+    elsewhere, _ = run_folders.claim(tmp_path, "other-host")
+    run_folders.owner_file(elsewhere).write_text("1@some-other-host")
     (tmp_path / "published").mkdir()
     assert cli.main(["clean", "--outputs", str(tmp_path), "--dry-run"]) == 0
     assert "would remove" in capsys.readouterr().out and gone.is_dir()
@@ -63,4 +69,18 @@ def test_clean_removes_only_staging_of_runs_that_are_gone(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"removed {gone}" in out and f"removed {orphan}" in out and "2 staging folder(s)" in out
     assert not gone.exists() and not orphan.exists() and live.is_dir() and (tmp_path / "published").is_dir()
+    assert young.is_dir() and elsewhere.is_dir()
     assert run_folders.owner_pid(live) == os.getpid()
+
+
+def test_a_publish_that_fails_for_another_reason_keeps_the_run_in_staging_marked(tmp_path, monkeypatch):
+    staging, final = run_folders.claim(tmp_path, "r5")
+
+    def denied(*a, **k):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(run_folders.os, "rename", denied)
+    where, why = run_folders.publish(staging, final)
+    monkeypatch.undo()
+    assert where == staging and "could not publish it" in why and "Permission denied" in why
+    assert run_folders.stale_staging(tmp_path) == []  # a finished run is never cleaned away

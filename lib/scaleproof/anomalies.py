@@ -57,6 +57,8 @@ def check(row: dict[str, Any], tolerance: float = 0.05) -> list[dict[str, str]]:
     open_brackets = [f"{s['peak_qps']:,.0f}–{hi:,.0f} QPS" for s in searches_of(row)
                      if s.get("peak_qps") and (hi := lowest_invalid_above(s)) and (hi - s["peak_qps"]) / s["peak_qps"]
                      > tolerance + 1e-9]
+    open_brackets += [f"{s['peak_qps']:,.0f} QPS with no INVALID rate above it" for s in searches_of(row)
+                      if s.get("peak_qps") and lowest_invalid_above(s) is None]
     if open_brackets:
         flags.append({"rule": "search_open", "detail": f"brackets wider than {tolerance:.0%}: " + ", ".join(open_brackets)})
     peaks = (cap or {}).get("peaks") or []

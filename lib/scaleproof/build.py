@@ -168,8 +168,14 @@ def run(params: Params) -> dict[str, Any]:
                              if k in sc["extra"]}} if backend == "tensorrt" else {}),
         })
         if spec.mode == "compile":  # compile once here, into the cache every later load of this engine reads
-            engines[-1]["compile"] = call_isolated(compile_into_cache, str(run_dir), engines[-1], params.threads,
-                                                   what=f"compiling {sc['name']}")
+            try:
+                engines[-1]["compile"] = call_isolated(compile_into_cache, str(run_dir), engines[-1], params.threads,
+                                                       what=f"compiling {sc['name']}")
+            except Exception as e:  # noqa: BLE001 - a crash or an Inductor error fails this engine, not the stage
+                engines.pop()
+                skipped.append({"engine": sc["name"], "reason": f"torch.compile failed: {str(e).splitlines()[0][:300]}"})
+                print(f"[scaleproof] {sc['name']}: torch.compile failed: {e}")
+                continue
             print(f"[scaleproof] compiled {sc['name']}: cache {engines[-1]['compile'].get('outcome')}, "
                   f"{engines[-1]['compile'].get('load_seconds')} s")
         print(f"[scaleproof] built {sc['name']} in {sc['build_seconds']:.2f} s")

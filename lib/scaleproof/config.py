@@ -291,7 +291,13 @@ class Params(BaseModel):
             # a notebook run on its own (nothing injected): the profile fills what still has the cell's default
             path = Path(profile)
             path = path if path.is_absolute() or path.exists() else notebooks_dir().parent / path
-            chosen = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            try:
+                chosen = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as e:
+                raise ParamsError(f"{PROFILE_ENV}={profile}: cannot read it as a profile ({e})") from None
+            unknown_keys = sorted(set(chosen) - set(cls.model_fields)) if isinstance(chosen, dict) else ["(not a mapping)"]
+            if unknown_keys:
+                raise ParamsError(f"{PROFILE_ENV}={profile}: unknown parameter(s) {unknown_keys}")
             defaults = {k: f.default for k, f in cls.model_fields.items()}
             for k, v in chosen.items():
                 if k in values and values[k] == defaults.get(k):
@@ -330,6 +336,8 @@ class Params(BaseModel):
             if not path.exists():
                 raise ParamsError(f"{name}: {path} does not exist (relative paths are taken from {base})")
             changes[name] = str(path)
+        if self.compile_cache_dir and not Path(self.compile_cache_dir).is_absolute():  # a folder it may create
+            changes["compile_cache_dir"] = str((base / self.compile_cache_dir).resolve())
         return self.with_(**changes) if changes else self
 
     def with_(self, **changes: Any) -> Params:

@@ -93,6 +93,7 @@ def write_manifest(run_dir: Path, run_id: str, status: str, params: Params, stag
         "data": run_data(run_dir),
         "stages": stages,
         "artifacts": hash_artifacts(run_dir),
+        "folders": sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_dir()),
     }
     return write_json(run_dir / "manifest.json", manifest)
 

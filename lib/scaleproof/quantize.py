@@ -156,6 +156,10 @@ class OrtQuantizer:
         if found.status != "miss":
             print(f"[scaleproof] {found.reason}")
         ranges = self._calibrate(method, settings)
+        bad = calib_cache.range_problems(ranges)
+        if bad:  # never store what a later lookup would refuse: say it, and quantize from these ranges once
+            print(f"[scaleproof] calibration gave unusable ranges ({bad}); not stored in the cache")
+            return ranges, {**found.as_dict(), "stored": None, "unusable": bad}
         calib_cache.store(path, self.key(method, settings), ranges)
         return ranges, {**found.as_dict(), "stored": str(path)}
 

@@ -6,9 +6,12 @@ disk still ends with the run kept somewhere named and its id free.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,21 @@ RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 def owner_file(staging: Path) -> Path:
     """`<outputs>/.staging/<id>.pid`: beside the run folder, so it never becomes one of the run's artifacts."""
     return staging.parent / f"{staging.name}.pid"
+
+
+def kept_file(staging: Path) -> Path:
+    """`<id>.kept`: a run left in staging on purpose (it could not be moved); `clean` never removes it."""
+    return staging.parent / f"{staging.name}.kept"
+
+
+YOUNG_S = 60.0  # a staging folder without an owner file this young may be a run between mkdir and writing its pid
+
+
+def keep_in_staging(staging: Path, why: str) -> None:
+    try:
+        kept_file(staging).write_text(why)
+    except OSError:
+        pass  # the disk is full: the folder keeps its owner file, and clean sees a dead owner; said in the log
 
 
 def claim(outputs: Path, run_id: str) -> tuple[Path, Path]:
@@ -39,15 +57,25 @@ def claim(outputs: Path, run_id: str) -> tuple[Path, Path]:
         raise ParamsError(f"another run is writing {staging}" + (f" (pid {owner})" if alive else
                           " (its owner is no longer running: `scaleproof clean` removes such folders)")
                           + "; choose another --run-id") from None
-    owner_file(staging).write_text(str(os.getpid()))
+    owner_file(staging).write_text(f"{os.getpid()}@{socket.gethostname()}")
     return staging, final
 
 
 def owner_pid(staging: Path) -> int | None:
+    """The owner's pid, if it ran on this host (a pid on another host sharing outputs/ says nothing here)."""
     try:
-        return int(owner_file(staging).read_text().strip())
+        pid, _, host = owner_file(staging).read_text().strip().partition("@")
+        return int(pid) if not host or host == socket.gethostname() else None
     except (OSError, ValueError):
         return None
+
+
+def owner_elsewhere(staging: Path) -> bool:
+    try:
+        host = owner_file(staging).read_text().strip().partition("@")[2]
+    except OSError:
+        return False
+    return bool(host) and host != socket.gethostname()
 
 
 def pid_alive(pid: int) -> bool:
@@ -72,14 +100,26 @@ def publish(staging: Path, final: Path) -> tuple[Path, str | None]:
             os.rename(staging, final)  # onto a non-empty folder this fails rather than merging
             release(staging)
             return final, None
-        except OSError:
-            pass
+        except OSError as e:
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                return stay(staging, f"could not publish it to {final} ({e.strerror or e})")
     kept = next(final.with_name(f"{final.name}-kept-{i}") for i in range(1, 10_000)
                 if not final.with_name(f"{final.name}-kept-{i}").exists())
-    os.rename(staging, kept)
+    try:
+        os.rename(staging, kept)
+    except OSError as e:
+        return stay(staging, f"{final} appeared while this run was going and moving it to {kept} failed "
+                             f"({e.strerror or e})")
     release(staging)
     return kept, (f"{final} appeared while this run was going (another run or a copy); the finished run is kept "
                   f"as {kept}: check it with `scaleproof verify {kept}`")
+
+
+def stay(staging: Path, why: str) -> tuple[Path, str]:
+    """A finished run that could not be moved: left in staging, marked so that `clean` never removes it."""
+    keep_in_staging(staging, why)
+    release(staging)
+    return staging, f"{why}; the finished run stays in {staging}: check it with `scaleproof verify {staging}`"
 
 
 def keep_failed(staging: Path, outputs: Path, run_id: str) -> tuple[Path, str]:
@@ -93,9 +133,10 @@ def keep_failed(staging: Path, outputs: Path, run_id: str) -> tuple[Path, str]:
         os.rename(staging, failed_dir)
         release(staging)
         return failed_dir, ""
-    except OSError as e:
-        release(staging)  # the id is free: claim() refuses only folders whose owner is alive, and clean removes it
-        return staging, f" (could not move it to {failed_dir}: {e.strerror or e})"
+    except OSError as e:  # left where it is, marked kept: `clean` will not remove the only copy of the log
+        keep_in_staging(staging, f"failed run; moving it to {failed_dir} failed: {e.strerror or e}")
+        release(staging)
+        return staging, f" (could not move it to {failed_dir}: {e.strerror or e}; move it by hand, then its id is free)"
 
 
 @dataclass
@@ -111,7 +152,11 @@ def stale_staging(outputs: Path) -> list[Stale]:
         return []
     out = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        if kept_file(d).exists() or owner_elsewhere(d):
+            continue  # kept on purpose, or owned by a process on another host: not ours to judge
         pid = owner_pid(d)
+        if pid is None and not owner_file(d).exists() and time.time() - d.stat().st_mtime < YOUNG_S:
+            continue  # just claimed: its owner file may not be written yet
         if pid is None or not pid_alive(pid):
             out.append(Stale(d, pid))
     return out

@@ -51,8 +51,10 @@ def counts() -> dict[str, int]:
 
 
 def outcome(before: dict[str, int], after: dict[str, int]) -> str:
-    """'hit' when every compiled graph came from the cache, 'miss' when none did, else 'partial'."""
+    """'hit' when every compiled graph came from the cache, 'miss' when none did, 'partial', or 'not used'."""
     hits, misses = after["hits"] - before["hits"], after["misses"] - before["misses"]
+    if not hits and not misses:
+        return "not used"  # the FX graph cache was bypassed or is disabled
     if hits and not misses:
         return "hit"
     return "miss" if not hits else "partial"

@@ -35,7 +35,8 @@ def pricing_floor(min_priced_duration_s: float, gpu: bool) -> dict[str, Any]:
 def step_targets(peak_qps: float, tolerance: float, steps: int) -> list[float]:
     """The confirmation targets: the peak, then down by tolerance, 2x, 4x ... tolerance (never under a quarter):
     a 30 s run can fail well below what 1 s runs found, so the steps widen rather than crawl."""
-    return [peak_qps * max(1 - (tolerance * 2 ** (k - 1) if k else 0), 0.25) for k in range(steps)]
+    targets = [peak_qps * max(1 - (tolerance * 2 ** (k - 1) if k else 0), 0.25) for k in range(steps)]
+    return list(dict.fromkeys(targets))  # the quarter floor repeated is one run, not several
 
 
 def confirm(run_at: Callable[[float], dict[str, Any]], peak_qps: float, tolerance: float, steps: int) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from .timing import time_engine
 
 CAPACITY_METHOD = ("confirmed MLPerf LoadGen Server QPS with dynamic batching: {repeats} independent peak searches "
                    "(short runs, bisected to within {tol:.0%}), then a run of at least {confirm_s:g} s at the lowest "
-                   "peak found, stepping down {tol:.0%} while INVALID; the capacity is the QPS LoadGen achieved in "
+                   "peak found, stepping down by 1, 2, 4 ... times {tol:.0%} while INVALID; the capacity is the QPS LoadGen achieved in "
                    "that VALID run (P99 <= {sla} ms and LoadGen's duration, query-count and early-stopping checks)")
 
 
@@ -115,7 +115,7 @@ def measure_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, para
             f"(highest peak of {len(grid)} configurations)")
     n = peak_repeats(params, gpu)
     repeats = [server_search(engine, x, cfg, repeat_start(start_qps, k, n), params, log_root, run_dir, f"dynamic-r{k}",
-                             latency_floor_ms) for k in range(1, n)]
+                             latency_floor_ms) for k in range(1, n if chosen["search"]["peak_qps"] is not None else 1)]
     peaks = [s["peak_qps"] for s in (chosen["search"], *repeats)]
     floor = pricing_floor(params.min_priced_duration_s, gpu)["floor_s"]
     confirmation = None
@@ -232,7 +232,12 @@ def with_second_look(measure: Callable[[], dict[str, Any]], remeasure: bool, nam
     if not (row["flags"] and remeasure):
         return row
     say(f"{name} flagged ({', '.join(f['rule'] for f in row['flags'])}): measuring it once more")
-    first, row = row, measure()
+    first = row
+    try:
+        row = measure()
+    except ChildCrashed as e:  # the first measurement stands, with its flags and the crash said
+        first["remeasured"] = {"first_flags": first["flags"], "crashed": str(e), "still_flagged": True}
+        return first
     row["remeasured"] = {"first_flags": first["flags"], "first_capacity": first["capacity"],
                          "still_flagged": bool(row["flags"])}
     return row
