@@ -28,7 +28,7 @@ def test_an_empty_target_that_appears_is_not_silently_replaced(tmp_path):
     assert clash and kept.name == "r2-kept-1" and final.is_dir()
 
 
-def test_the_failure_path_survives_a_full_disk_and_frees_the_id(tmp_path, monkeypatch):
+def test_the_failure_path_survives_a_full_disk_and_keeps_the_run(tmp_path, monkeypatch):
     staging, _ = run_folders.claim(tmp_path, "r3")
     (staging / "notebooks").mkdir()
 
