@@ -78,5 +78,5 @@ def test_a_search_that_stopped_before_its_bracket_closed_is_flagged():
                                                          {"target_qps": 24_288.0, "valid": False}]}}
     flags = anomalies.check(row(server=server, capacity={"qps": 19_441.0}, offline={"valid": True, "qps": 20_715.0}))
     assert [f["rule"] for f in flags] == ["search_open"]
-    assert flags[0]["detail"] == "brackets wider than 5%: 19,430–24,288 QPS"
+    assert flags[0]["detail"] == "not closed to 5%: 19,430–24,288 QPS"
     assert anomalies.check(row(server=server, capacity={"qps": 19_441.0}), tolerance=0.3) == []

@@ -60,7 +60,7 @@ def check(row: dict[str, Any], tolerance: float = 0.05) -> list[dict[str, str]]:
     open_brackets += [f"{s['peak_qps']:,.0f} QPS with no INVALID rate above it" for s in searches_of(row)
                       if s.get("peak_qps") and lowest_invalid_above(s) is None]
     if open_brackets:
-        flags.append({"rule": "search_open", "detail": f"brackets wider than {tolerance:.0%}: " + ", ".join(open_brackets)})
+        flags.append({"rule": "search_open", "detail": f"not closed to {tolerance:.0%}: " + ", ".join(open_brackets)})
     peaks = (cap or {}).get("peaks") or []
     if len(peaks) >= 2 and (max(peaks) - min(peaks)) / min(peaks) > REPEAT_SPREAD:
         flags.append({"rule": "repeats_disagree",

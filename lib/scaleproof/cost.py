@@ -270,6 +270,7 @@ def run(params: Params) -> dict[str, Any]:
     exploratory = (bench.get("pricing") or {}).get("exploratory")
     result = {
         "status": exploratory or ("priced" if priced else "nothing priced: no engine has a confirmed capacity"),
+        "exploratory": bool(exploratory),
         "measured_hardware": bench.get("hardware"),
         "price": {**asdict(price), "table": price_table_label(params.price_table)},
         "anomaly_rules": anomalies.RULES,

@@ -235,7 +235,7 @@ def headline(run_dir: Path) -> tuple[str, int]:
     base = next((e for e in engines if e["baseline"]), None)
     versus = f", {best['speedup_vs_baseline']:.2f}x the {base['engine']} baseline" \
         if base and best is not base and best.get("speedup_vs_baseline") else ""
-    label = "EXPLORATORY, NOT PRICED: " if cost.get("status", "").startswith("exploratory") else ""
+    label = "EXPLORATORY, NOT PRICED: " if cost.get("exploratory") else ""
     return (f"{label}on {hardware}: {best['engine']} sustains {best['qps']:,.0f} queries/s at P99 {best['p99_ms']:.2f} ms"
             f"{versus}; {best['usd_per_1m']:.4g} USD per 1M inferences"), len(engines)
 

@@ -35,8 +35,8 @@ def summary_markdown(cost: dict[str, Any], validated: dict[str, Any], exported: 
                      calibrated: dict[str, Any] | None = None) -> str:
     """The key claims, up front, each with the file it comes from."""
     lines = [f"## Key results: `{exported['model']}` measured on {measured_on(bench_hardware(cost))}", ""]
-    if cost.get("status", "priced").startswith("exploratory"):
-        lines += [f"> **EXPLORATORY RUN, NOT PRICED.** {cost['status'].split(':', 1)[1].strip()}. The figures below "
+    if cost.get("exploratory"):
+        lines += [f"> **EXPLORATORY RUN, NOT PRICED.** {cost['status'].removeprefix('exploratory, not priced: ')}. The figures below "
                   "show how the chain works; do not use them as a price.", ""]
     base = next((e for e in cost["engines"] if e["baseline"]), None)
     best = next((e for e in cost["engines"] if e["engine"] == cost["best"]), None)
@@ -220,7 +220,7 @@ def batcher_sweep_table(bench: dict[str, Any]) -> pd.DataFrame:
             rows.append({"engine": e["engine"], "max batch": c["max_batch"],
                          "queue delay ms": f"{c['max_queue_delay_ms']:g}",
                          "search peak QPS": f"{peak:,.0f}" if peak is not None else "no VALID run",
-                         "chosen": "**chosen**" if (c["max_batch"], c["max_queue_delay_ms"]) ==
+                         "chosen": "chosen" if (c["max_batch"], c["max_queue_delay_ms"]) ==
                          (chosen.get("max_batch"), chosen.get("max_queue_delay_ms")) else ""})
     return pd.DataFrame(rows).set_index(["engine", "max batch", "queue delay ms"]) if rows else pd.DataFrame()
 

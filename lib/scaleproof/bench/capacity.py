@@ -3,7 +3,7 @@
 A peak search is exploration: short LoadGen runs, doubling then bisecting. What may be priced is a
 confirmed rate: one longer run (at least `CONFIRM_FACTOR` x the search's duration and the pricing
 floor) at the lowest peak the repeated searches found must be VALID; while it is not, the target steps
-down by the search tolerance. The capacity is what LoadGen achieved in that VALID run, never a target.
+down in widening steps (`step_targets`). The capacity is what LoadGen achieved in that VALID run, never a target.
 The batcher sweep picks, per engine, the (max batch, queue delay) whose search found the highest peak.
 """
 
@@ -15,6 +15,11 @@ from typing import Any
 
 CONFIRM_FACTOR = 5  # a confirmation run lasts at least 5x one search run
 FLOOR_S = {"cpu": 10.0, "gpu": 30.0}  # default floor of a priced LoadGen run per device kind
+
+
+def confirm_duration_s(search_duration_s: float, floor_s: float) -> float:
+    """How long a confirmation run lasts: at least CONFIRM_FACTOR search runs and the pricing floor."""
+    return max(CONFIRM_FACTOR * search_duration_s, floor_s)
 
 
 def default_floor_s(gpu: bool) -> float:

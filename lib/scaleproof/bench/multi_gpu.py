@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io_spec import Feed
-from .capacity import CONFIRM_FACTOR, confirm, repeat_start, upper_bound
+from .capacity import confirm, confirm_duration_s, repeat_start, upper_bound
 from .loadgen import LoadgenSettings, find_peak, run_server
 
 READY_TIMEOUT_S = 600  # engine load + warm-up of every batch shape (torch.compile can take minutes)
@@ -183,7 +183,7 @@ def measure_devices(pool: WorkerPool, samples: Feed, cfg: LoadgenSettings, n: in
         return out
     if not confirm_s:
         return {**out, "qps": min(peaks)}
-    long_cfg = replace(cfg, min_duration_s=max(CONFIRM_FACTOR * cfg.min_duration_s, confirm_s))
+    long_cfg = replace(cfg, min_duration_s=confirm_duration_s(cfg.min_duration_s, confirm_s))
     conf = confirm(_runner(pool, samples, long_cfg, log_dir, n, progress, "-confirm"), min(peaks), tolerance,
                    confirm_steps)
     return {**out, "confirmation": conf, "qps": conf["run"]["qps"] if conf["run"] else None}
@@ -219,7 +219,7 @@ def measure_scaling(make_engine: Callable[[], Any], samples: Feed, devices: list
         "confirmed": bool(confirm_s),
         "method": f"Server capacity at the P99 bound, one worker process per device, one LoadGen run over all; "
                   f"{repeats} peak search(es) per device count" + (f", then a confirmation run of at least "
-                  f"{max(CONFIRM_FACTOR * cfg.min_duration_s, confirm_s):g} s whose achieved QPS is the capacity"
+                  f"{confirm_duration_s(cfg.min_duration_s, confirm_s):g} s whose achieved QPS is the capacity"
                   if confirm_s else "") + "; factor = capacity(N) / (N x capacity(1))",
         "searches": {str(k): v for k, v in per_n.items()},
     }

@@ -26,11 +26,11 @@ from ..io_spec import Feed, ModelIO, feed_len
 from ..isolate import ChildCrashed, call_isolated
 from ..provenance import runtime_versions
 from .capacity import (
-    CONFIRM_FACTOR,
     batcher_grid,
     capacity,
     choose_batcher,
     confirm,
+    confirm_duration_s,
     pricing_floor,
     repeat_start,
 )
@@ -120,7 +120,7 @@ def measure_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, para
     floor = pricing_floor(params.min_priced_duration_s, gpu)["floor_s"]
     confirmation = None
     if all(p is not None for p in peaks):
-        long_cfg = replace(cfg, min_duration_s=max(CONFIRM_FACTOR * cfg.min_duration_s, floor))
+        long_cfg = replace(cfg, min_duration_s=confirm_duration_s(cfg.min_duration_s, floor))
         confirmation = confirm(_runner(engine, x, long_cfg, log_root, run_dir, "confirm"), min(peaks),
                                params.peak_tolerance, params.confirm_steps)
     return {"batcher": {"max_batch": cfg.max_batch, "max_queue_delay_ms": cfg.max_delay_ms,
@@ -285,7 +285,7 @@ def run(params: Params) -> dict[str, Any]:
         "pricing": pricing,
         "capacity_method": CAPACITY_METHOD.format(
             sla=params.sla_p99_ms, repeats=peak_repeats(params, gpu), tol=params.peak_tolerance,
-            confirm_s=max(CONFIRM_FACTOR * params.loadgen_min_duration_s, pricing["floor_s"])),
+            confirm_s=confirm_duration_s(params.loadgen_min_duration_s, pricing["floor_s"])),
         "anomaly_rules": anomalies.RULES,
         "baseline": built["baseline"],
         "engines": rows,
