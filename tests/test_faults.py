@@ -52,6 +52,19 @@ def test_a_params_file_that_is_not_yaml_is_one_line_naming_it(capsys, tmp_path):
 
 
 
+def test_a_machine_the_price_table_cannot_price_fails_before_any_stage(capsys, tmp_path):
+    """Seen on a lent H200 (2026-11-26): five minutes of measurements, then 06_cost_report found no price
+    row. The row is now looked up before the run claims its folder."""
+    prices = tmp_path / "prices.csv"
+    prices.write_text("id,accelerator,offer,usd_per_hour,source,as_of,confidence,matches\n"
+                      "gpu-only,H100,a GPU row only,6.88,a test,2026-11,low,h100\n")
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "run", "--params", "params/smoke.yaml", "--set", f"price_table={prices}",
+                           "--outputs", str(out))
+    assert code == 2 and "no price row matches device 'cpu-" in err and "gpu-only" in err
+    assert not out.exists() or not any(out.iterdir()), "no run folder: nothing was started"
+
+
 def test_a_wrong_ray_address_fails_in_seconds_naming_it(tmp_path):
     """Ray itself retried a wrong --address for about 14 minutes; the fleet command now fails within seconds."""
     import subprocess

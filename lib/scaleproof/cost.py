@@ -75,6 +75,16 @@ def pick_price(rows: list[PriceRow], instance: str, device_slug: str, override_u
     return row
 
 
+def price_for_this_machine(params: Params) -> PriceRow:
+    """The row 06_cost_report will price this machine at, looked up before any measuring: a GPU type the
+    table lacks fails the run in seconds instead of after the benchmark. Call it in a child process on a
+    GPU machine (asking torch for the GPU's name creates a CUDA context)."""
+    from .hardware import device_slug
+
+    return pick_price(load_prices(params.price_table or None), params.instance, device_slug(),
+                      params.price_usd_per_hour)
+
+
 def price_table_label(path: str) -> str:
     """Where the price row comes from, as a file an auditor can open: the shipped table is cited by its
     place in the repository."""

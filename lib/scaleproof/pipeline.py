@@ -24,10 +24,10 @@ from typing import IO, Any
 
 import yaml
 
-from . import paths, report, run_folders
+from . import cost, paths, report, run_folders
 from .config import Params
 from .errors import StageFailed
-from .isolate import read_fault_log
+from .isolate import call_isolated, read_fault_log
 from .provenance import environment, sha256_file, write_json
 
 FAULT_LOG_ENV = "SCALEPROOF_FAULT_LOG"  # read by scaleproof/__init__.py in the kernel
@@ -163,6 +163,8 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, [os.getcwd(), *os.environ.get(
         "PYTHONPATH", "").split(os.pathsep)])))
     run_id = run_id or new_run_id(params)
+    # the price row is looked up now, in a child (no CUDA context in this process), not after the benchmark
+    call_isolated(cost.price_for_this_machine, params, what="price table check")
     staging, final = run_folders.claim(outputs, run_id)
     params = params.with_(run_dir=str(staging))
     values = params.values()

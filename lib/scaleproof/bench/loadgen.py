@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..io_spec import Feed, feed_len
+from . import gc_pause
 from .batcher import DynamicBatcher
 
 # LoadGen's issue thread and the batcher's worker share the GIL; at the default 5 ms switch interval
@@ -145,7 +146,7 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
     n = feed_len(samples)
     qsl = lg.ConstructQSL(n, n, lambda _: None, lambda _: None)
     try:
-        with switch_interval(GIL_SWITCH_INTERVAL_S):
+        with switch_interval(GIL_SWITCH_INTERVAL_S), gc_pause.paused():
             lg.StartTestWithLogSettings(sut, qsl, settings, log)
     finally:
         lg.DestroyQSL(qsl)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io_spec import Feed
+from . import gc_pause
 from .capacity import confirm, confirm_duration_s, repeat_start, upper_bound
 from .loadgen import LoadgenSettings, find_peak, run_server
 
@@ -58,6 +59,7 @@ def _serve(make_engine: Callable[[], Any], samples: Feed, device: str, threads: 
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
         results.put(("error", device, f"{type(e).__name__}: {e}"))
         return
+    gc_pause.freeze_and_disable()  # a short-lived worker: no collection stalls while it serves
     results.put(("ready", device, None))
     while (msg := requests.get()) is not None:
         batcher.submit(msg)

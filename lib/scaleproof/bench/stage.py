@@ -25,6 +25,7 @@ from ..datasets import splits_for
 from ..io_spec import Feed, ModelIO, feed_len
 from ..isolate import ChildCrashed, call_isolated
 from ..provenance import runtime_versions
+from . import gc_pause
 from .capacity import (
     batcher_grid,
     capacity,
@@ -272,7 +273,7 @@ def run(params: Params) -> dict[str, Any]:
         "threads": usable_threads(params.threads),
         "harness": {"warmup": params.warmup, "min_repeats": params.min_repeats, "min_time_s": params.min_time_s,
                     "max_cov": params.max_cov, "timer": "time.perf_counter",
-                    "isolation": "one fresh process per engine",
+                    "isolation": "one fresh process per engine", "garbage_collection": gc_pause.DESCRIPTION,
                     "memory": "process_peak_rss_mb: peak RSS of the process that loaded only this engine; "
                               "engine_rss_mb: RSS added by loading and running it, its runtime libraries included"},
         "loadgen": {"min_duration_s": params.loadgen_min_duration_s, "min_queries": params.loadgen_min_queries,

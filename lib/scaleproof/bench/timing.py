@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..io_spec import feed_len
+from . import gc_pause
 
 MAX_TIME_FACTOR = 20  # stop after 20x min_time_s even if min_repeats is not reached (then INVALID)
 BLOCKS = 5  # stability is judged on block means: a drifting machine shows, a lone outlier does not
@@ -83,13 +84,14 @@ def time_engine(engine, x, warmup: int, min_repeats: int, min_time_s: float, max
     for _ in range(warmup):
         engine.infer(x)
     lat: list[float] = []
-    start = time.perf_counter()
-    deadline = start + MAX_TIME_FACTOR * min_time_s
-    while True:
-        t0 = time.perf_counter()
-        engine.infer(x)
-        t1 = time.perf_counter()
-        lat.append(t1 - t0)
-        if (len(lat) >= min_repeats and t1 - start >= min_time_s) or t1 > deadline:
-            break
+    with gc_pause.paused():
+        start = time.perf_counter()
+        deadline = start + MAX_TIME_FACTOR * min_time_s
+        while True:
+            t0 = time.perf_counter()
+            engine.infer(x)
+            t1 = time.perf_counter()
+            lat.append(t1 - t0)
+            if (len(lat) >= min_repeats and t1 - start >= min_time_s) or t1 > deadline:
+                break
     return summarize(np.array(lat), n_rows, min_repeats, min_time_s, max_cov, wall_s=t1 - start)
