@@ -81,6 +81,23 @@ def test_confirmation_steps_down_in_widening_steps_until_valid():
     assert step_targets(1000.0, 0.3, 4) == pytest.approx([1000.0, 700.0, 400.0, 250.0])  # never under a quarter
 
 
+
+def test_an_overloaded_confirmation_skips_a_rung_and_one_at_the_edge_does_not():
+    def server(capacity_qps, p99_over):
+        def run_at(q):
+            ok = q <= capacity_qps
+            return {"target_qps": q, "qps": q, "valid": ok, "p99_ms": 5.0 if ok else p99_over,
+                    "reason": "VALID" if ok else "Performance constraints satisfied : NO"}
+        return run_at
+    overloaded = confirm(server(820.0, 120.0), 1000.0, 0.05, 5, sla_p99_ms=15.0)  # queue grew: 95% is skipped
+    assert [r["target_qps"] for r in overloaded["tries"]] == pytest.approx([1000.0, 900.0, 600.0])
+    assert overloaded["run"]["valid"] and "2 step(s) down" in overloaded["reason"]
+    edge = confirm(server(820.0, 16.0), 1000.0, 0.05, 5, sla_p99_ms=15.0)  # just over: every rung is tried
+    assert [r["target_qps"] for r in edge["tries"]] == pytest.approx([1000.0, 950.0, 900.0, 800.0])
+    last = confirm(server(100.0, 120.0), 1000.0, 0.05, 5, sla_p99_ms=15.0)  # the last rung is never skipped
+    assert [r["target_qps"] for r in last["tries"]] == pytest.approx([1000.0, 900.0, 600.0])
+    assert last["run"] is None and last["reason"].startswith("not confirmed: 3 longer run(s)")
+
 def test_confirmation_gives_up_after_its_steps():
     out = confirm(fake_server(500.0), 1000.0, tolerance=0.1, steps=3)
     assert out["run"] is None and len(out["tries"]) == 3

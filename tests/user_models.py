@@ -49,11 +49,15 @@ def planted_outlier() -> nn.Module:
 
 
 def tiny_unless_marked_node() -> nn.Module:
-    """tiny_convnet, except on a node whose environment marks it broken (a fleet member that fails)."""
+    """tiny_convnet, except on a node whose environment marks it broken (a fleet member that fails) or
+    stalled (a member that never finishes, like a hung GPU)."""
     import os
+    import time
 
     if os.environ.get("SCALEPROOF_TEST_BROKEN_NODE"):
         raise RuntimeError("this node is marked broken for the fleet test")
+    if os.environ.get("SCALEPROOF_TEST_STALLED_NODE"):
+        time.sleep(3600)
     return tiny_convnet()
 
 

@@ -226,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     flt.add_argument("--fleet-id", default=None, help="name of the fleet folder (default: time and a random tag)")
     flt.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="override one parameter for every member (value read as YAML); repeatable")
-    flt.add_argument("--timeout-s", type=float, default=None, help="give up on members still running after this")
+    flt.add_argument("--timeout-s", type=float, default=None,
+                     help="stop members still running after this many seconds and report them failed (default: "
+                          "the profile's member_timeout_s, else derived from its measurement budget)")
     flt.set_defaults(func=cmd_fleet)
 
     eng = sub.add_parser("build-engine", help="build one TensorRT engine from an ONNX file into a per-GPU store",
@@ -274,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScaleproofError as e:
         print(f"scaleproof: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # what finished is kept (the command said where); no traceback
+        print("scaleproof: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -224,6 +224,10 @@ class Params(BaseModel):
     price_change: float = _field(-0.2, "relative hourly price change in the price scenario (-0.2: 20% cheaper)", gt=-1)
     revenue_per_1k: float = _field(0.0, "revenue per 1,000 requests in USD (0: no margin figures)", ge=0)
 
+    # scaleproof fleet
+    member_timeout_s: float = _field(0.0, "seconds a fleet member may run before it is stopped and reported failed "
+                                          "(0: derived from this profile's measurement budget)", ge=0)
+
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Params:
         if not self.batch_sizes or any(b <= 0 for b in self.batch_sizes):

@@ -56,6 +56,7 @@ class Member:
     seconds: float | None = None
     error: str | None = None
     manifest_sha256: str | None = None
+    code: dict[str, Any] | None = None  # git commit and versions the member ran, from its run's manifest
 
 
 def is_url(location: str) -> bool:
@@ -69,7 +70,9 @@ def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> di
     from .pipeline import run_chain
 
     started = time.time()
-    node_id = ray.get_runtime_context().get_node_id()
+    context = ray.get_runtime_context()
+    node_id = context.get_node_id()
+    use_shipped_project((context.runtime_env or {}).get("working_dir") and Path.cwd())
     params = Params.parse(values)
     with tempfile.TemporaryDirectory(prefix="scaleproof-fleet-") as tmp:
         outputs = Path(tmp) if is_url(fleet_location) else Path(fleet_location) / "runs"
@@ -78,6 +81,7 @@ def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> di
         rel = outcome.run_dir.relative_to(outputs).as_posix()
         manifest = outcome.run_dir / "manifest.json"
         digest = sha256_file(manifest) if manifest.is_file() else None
+        code = {**code_of(read_json(manifest)), "package": str(paths.PACKAGE_DIR)} if manifest.is_file() else None
         if is_url(fleet_location):  # upload the finished run; the node-local copy goes with tmp
             import fsspec
 
@@ -85,7 +89,130 @@ def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> di
             fs.put(str(outcome.run_dir), f"{root}/runs/{rel}", recursive=True)
     return asdict(Member(gpu_type=gpu_type, status=outcome.status, run=f"runs/{rel}", node_id=node_id,
                          hostname=socket.gethostname(), device_slug=hardware.device_slug(),
-                         seconds=round(time.time() - started, 1), error=outcome.error, manifest_sha256=digest))
+                         seconds=round(time.time() - started, 1), error=outcome.error, manifest_sha256=digest,
+                         code=code))
+
+
+def code_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What code a member ran: its git commit and the versions that decide its figures."""
+    env = manifest.get("environment", {})
+    packages = env.get("packages", {})
+    return {"commit": (env.get("git") or {}).get("commit"), "dirty": (env.get("git") or {}).get("dirty"),
+            **{k: packages.get(k) for k in ("scaleproof", "torch", "onnxruntime", "mlcommons-loadgen")}}
+
+
+# what a member needs of the project besides the package: the notebooks, the profiles, the shipped data
+# (weights of the zoo's own models) and `tests`' example models; never runs, caches or environments
+SHIP_EXCLUDES = [".git", ".venv", ".whl", "outputs", "lib", "benchmarks", "data/sentence-encoder", "*.pyc",
+                 "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"]
+
+
+def project_runtime_env() -> dict[str, Any]:
+    """Ray runtime environment that brings this checkout to every node: the package as a py_module (importable
+    before a member's function is unpickled) and the rest of the project as the members' working directory.
+    A worker image needs Python, the dependencies and a Jupyter kernel, not the repository."""
+    return {"py_modules": [str(paths.PACKAGE_DIR)], "working_dir": str(paths.PROJECT_DIR), "excludes": SHIP_EXCLUDES}
+
+
+def use_shipped_project(working_dir: Path | None) -> None:
+    """In a member started with `project_runtime_env`: notebooks and data come from the shipped working
+    directory, and the stage kernels import the shipped package, whatever the node has installed."""
+    import os
+
+    if not working_dir:
+        return
+    os.environ["SCALEPROOF_NOTEBOOKS"] = str(working_dir / "notebooks")
+    os.environ["SCALEPROOF_DATA"] = str(working_dir / "data")
+    shipped = str(paths.PACKAGE_DIR.parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(
+        filter(None, [shipped, *os.environ.get("PYTHONPATH", "").split(os.pathsep)])))
+
+
+def member_timeout_s(params: Params) -> float:
+    """How long a member may run: the profile's `member_timeout_s`, or else 15 minutes for the stages
+    around the benchmark plus twice the longest its LoadGen runs may take (every search run and every
+    confirmation step of every engine, with 3 s of set-up each)."""
+    if params.member_timeout_s:
+        return params.member_timeout_s
+    engines = 1 + len(params.precisions) * (1 + len(params.torch_modes))  # baseline; ORT/TensorRT and torch modes
+    configs = max(1, len(params.sweep_max_batch) * len(params.sweep_queue_delay_ms))
+    searches = configs + max(params.peak_repeats, 3)
+    search_s = searches * params.peak_search_runs * (params.loadgen_min_duration_s + 3)
+    confirm_s = params.confirm_steps * (max(params.min_priced_duration_s or 30, 5 * params.loadgen_min_duration_s) + 3)
+    return 900 + 2 * engines * (search_s + confirm_s)
+
+
+def probe_storage(location: str, token: str, gpu_type: str) -> dict[str, Any]:
+    """On a node of `gpu_type`: read the driver's probe in the fleet folder and write this node's answer."""
+    name, answer = f".storage-probe-{token}", f".storage-probe-{token}-{gpu_type}"
+    try:
+        if is_url(location):
+            import fsspec
+
+            fs, root = fsspec.core.url_to_fs(location)
+            seen = fs.cat_file(f"{root}/{name}").decode() == token
+            if seen:
+                fs.pipe_file(f"{root}/{answer}", token.encode())
+        else:
+            seen = (Path(location) / name).read_text() == token
+            if seen:
+                (Path(location) / answer).write_text(token)
+    except (OSError, ValueError) as e:
+        return {"seen": False, "hostname": socket.gethostname(), "detail": f"{type(e).__name__}: {e}"}
+    return {"seen": seen, "hostname": socket.gethostname(), "detail": "" if seen else "the probe held other content"}
+
+
+PROBE_TIMEOUT_S = 120.0
+
+
+def check_shared_storage(ray, location: str, local_dir: Path, types: dict[str, dict[str, Any]]) -> None:
+    """Before any member starts: the driver writes a probe in the fleet folder, a task on a node of each type
+    reads it and answers in the same folder, and the driver reads the answers. Storage a node cannot see (a
+    node-local `outputs/`, an in-memory filesystem) is refused here, not after every member has run."""
+    token = secrets.token_hex(8)
+    if is_url(location):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(location)
+        fs.pipe_file(f"{root}/.storage-probe-{token}", token.encode())
+        answered = lambda t: fs.exists(f"{root}/.storage-probe-{token}-{t}")  # noqa: E731
+    else:
+        (local_dir / f".storage-probe-{token}").write_text(token)
+        answered = lambda t: (local_dir / f".storage-probe-{token}-{t}").is_file()  # noqa: E731
+    task = ray.remote(max_retries=0)(probe_storage)
+    refs = {t: task.options(resources={RESOURCE_PREFIX + t: 0.001}, num_gpus=0).remote(location, token, t)
+            for t in types}
+    problems = []
+    for t, ref in refs.items():
+        try:
+            r = ray.get(ref, timeout=PROBE_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001 - no answer at all: the node is gone or busy; name it
+            ray.cancel(ref, force=True)
+            problems.append(f"{t}: no answer within {PROBE_TIMEOUT_S:g} s ({type(e).__name__})")
+            continue
+        if not r["seen"] or not answered(t):
+            problems.append(f"{t} (host {r['hostname']}): " + (r["detail"] or "its answer did not reach the driver"))
+    for f in ([*fs.glob(f"{root}/.storage-probe-{token}*")] if is_url(location)
+              else local_dir.glob(f".storage-probe-{token}*")):
+        fs.rm(f) if is_url(location) else f.unlink()
+    if problems:
+        raise ParamsError(f"--outputs {location} is not storage the driver and every node share: "
+                          + "; ".join(problems) + ". Use a path every node mounts (NFS, a shared volume) or an "
+                          "fsspec URL all of them can reach (s3://bucket/prefix, gs://…)")
+
+
+def keep_failed_member(local_dir: Path, gpu_type: str, why: str) -> str | None:
+    """A member stopped from outside (killed node, timeout, Ctrl-C) leaves `runs/.staging/<TYPE>`: move it to
+    `runs/failed/<TYPE>` with the reason, as a member whose stage failed does itself. Returns its new place."""
+    from .run_folders import keep_failed, release
+
+    staging = local_dir / "runs" / ".staging" / gpu_type
+    if not staging.is_dir():
+        return None
+    (staging / "FAILED.txt").write_text(why + "\n")
+    release(staging)
+    where, _ = keep_failed(staging, local_dir / "runs", gpu_type)
+    return where.relative_to(local_dir).as_posix()
 
 
 def cluster_types() -> dict[str, dict[str, Any]]:
@@ -155,7 +282,10 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
     if started_here:
         # without an address Ray starts on this machine alone, which advertises its own accelerator type
         try:
+            # the project travels with the job (Ray ships local folders per job only, not per task); a caller
+            # that started Ray itself chooses its own runtime_env (see project_runtime_env)
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     runtime_env=project_runtime_env(),
                      **({} if address else {"resources": {RESOURCE_PREFIX + local_accelerator_type(): 1}}))
         except (ConnectionError, RuntimeError) as e:
             raise ParamsError(f"cannot reach a Ray cluster at --address {address}: {e}") from None
@@ -165,37 +295,65 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
         if started_here:
             ray.shutdown()
         raise ParamsError(f"fleet folder {location} exists; choose another --fleet-id") from None
+    members: dict[str, Member] = {}
+    record = {"fleet_format": FLEET_FORMAT, "fleet_id": fleet_id, "location": location,
+              "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "address": address or "local",
+              "requested": gpu_types, "params": {k: v for k, v in params.values().items() if k != "run_dir"}}
+
+    def write_record() -> dict[str, Any]:
+        """fleet.json and the manifest as they stand: written after every member, so an interrupted fleet
+        keeps what finished (members still running are listed as such)."""
+        fleet = {**record, "members": [asdict(members.get(t) or Member(t, "running")) for t in gpu_types]}
+        write_json(local_dir / "fleet.json", fleet)
+        write_fleet_manifest(local_dir)
+        return fleet
+
     try:
         available = cluster_types()
         log(f"[scaleproof] fleet {fleet_id}: cluster has {available or 'no accelerator types'}")
-        task = ray.remote(max_retries=0)(run_member)
-        members: dict[str, Member] = {}
-        pending: dict[Any, str] = {}
+        to_run = [t for t in gpu_types if t in available]
         for t in gpu_types:
             if t not in available:
                 members[t] = Member(t, "not run", error=f"no node with {RESOURCE_PREFIX}{t} in the cluster "
                                                         f"(it has: {', '.join(sorted(available)) or 'none'})")
                 log(f"[scaleproof] {t}: not run ({members[t].error})")
-                continue
+        try:
+            check_shared_storage(ray, location, local_dir, {t: available[t] for t in to_run})
+        except ParamsError:
+            shutil.rmtree(local_dir.parent if is_url(outputs) else local_dir, ignore_errors=True)
+            raise
+        limit = timeout_s if timeout_s is not None else member_timeout_s(params)
+        task = ray.remote(max_retries=0)(run_member)
+        pending: dict[Any, str] = {}
+        for t in to_run:
             opts = {"resources": {RESOURCE_PREFIX + t: 0.001}, "num_gpus": 1 if available[t]["gpus"] else 0}
             pending[task.options(**opts).remote(params.values(), t, location)] = t
             log(f"[scaleproof] {t}: scheduled on a node with {RESOURCE_PREFIX}{t}")
-        deadline = None if timeout_s is None else time.time() + timeout_s
-        while pending:
-            left = None if deadline is None else max(0.0, deadline - time.time())
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=left)
-            if not done:  # timed out: cancel what is left and say so
-                for ref, t in pending.items():
-                    ray.cancel(ref, force=True)
-                    members[t] = Member(t, "failed", error=f"did not finish within --timeout-s {timeout_s}")
-                break
-            ref = done[0]
-            t = pending.pop(ref)
-            try:
-                members[t] = Member(**ray.get(ref))
-            except Exception as e:  # noqa: BLE001 - a dead node or worker: that member failed, the rest go on
-                members[t] = Member(t, "failed", error=f"{type(e).__name__}: {str(e).splitlines()[0][:300]}")
-            log(f"[scaleproof] {t}: {members[t].status}" + (f" ({members[t].error})" if members[t].error else ""))
+        if pending:
+            log(f"[scaleproof] members still running after {limit:,.0f} s are stopped and reported failed")
+        write_record()
+        deadline = time.time() + limit
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.time()))
+                if not done:  # out of time: stop what is left and say so
+                    stop_members(ray, pending, members, local_dir, "failed",
+                                 f"did not finish within {limit:,.0f} s (--timeout-s or the profile's member_timeout_s)")
+                    break
+                ref = done[0]
+                t = pending.pop(ref)
+                try:
+                    members[t] = Member(**ray.get(ref))
+                except Exception as e:  # noqa: BLE001 - a dead node or worker: that member failed, the rest go on
+                    why = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                    members[t] = Member(t, "failed", error=why, run=keep_failed_member(local_dir, t, why))
+                log(f"[scaleproof] {t}: {members[t].status}" + (f" ({members[t].error})" if members[t].error else ""))
+                write_record()
+        except KeyboardInterrupt:
+            stop_members(ray, pending, members, local_dir, "interrupted", "interrupted (Ctrl-C) before it finished")
+            write_record()
+            log(f"[scaleproof] interrupted: finished members are kept in {location} (fleet.json, manifest.json)")
+            raise
     finally:
         if started_here:
             ray.shutdown()
@@ -206,11 +364,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
         fs, root = fsspec.core.url_to_fs(location)
         if fs.exists(f"{root}/runs"):
             fs.get(f"{root}/runs", str(local_dir / "runs"), recursive=True)
-    fleet = {"fleet_format": FLEET_FORMAT, "fleet_id": fleet_id, "location": location,
-             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "address": address or "local",
-             "requested": gpu_types, "params": {k: v for k, v in params.values().items() if k != "run_dir"},
-             "members": [asdict(members[t]) for t in gpu_types]}
-    write_json(local_dir / "fleet.json", fleet)
+    fleet = write_record()
     write_fleet_report(local_dir)
     write_fleet_manifest(local_dir)
     if is_url(outputs):
@@ -220,6 +374,20 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
                 fs.put(str(local_dir / rel), f"{root}/{rel}")
         shutil.rmtree(local_dir.parent, ignore_errors=True)
     return fleet
+
+
+def stop_members(ray, pending: dict[Any, str], members: dict[str, Member], local_dir: Path, status: str,
+                 why: str) -> None:
+    """Cancel the members still running; their partial runs go to `runs/failed/<TYPE>` with the reason."""
+    for ref in pending:
+        ray.cancel(ref, force=True)
+    for ref, t in pending.items():
+        try:  # wait for the kill, so the member's folder is no longer written when it is moved
+            ray.get(ref, timeout=30)
+        except Exception:  # noqa: BLE001, S110 - cancelled or dead: what we expect
+            pass
+        members[t] = Member(t, status, error=why, run=keep_failed_member(local_dir, t, why))
+    pending.clear()
 
 
 def write_fleet_report(fleet_dir: Path) -> Path:
@@ -258,6 +426,15 @@ def verify_fleet(fleet_dir: str | Path) -> tuple[list[str], dict[str, int]]:
         raise ArtifactError(f"{fleet_dir} has no manifest.json: it is not a scaleproof fleet folder") from None
     problems = changed_files(fleet_dir, manifest["files"])
     checked = {"artifacts": len(manifest["files"]), "claims": 0, "members": 0}
+    try:  # fleet.json's own hash is checked above; the member list must say what it says
+        said = {m["gpu_type"]: m for m in read_json(fleet_dir / "fleet.json")["members"]}
+    except (FileNotFoundError, ValueError, KeyError):
+        said = {}
+    for m in manifest["members"]:
+        f = said.get(m["gpu_type"])
+        if f is None or (f["status"], f["run"], f["manifest_sha256"]) != (m["status"], m["run"], m["manifest_sha256"]):
+            problems.append(f"member {m['gpu_type']}: manifest.json says {m['status']!r} ({m['run']}) but fleet.json "
+                            f"says {f['status'] if f else 'nothing'!r}" + ("" if f is None else f" ({f['run']})"))
     for m in manifest["members"]:
         if m["status"] != "succeeded":
             continue

@@ -21,7 +21,7 @@ def summarize(fleet_dir: str | Path) -> dict[str, Any]:
     rows, members = [], []
     for m in fleet["members"]:
         members.append({k: m.get(k) for k in ("gpu_type", "status", "run", "hostname", "device_slug", "seconds",
-                                              "error")})
+                                              "error", "code")})
         if m["status"] != "succeeded":
             continue
         run = fleet_dir / m["run"]
@@ -36,20 +36,67 @@ def summarize(fleet_dir: str | Path) -> dict[str, Any]:
                 "server_peak_qps": e["qps"], "p99_ms": e["p99_ms"], "memory_mb": e.get("memory_mb"),
                 "usd_per_hour": cost["price"]["usd_per_hour"], "offer": cost["price"]["offer"],
                 "usd_per_1m": e["usd_per_1m"], "instances": e["instances"], "annual_usd": e["annual_usd"],
+                "annual_usd_range": sorted((e.get("range") or {}).get("annual_usd") or [e["annual_usd"]] * 2),
                 "peak_qps_target": cost["assumptions"]["peak_qps"], "sla_p99_ms": cost["assumptions"]["sla_p99_ms"],
                 "gpu_peak_allocated_mb": (b.get("memory") or {}).get("gpu_peak_allocated_mb"),
                 "source": f"{m['run']}/cost_report/cost_report.json",
                 "manifest_sha256": manifest_sha,
             })
     cheapest = min(rows, key=lambda r: r["annual_usd"]) if rows else None
+    warnings = member_warnings(fleet["members"])
+    tie = within_spread(rows, cheapest) if cheapest else None
+    if tie:
+        warnings.append(tie)
     return {
         "fleet_id": fleet["fleet_id"],
         "members": members,
         "rows": rows,
-        "cheapest": None if cheapest is None else {k: cheapest[k] for k in (
+        "warnings": warnings,
+        "cheapest": None if cheapest is None or tie else {k: cheapest[k] for k in (
             "gpu_type", "engine", "instances", "annual_usd", "usd_per_1m", "peak_qps_target", "source")},
         "note": "each type is priced with its own run's price (cost_report.json); the target load is the profile's",
     }
+
+
+def member_warnings(members: list[dict[str, Any]]) -> list[str]:
+    """What makes a comparison between members doubtful: members that shared a host (they competed for its
+    cores, memory bandwidth and maybe its device), a measured device unlike the member's type label, and
+    members that ran different code."""
+    ran = [m for m in members if m["status"] == "succeeded"]
+    out = []
+    by_host: dict[str, list[str]] = {}
+    for m in ran:
+        by_host.setdefault(m.get("hostname") or "?", []).append(m["gpu_type"])
+    out += [f"{', '.join(types)} ran on the same host `{host}` and may have competed for it: their figures are not "
+            f"independent" for host, types in by_host.items() if len(types) > 1]
+    for m in ran:
+        label, device = m["gpu_type"].lower(), (m.get("device_slug") or "").lower()
+        if label not in device:
+            out.append(f"{m['gpu_type']}: the measured device is `{device or 'unknown'}`, not what the type label "
+                       f"says")
+    commits = {m["gpu_type"]: (m.get("code") or {}).get("commit") for m in ran}
+    if len({c for c in commits.values()}) > 1:
+        out.append("members ran different code: " + ", ".join(f"{t} at {c or 'unknown'}" for t, c in commits.items()))
+    return out
+
+
+def within_spread(rows: list[dict[str, Any]], cheapest: dict[str, Any]) -> str | None:
+    """A warning when the cheapest type's annual cost range overlaps another type's best range: the
+    difference is inside the measured spread of the repeated searches, so no type is named cheapest."""
+    def span(r):
+        return r.get("annual_usd_range") or [r["annual_usd"], r["annual_usd"]]
+
+    best_of = {}
+    for r in rows:
+        if r["gpu_type"] not in best_of or r["annual_usd"] < best_of[r["gpu_type"]]["annual_usd"]:
+            best_of[r["gpu_type"]] = r
+    lo, hi = span(cheapest)
+    close = [t for t, r in best_of.items() if t != cheapest["gpu_type"] and span(r)[0] <= hi]
+    if not close:
+        return None
+    return (f"no cheapest type named: {cheapest['gpu_type']} ({lo:,.0f}–{hi:,.0f} USD a year) and "
+            + ", ".join(f"{t} ({span(best_of[t])[0]:,.0f}–{span(best_of[t])[1]:,.0f})" for t in close)
+            + " overlap within their measured spread")
 
 
 def comparison_table(summary: dict[str, Any]) -> pd.DataFrame:
@@ -86,10 +133,14 @@ def cheapest_markdown(summary: dict[str, Any]) -> str:
         lines.append(f"- **{m['gpu_type']}**: {m['status']}" + (f" on `{m['hostname']}` ({m['device_slug']}), "
                                                                 f"run `{m['run']}`" if m["run"] else "")
                      + (f" — {m['error']}" if m["error"] else ""))
+    for w in summary.get("warnings", []):
+        lines += ["", f"**Warning:** {w}"]
     if c:
         lines += ["", f"**Cheapest for {c['peak_qps_target']:,.0f} QPS peak: {c['gpu_type']}** with `{c['engine']}`, "
                       f"{c['instances']} instances, {c['annual_usd']:,.0f} USD a year ({c['usd_per_1m']:.4g} USD per "
                       f"1M inferences). *Source: {c['source']}*"]
+    elif summary["rows"]:
+        lines += ["", "**No cheapest type is named**: see the warning above."]
     else:
         lines += ["", "**No member run succeeded**: nothing to compare."]
     return "\n".join(lines)

@@ -187,7 +187,7 @@ def measure_devices(pool: WorkerPool, samples: Feed, cfg: LoadgenSettings, n: in
         return {**out, "qps": min(peaks)}
     long_cfg = replace(cfg, min_duration_s=confirm_duration_s(cfg.min_duration_s, confirm_s))
     conf = confirm(_runner(pool, samples, long_cfg, log_dir, n, progress, "-confirm"), min(peaks), tolerance,
-                   confirm_steps)
+                   confirm_steps, cfg.sla_p99_ms)
     return {**out, "confirmation": conf, "qps": conf["run"]["qps"] if conf["run"] else None}
 
 

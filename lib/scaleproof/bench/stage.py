@@ -123,7 +123,7 @@ def measure_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, para
     if all(p is not None for p in peaks):
         long_cfg = replace(cfg, min_duration_s=confirm_duration_s(cfg.min_duration_s, floor))
         confirmation = confirm(_runner(engine, x, long_cfg, log_root, run_dir, "confirm"), min(peaks),
-                               params.peak_tolerance, params.confirm_steps)
+                               params.peak_tolerance, params.confirm_steps, params.sla_p99_ms)
     return {"batcher": {"max_batch": cfg.max_batch, "max_queue_delay_ms": cfg.max_delay_ms,
                         "chosen_by": (f"highest Server peak of {len(grid)} swept configurations" if len(grid) > 1
                                       else "the profile's batcher_max_batch and max_queue_delay_ms (no sweep)")},
