@@ -26,3 +26,4 @@ def test_no_cheapest_type_is_named_when_the_ranges_overlap():
     assert "no cheapest type named: T4 (900–1,100 USD a year) and L4 (1,000–1,300)" in within_spread(rows, rows[0])
     apart = [row("T4", 1000, 900, 1100), row("L4", 2000, 1800, 2300)]
     assert within_spread(apart, apart[0]) is None
+

@@ -69,7 +69,8 @@ def test_default_chain_publishes_a_hashed_run_with_its_report(published):
 def test_user_model_chain_validates_by_agreement(tmp_path):
     # what is checked is validation by agreement: a short benchmark is enough
     params = Params.from_yaml(SMOKE, {"model": "tests.user_models:tiny_convnet", "input_shape": [3, 16, 16],
-                                      "peak_repeats": 1, "peak_search_runs": 2, "loadgen_min_duration_s": 0.2})
+                                      "peak_repeats": 1, "peak_search_runs": 2, "loadgen_min_duration_s": 0.2,
+                                      "static_search": False, "confirm_steps": 1})
     outcome = run_chain(params, run_id="user", outputs=tmp_path, progress=False)
     assert outcome.ok, outcome.error
     validated = json.loads((tmp_path / "user" / "validate" / "validate.json").read_text())

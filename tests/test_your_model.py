@@ -43,7 +43,7 @@ def test_encoder_with_two_int64_inputs_goes_through_the_whole_chain(tmp_path, en
     smoke = Params.from_yaml(ROOT / "params" / "smoke.yaml").values()
     params = encoder_params(tmp_path / "dev", encoder_files, **{k: smoke[k] for k in (
         "loadgen_min_duration_s", "loadgen_min_queries", "peak_search_runs", "peak_tolerance", "min_priced_duration_s")},
-        peak_repeats=1)
+        peak_repeats=1, static_search=False)  # what is checked is the two int64 inputs through every stage
     outcome = run_chain(params, run_id="encoder", outputs=tmp_path / "runs", progress=False)
     assert outcome.ok, outcome.error
     run = outcome.run_dir

@@ -227,6 +227,11 @@ class Params(BaseModel):
     # scaleproof fleet
     member_timeout_s: float = _field(0.0, "seconds a fleet member may run before it is stopped and reported failed "
                                           "(0: derived from this profile's measurement budget)", ge=0)
+    member_retries: int = _field(0, "times Ray restarts a member whose node or worker died; each retry starts from "
+                                    "a clean member folder (the dead attempt's files go to runs/failed/<TYPE>.attempt-N)",
+                                 ge=0)
+    member_pending_wait_s: float = _field(0.0, "seconds a fleet waits for a node of a GPU type the cluster lacks "
+                                               "(an autoscaler starting one) before reporting it not run", ge=0)
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Params:

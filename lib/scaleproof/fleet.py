@@ -14,6 +14,7 @@ and `scaleproof verify` checks all of it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import secrets
@@ -74,8 +75,10 @@ def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> di
     node_id = context.get_node_id()
     use_shipped_project((context.runtime_env or {}).get("working_dir") and Path.cwd())
     params = Params.parse(values)
-    with tempfile.TemporaryDirectory(prefix="scaleproof-fleet-") as tmp:
-        outputs = Path(tmp) if is_url(fleet_location) else Path(fleet_location) / "runs"
+    with tempfile.TemporaryDirectory(prefix="scaleproof-fleet-") if is_url(fleet_location) else \
+            contextlib.nullcontext() as tmp:
+        outputs = Path(tmp) if tmp else Path(fleet_location) / "runs"
+        set_aside_dead_attempt(outputs, gpu_type)
         outcome = run_chain(params, run_id=gpu_type, outputs=outputs, progress=False,
                             command=f"scaleproof fleet (member {gpu_type})", log=lambda _: None)
         rel = outcome.run_dir.relative_to(outputs).as_posix()
@@ -91,6 +94,21 @@ def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> di
                          hostname=socket.gethostname(), device_slug=hardware.device_slug(),
                          seconds=round(time.time() - started, 1), error=outcome.error, manifest_sha256=digest,
                          code=code))
+
+
+def set_aside_dead_attempt(outputs: Path, gpu_type: str) -> Path | None:
+    """A retried member finds the staging folder its dead attempt left: move it to `failed/<TYPE>.attempt-N`
+    (its log is kept) so this attempt starts from a clean member folder."""
+    from .run_folders import keep_failed, release
+
+    staging = outputs / ".staging" / gpu_type
+    if not staging.is_dir():
+        return None
+    n = 1 + sum(1 for _ in (outputs / "failed").glob(f"{gpu_type}.attempt-*")) if (outputs / "failed").is_dir() else 1
+    (staging / "FAILED.txt").write_text("this attempt died (node or worker lost); Ray started the member again\n")
+    release(staging)
+    where, _ = keep_failed(staging, outputs, f"{gpu_type}.attempt-{n}")
+    return where
 
 
 def code_of(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +180,23 @@ def probe_storage(location: str, token: str, gpu_type: str) -> dict[str, Any]:
     return {"seen": seen, "hostname": socket.gethostname(), "detail": "" if seen else "the probe held other content"}
 
 
+def _hostname() -> str:
+    return socket.gethostname()
+
+
+def wait_for_types(ray, types: list[str], wait_s: float) -> list[str]:
+    """Ask for a sliver of each missing type's resource and wait up to `wait_s` for the tasks to run: the
+    request is what makes an autoscaler (KubeRay's included) start a node of that type. Returns the types
+    that got a node; the requests of the others are cancelled."""
+    task = ray.remote(max_retries=0)(_hostname)
+    refs = {task.options(resources={RESOURCE_PREFIX + t: 0.001}, num_gpus=0, num_cpus=0).remote(): t
+            for t in types}
+    ready, not_ready = ray.wait(list(refs), num_returns=len(refs), timeout=wait_s)
+    for ref in not_ready:
+        ray.cancel(ref, force=True)
+    return [refs[r] for r in ready]
+
+
 PROBE_TIMEOUT_S = 120.0
 
 
@@ -180,7 +215,7 @@ def check_shared_storage(ray, location: str, local_dir: Path, types: dict[str, d
         (local_dir / f".storage-probe-{token}").write_text(token)
         answered = lambda t: (local_dir / f".storage-probe-{token}-{t}").is_file()  # noqa: E731
     task = ray.remote(max_retries=0)(probe_storage)
-    refs = {t: task.options(resources={RESOURCE_PREFIX + t: 0.001}, num_gpus=0).remote(location, token, t)
+    refs = {t: task.options(resources={RESOURCE_PREFIX + t: 0.001}, num_gpus=0, num_cpus=0).remote(location, token, t)
             for t in types}
     problems = []
     for t, ref in refs.items():
@@ -311,10 +346,16 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
     try:
         available = cluster_types()
         log(f"[scaleproof] fleet {fleet_id}: cluster has {available or 'no accelerator types'}")
+        missing = [t for t in gpu_types if t not in available]
+        if missing and params.member_pending_wait_s > 0:
+            log(f"[scaleproof] waiting up to {params.member_pending_wait_s:g} s for nodes of {', '.join(missing)}")
+            if wait_for_types(ray, missing, params.member_pending_wait_s):
+                available = cluster_types()
         to_run = [t for t in gpu_types if t in available]
         for t in gpu_types:
             if t not in available:
-                members[t] = Member(t, "not run", error=f"no node with {RESOURCE_PREFIX}{t} in the cluster "
+                waited = f" after waiting {params.member_pending_wait_s:g} s" if params.member_pending_wait_s else ""
+                members[t] = Member(t, "not run", error=f"no node with {RESOURCE_PREFIX}{t} in the cluster{waited} "
                                                         f"(it has: {', '.join(sorted(available)) or 'none'})")
                 log(f"[scaleproof] {t}: not run ({members[t].error})")
         try:
@@ -323,7 +364,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
             shutil.rmtree(local_dir.parent if is_url(outputs) else local_dir, ignore_errors=True)
             raise
         limit = timeout_s if timeout_s is not None else member_timeout_s(params)
-        task = ray.remote(max_retries=0)(run_member)
+        task = ray.remote(max_retries=params.member_retries)(run_member)  # retries: node or worker lost
         pending: dict[Any, str] = {}
         for t in to_run:
             opts = {"resources": {RESOURCE_PREFIX + t: 0.001}, "num_gpus": 1 if available[t]["gpus"] else 0}

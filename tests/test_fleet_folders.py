@@ -1,0 +1,19 @@
+"""Fleet member folders without a Ray cluster: what a retried member finds and keeps."""
+
+
+def test_a_retried_member_starts_clean_and_keeps_the_dead_attempt(tmp_path):
+    from scaleproof.fleet import set_aside_dead_attempt
+
+    runs = tmp_path / "runs"
+    dead = runs / ".staging" / "L4"
+    (dead / "notebooks").mkdir(parents=True)
+    (dead / "notebooks" / "01_export.ipynb").write_text("{}")
+    (runs / ".staging" / "L4.pid").write_text("999999@gone")
+    assert set_aside_dead_attempt(runs, "L4") == runs / "failed" / "L4.attempt-1"
+    kept = runs / "failed" / "L4.attempt-1"
+    assert (kept / "notebooks" / "01_export.ipynb").is_file() and "Ray started the member again" in (
+        kept / "FAILED.txt").read_text()
+    assert not dead.exists() and not (runs / ".staging" / "L4.pid").exists()
+    (runs / ".staging" / "L4").mkdir()  # a second dead attempt does not replace the first one's files
+    assert set_aside_dead_attempt(runs, "L4") == runs / "failed" / "L4.attempt-2"
+    assert set_aside_dead_attempt(runs, "L4") is None  # nothing left behind: nothing to move
