@@ -31,7 +31,6 @@ def main() -> None:
     import os
 
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    import ray
     from ray.cluster_utils import Cluster
 
     from scaleproof.config import Params
@@ -41,11 +40,12 @@ def main() -> None:
     cluster = Cluster(initialize_head=True, head_node_args={**NODE, "resources": {RESOURCE_PREFIX + "CPU-A": 1},
                                                             "include_dashboard": False})
     cluster.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-B": 1})
-    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             params = Params.from_yaml(ROOT / "params" / "smoke.yaml", FAST)
-            fleet = run_fleet(params, ["CPU-A", "CPU-B", "T4"], outputs=tmp, fleet_id="fleet-example")
+            # run_fleet connects as `scaleproof fleet --address` does: with the project's runtime environment
+            fleet = run_fleet(params, ["CPU-A", "CPU-B", "T4"], outputs=tmp, fleet_id="fleet-example",
+                              address=cluster.address)
             src = Path(tmp) / "fleet-example"
             shutil.rmtree(args.out, ignore_errors=True)
             for rel in (*FLEET_FILES, "manifest.json"):
@@ -56,7 +56,6 @@ def main() -> None:
                     (args.out / m["run"] / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src / m["run"] / rel, args.out / m["run"] / rel)
     finally:
-        ray.shutdown()
         cluster.shutdown()
     print(f"kept the example fleet in {args.out}")
 

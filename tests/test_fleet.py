@@ -2,8 +2,14 @@
 accelerator_type resource (CPU stand-ins), and every member runs the real chain with papermill."""
 
 import json
+import os
 import re
+import shlex
 import shutil
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -25,15 +31,49 @@ FAST = dict(model="tests.user_models:tiny_unless_marked_node", input_shape=[3, 1
             confirm_steps=6)  # two members share 2 cores: a short search overshoots, the confirmation steps down
 
 
+def ray_start(address: str, gpu_type: str, hide_checkout: bool = False, **env: str) -> subprocess.Popen:
+    """A node in its own `ray start` process. With `hide_checkout`, in a mount namespace where this checkout's
+    lib/, notebooks/ and tests/ are empty folders: the node has the dependencies but not the project, like a
+    worker image without the repository."""
+    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--address", address, "--num-cpus", "1",
+           "--resources", json.dumps({RESOURCE_PREFIX + gpu_type: 1}), "--block", "--disable-usage-stats"]
+    if hide_checkout:
+        empty = tempfile.mkdtemp(prefix="no-checkout-")
+        hide = " && ".join(f"mount --bind {empty} {ROOT / d}" for d in ("lib", "notebooks", "tests"))
+        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{hide} && exec {shlex.join(cmd)}"]
+    return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def can_hide_checkout() -> bool:
+    """unshare and bind mounts need root (or user namespaces); CI containers usually have them."""
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            f"mount --bind {tempfile.mkdtemp()} {ROOT / 'lib'}"], capture_output=True)
+    return probe.returncode == 0
+
+
+def wait_for_node(cluster, gpu_type: str, timeout_s: float = 90) -> None:
+    deadline = time.time() + timeout_s
+    while not any(RESOURCE_PREFIX + gpu_type in n["Resources"] for n in nodes(cluster) if n["Alive"]):
+        assert time.time() < deadline, f"the {gpu_type} node did not join within {timeout_s} s"
+        time.sleep(1)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     c = Cluster(initialize_head=True, head_node_args={**NODE, "resources": {RESOURCE_PREFIX + "CPU-A": 1},
                                                       "include_dashboard": False})
-    c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-B": 1})
+    hidden = can_hide_checkout()
+    c.checkout_hidden_on_cpu_b = hidden
+    node_b = ray_start(c.address, "CPU-B", hide_checkout=hidden)
     c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-BROKEN": 1}, env_vars={"SCALEPROOF_TEST_BROKEN_NODE": "1"})
     c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-STALLED": 1}, env_vars={"SCALEPROOF_TEST_STALLED_NODE": "1"})
-    yield c  # run_fleet connects with the project's runtime environment and disconnects when done
-    c.shutdown()
+    try:
+        wait_for_node(c, "CPU-B")
+        yield c  # run_fleet connects with the project's runtime environment and disconnects when done
+    finally:
+        node_b.terminate()
+        node_b.wait(timeout=60)
+        c.shutdown()
 
 
 def nodes(cluster):
@@ -66,6 +106,18 @@ def test_each_type_ran_on_its_own_node(cluster, fleet):
     assert members["CPU-A"]["node_id"] != members["CPU-B"]["node_id"]
     for t in ("CPU-A", "CPU-B"):  # the code came with the task (Ray runtime_env), not from this checkout
         assert "runtime_resources" in members[t]["code"]["package"] and str(ROOT) not in members[t]["code"]["package"]
+
+
+def test_a_node_without_the_project_checkout_runs_its_member(cluster, fleet):
+    """CPU-B's node sees empty lib/, notebooks/ and tests/ folders where this checkout has them: its member
+    succeeded with the package, notebooks and example models the fleet shipped."""
+    if not cluster.checkout_hidden_on_cpu_b:
+        pytest.skip("cannot hide the checkout from a node here (unshare/mount need root or user namespaces)")
+    result, fleet_dir = fleet
+    member = next(m for m in result["members"] if m["gpu_type"] == "CPU-B")
+    assert member["status"] == "succeeded" and "runtime_resources" in member["code"]["package"]
+    executed = read_json(fleet_dir / member["run"] / "manifest.json")["stages"]
+    assert [s["status"] for s in executed] == ["succeeded"] * 6
 
 
 def test_a_failed_member_is_reported_while_the_others_complete(fleet):
@@ -198,19 +250,12 @@ def test_ctrl_c_keeps_the_finished_member_and_marks_the_other_interrupted(cluste
 def test_a_type_whose_node_arrives_while_the_fleet_waits_is_run(cluster, tmp_path):
     """As an autoscaler would: the node of CPU-LATE joins a few seconds after the fleet asked for it (it is
     marked broken, so its member fails fast in 01_export: it ran, it was not reported "not run")."""
-    import os
-    import subprocess
-    import sys
     import threading
 
     nodes_started = []
 
-    def start_late_node():  # `ray start` in its own process: Cluster.add_node only works from the main thread
-        nodes_started.append(subprocess.Popen(
-            [str(Path(sys.executable).parent / "ray"), "start", "--address", cluster.address, "--num-cpus", "1",
-             "--resources", json.dumps({RESOURCE_PREFIX + "CPU-LATE": 1}), "--block", "--disable-usage-stats"],
-            env={**os.environ, "SCALEPROOF_TEST_BROKEN_NODE": "1"}, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL))
+    def start_late_node():  # in its own process: Cluster.add_node only works from the main thread
+        nodes_started.append(ray_start(cluster.address, "CPU-LATE", SCALEPROOF_TEST_BROKEN_NODE="1"))
 
     late = threading.Timer(3.0, start_late_node)
     late.start()
