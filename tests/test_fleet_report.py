@@ -14,7 +14,8 @@ def test_members_on_one_host_a_mislabelled_device_and_different_code_are_warned(
     assert any("T4, L4 ran on the same host `node-1`" in w for w in warnings)
     assert any(w.startswith("H100: the measured device is `a100-sxm4-80gb`") for w in warnings)
     assert any(w.startswith("members ran different code") and "L4 at def" in w for w in warnings)
-    assert member_warnings([member("T4", "a", "t4"), member("L4", "b", "l4")]) == []
+    assert member_warnings([member("T4", "a", "tesla-t4"), member("H100", "b", "h100-80gb-hbm3")]) == []
+    assert any(w.startswith("CPU-A: the measured device") for w in member_warnings([member("CPU-A", "a", "cpu-amd-epyc")]))
 
 
 def row(t, usd, lo, hi):

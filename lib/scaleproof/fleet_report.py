@@ -6,6 +6,7 @@ traces back to the run that measured it (and `scaleproof verify` re-checks that 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,9 @@ def member_warnings(members: list[dict[str, Any]]) -> list[str]:
         by_host.setdefault(m.get("hostname") or "?", []).append(m["gpu_type"])
     out += [f"{', '.join(types)} ran on the same host `{host}` and may have competed for it: their figures are not "
             f"independent" for host, types in by_host.items() if len(types) > 1]
-    for m in ran:
+    for m in ran:  # every word of the label must be a word of the device's name (CPU-A is not cpu-amd-epyc)
         label, device = m["gpu_type"].lower(), (m.get("device_slug") or "").lower()
-        if label not in device:
+        if not set(re.split(r"[^a-z0-9]+", label)) <= set(re.split(r"[^a-z0-9]+", device)):
             out.append(f"{m['gpu_type']}: the measured device is `{device or 'unknown'}`, not what the type label "
                        f"says")
     commits = {m["gpu_type"]: (m.get("code") or {}).get("commit") for m in ran}
