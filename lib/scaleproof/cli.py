@@ -41,9 +41,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from .audit import verify_run
     from .fleet import verify_fleet
+    from .triton_repo import verify_repo
 
     is_fleet = (Path(args.run_dir) / "fleet.json").is_file()
-    problems, checked = verify_fleet(args.run_dir) if is_fleet else verify_run(args.run_dir, args.manifest_sha256)
+    if (Path(args.run_dir) / "deploy.json").is_file():
+        problems, checked = verify_repo(args.run_dir)
+    else:
+        problems, checked = verify_fleet(args.run_dir) if is_fleet else verify_run(args.run_dir, args.manifest_sha256)
     if problems:
         print(f"FAILED: {len(problems)} problem(s) in {args.run_dir}")
         for p in problems:
@@ -52,6 +56,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
     members = f" in {checked['members']} member runs and the fleet's own files" if is_fleet else ""
     print(f"OK: {checked['artifacts']} artifacts match their manifests{members}; {checked['claims']} claims match "
           "their sources")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import k8s_manifests, triton_repo
+
+    doc = triton_repo.deploy(args.run_dir, args.repo)
+    manifests = k8s_manifests.write(Path(args.run_dir).resolve(), Path(args.repo).resolve() / "k8s", args.claim,
+                                    args.image or k8s_manifests.TRITON_IMAGE)
+    triton_repo.record_file(Path(args.repo).resolve(), manifests)
+    for s in doc.get("skipped", []):
+        print(f"  not deployed: {s['engine']} ({s['reason']})")
+    print(f"deployed into {args.repo}; Kubernetes objects in {manifests}; check it: scaleproof verify {args.repo}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from .triton_repo import rollback
+
+    version = rollback(args.repo, args.model, args.to)
+    print(f"{args.model}: now serving version {version} (Triton reloads it when it polls the repository or restarts)")
     return 0
 
 
@@ -230,6 +257,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop members still running after this many seconds and report them failed (default: "
                           "the profile's member_timeout_s, else derived from its measurement budget)")
     flt.set_defaults(func=cmd_fleet)
+
+    dep = sub.add_parser("deploy", help="write a run's validated, priced engines into a Triton model repository "
+                                        "(a new version per model) with Kubernetes objects for its GPU type")
+    dep.add_argument("run_dir", help="a published run folder (it must pass verify)")
+    dep.add_argument("--repo", required=True, help="the model repository folder (created; earlier versions are kept)")
+    dep.add_argument("--claim", default="triton-models",
+                     help="PersistentVolumeClaim holding the repository in the cluster (default: triton-models)")
+    dep.add_argument("--image", default=None, help="Triton server image (default: the one k8s_manifests names)")
+    dep.set_defaults(func=cmd_deploy)
+
+    rb = sub.add_parser("rollback", help="pin a model of a Triton repository written by deploy to an earlier version")
+    rb.add_argument("repo", help="the model repository folder")
+    rb.add_argument("model", help="the model's name (its folder in the repository)")
+    rb.add_argument("--to", type=int, default=None, help="version to serve (default: the one before the pinned one)")
+    rb.set_defaults(func=cmd_rollback)
 
     eng = sub.add_parser("build-engine", help="build one TensorRT engine from an ONNX file into a per-GPU store",
                          description="trtexec-like: parse MODEL.onnx, build a strongly typed TensorRT engine for this "

@@ -1,0 +1,75 @@
+"""Kubernetes objects that serve a Triton model repository on the GPU type a run measured.
+
+One Deployment and one Service per GPU type: pods land on nodes whose `nvidia.com/gpu.product` label
+(set by NVIDIA's GPU Feature Discovery, e.g. `NVIDIA-H100-80GB-HBM3`) names the measured GPU, ask for
+`nvidia.com/gpu: 1`, are ready when Triton's `/v2/health/ready` answers, and their number is the
+instance count the run's cost model computed for the profile's load. A CPU run gets no GPU selector or
+resource. The model repository is mounted from a PersistentVolumeClaim the platform provides.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import stages
+from .errors import ParamsError
+
+TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:25.10-py3"  # pick the release whose ORT/TensorRT match the run's
+PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
+
+
+def gpu_product_label(gpu_name: str) -> str:
+    """GPU Feature Discovery's `nvidia.com/gpu.product` value for a GPU name: spaces become '-'."""
+    return re.sub(r"\s+", "-", gpu_name.strip())
+
+
+def manifests(run_dir: Path, claim: str, image: str = TRITON_IMAGE, engine: str | None = None) -> list[dict[str, Any]]:
+    """Deployment and Service for the run's GPU type; replicas from its cost report (the best engine's
+    instance count, or `engine`'s)."""
+    bench = stages.read_result(run_dir, "05_benchmark")
+    cost = stages.read_result(run_dir, "06_cost_report")
+    rows = {e["engine"]: e for e in cost["engines"]}
+    chosen = rows.get(engine) if engine else min(rows.values(), key=lambda e: e["annual_usd"], default=None)
+    if chosen is None:
+        raise ParamsError(f"no priced engine {engine!r} in {run_dir}'s cost report" if engine else
+                         f"{run_dir}'s cost report priced no engine")
+    slug = bench["device_slug"]
+    name = re.sub(r"[^a-z0-9-]+", "-", f"triton-{slug}".lower()).strip("-")[:63]
+    gpu = (bench.get("hardware") or {}).get("gpu")
+    labels = {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": name,
+              "scaleproof/run": re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(run_dir).name)[:63]}
+    container: dict[str, Any] = {
+        "name": "triton", "image": image,
+        "args": ["tritonserver", "--model-repository=/models", "--model-control-mode=none"],
+        "ports": [{"name": k, "containerPort": v} for k, v in PORTS.items()],
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5},
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10},
+        "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}],
+    }
+    pod: dict[str, Any] = {"containers": [container],
+                           "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": claim}}]}
+    if gpu:
+        container["resources"] = {"limits": {"nvidia.com/gpu": 1}}
+        pod["nodeSelector"] = {"nvidia.com/gpu.product": gpu_product_label(gpu["name"])}
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {"replicas": int(chosen["instances"]), "selector": {"matchLabels": {"app.kubernetes.io/instance": name}},
+                 "template": {"metadata": {"labels": dict(labels)}, "spec": pod}}}
+    service = {  # plain copies of the labels: YAML anchors would make the file harder to read and edit
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {"selector": {"app.kubernetes.io/instance": name},
+                 "ports": [{"name": k, "port": v, "targetPort": k} for k, v in PORTS.items()]}}
+    return [deployment, service]
+
+
+def write(run_dir: Path, out: Path, claim: str, image: str = TRITON_IMAGE) -> Path:
+    """`<out>/<device slug>.yaml` with both objects; returns its path."""
+    objs = manifests(run_dir, claim, image)
+    path = out / f"{stages.read_result(run_dir, '05_benchmark')['device_slug']}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump_all(objs, sort_keys=False))
+    return path

@@ -1,0 +1,255 @@
+"""A Triton Inference Server model repository from a run: its validated, priced engines, versioned, with rollback.
+
+Layout (Triton's): `<repo>/<model>/config.pbtxt` and `<repo>/<model>/<version>/<file>`. Each deploy of a
+run adds version N+1 of every model it carries and pins it with `version_policy { specific }`; earlier
+versions stay, and `rollback` moves the pin back. `<repo>/deploy.json` traces every file to the run it came
+from (run id, the run manifest's sha256, the engine's build entry, the file's sha256) and records each
+model's pinned version and its config's sha256, so `scaleproof verify <repo>` can check all of it.
+
+What goes in: ONNX Runtime engines as the portable ONNX model they were built from (Triton's onnxruntime
+backend optimizes it for the machine it serves on), TensorRT engines as plans per compute capability
+(`cc_model_filenames`). The PyTorch engines are not deployed (they would need TorchScript or
+torch.export programs, which this version does not write); `deploy.json` lists them as skipped.
+The dynamic batcher gets the configuration the run measured as best for that engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from . import paths, stages
+from .errors import ArtifactError, ParamsError
+from .provenance import read_json, sha256_file, write_json
+
+DEPLOY_FORMAT = 1
+# ONNX TensorProto element types -> Triton data types
+ONNX_TO_TRITON = {1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 5: "TYPE_INT16", 6: "TYPE_INT32", 7: "TYPE_INT64",
+                  9: "TYPE_BOOL", 10: "TYPE_FP16", 11: "TYPE_FP64", 16: "TYPE_BF16"}
+BACKENDS = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt"}  # scaleproof backend -> Triton backend
+
+
+def model_name(run_model: str, engine: str) -> str:
+    """A Triton model name from the run's model spec and the engine: letters, digits, '-' and '_' only."""
+    base = run_model.split(":", 1)[-1].split("/")[-1]
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", f"{base}-{engine}").strip("-")
+
+
+def onnx_signature(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Inputs and outputs of an ONNX model as Triton sees them: name, data type, dims (-1 where dynamic)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    initializers = {i.name for i in model.graph.initializer}
+
+    def spec(v) -> dict[str, Any]:
+        t = v.type.tensor_type
+        if t.elem_type not in ONNX_TO_TRITON:
+            raise ArtifactError(f"{path.name}: {v.name} has ONNX element type {t.elem_type}, which Triton has no type for")
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        return {"name": v.name, "data_type": ONNX_TO_TRITON[t.elem_type], "dims": dims}
+
+    return {"inputs": [spec(v) for v in model.graph.input if v.name not in initializers],
+            "outputs": [spec(v) for v in model.graph.output]}
+
+
+def _dims(spec: dict[str, Any], batched: bool) -> str:
+    return ", ".join(str(d) for d in (spec["dims"][1:] if batched else spec["dims"]))
+
+
+def model_config(name: str, backend: str, signature: dict[str, list[dict[str, Any]]], max_batch: int,
+                 batcher: dict[str, Any] | None, kind: str, version: int, default_file: str | None = None,
+                 cc_files: dict[str, str] | None = None) -> str:
+    """config.pbtxt text. Dims leave out the batch dimension (Triton adds it when max_batch_size > 0)."""
+    lines = [f'name: "{name}"', f'backend: "{backend}"', f"max_batch_size: {max_batch}"]
+    if default_file:
+        lines.append(f'default_model_filename: "{default_file}"')
+    for key, specs in (("input", signature["inputs"]), ("output", signature["outputs"])):
+        lines.append(f"{key} [")
+        lines.append(",\n".join(f'  {{ name: "{s["name"]}" data_type: {s["data_type"]} dims: [ {_dims(s, max_batch > 0)} ] }}'
+                                for s in specs))
+        lines.append("]")
+    if batcher:
+        preferred = sorted({b for b in (batcher["max_batch"] // 2, batcher["max_batch"]) if 0 < b <= max_batch})
+        lines.append("dynamic_batching {")
+        lines.append(f"  preferred_batch_size: [ {', '.join(map(str, preferred))} ]")
+        lines.append(f"  max_queue_delay_microseconds: {round(batcher['max_queue_delay_ms'] * 1000)}")
+        lines.append("}")
+    lines.append(f"instance_group [ {{ count: 1 kind: {kind} }} ]")
+    if cc_files:
+        lines.append("cc_model_filenames [")
+        lines.append(",\n".join(f'  {{ key: "{cc}" value: "{f}" }}' for cc, f in sorted(cc_files.items())))
+        lines.append("]")
+    lines.append(f"version_policy: {{ specific: {{ versions: [ {version} ] }} }}")
+    return "\n".join(lines) + "\n"
+
+
+def pin_version(config_text: str, version: int) -> str:
+    """The same config with its version_policy pinned to `version`."""
+    new, n = re.subn(r"version_policy: \{ specific: \{ versions: \[ \d+ \] \} \}",
+                     f"version_policy: {{ specific: {{ versions: [ {version} ] }} }}", config_text)
+    if n != 1:
+        raise ArtifactError("config.pbtxt has no version_policy written by scaleproof deploy; pin it by hand")
+    return new
+
+
+def deployable(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Build entries that passed validation and were priced; the rest with the reason they are left out."""
+    built = stages.read_result(run_dir, "03_build")["engines"]
+    passed = {e["engine"] for e in stages.read_result(run_dir, "04_validate")["engines"] if e.get("passed")}
+    cost = stages.read_result(run_dir, "06_cost_report")
+    priced = {e["engine"] for e in cost["engines"]}
+    take, skipped = [], []
+    for e in built:
+        why = ("failed validation" if e["name"] not in passed else
+               "not priced (see the cost report's exclusions)" if e["name"] not in priced else
+               "PyTorch engines are not exported for Triton by this version" if e["backend"] not in BACKENDS else "")
+        (skipped.append({"engine": e["name"], "reason": why}) if why else take.append(e))
+    return take, skipped
+
+
+def read_deploys(repo: Path) -> dict[str, Any]:
+    f = repo / "deploy.json"
+    if not f.is_file():
+        return {"deploy_format": DEPLOY_FORMAT, "deploys": [], "pins": {}, "configs": {}}
+    doc = read_json(f)
+    if doc.get("deploy_format") != DEPLOY_FORMAT:
+        raise ArtifactError(f"{f} has deploy_format {doc.get('deploy_format')!r}; this version writes {DEPLOY_FORMAT}")
+    return doc
+
+
+def versions_of(model_dir: Path) -> list[int]:
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()) if model_dir.is_dir() else []
+
+
+def deploy(run_dir: str | Path, repo: str | Path, log=print) -> dict[str, Any]:
+    """Add the run's deployable engines to the repository as new versions, pinned; returns deploy.json."""
+    from .audit import verify_run
+
+    run, repo = Path(run_dir).resolve(), Path(repo).resolve()
+    if not (run / "manifest.json").is_file():
+        raise ParamsError(f"{run} is not a scaleproof run folder (no manifest.json)")
+    problems, _ = verify_run(run)
+    if problems:  # an engine or result that changed after the run is never deployed
+        raise ArtifactError(f"{run} fails verify, nothing deployed: " + "; ".join(problems[:5])
+                            + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""))
+    manifest = read_json(run / "manifest.json")
+    engines, skipped = deployable(run)
+    if not engines:
+        raise ArtifactError(f"{run} has no engine to deploy: " + "; ".join(f"{s['engine']}: {s['reason']}" for s in skipped))
+    bench = {e["engine"]: e for e in stages.read_result(run, "05_benchmark")["engines"]}
+    export = stages.read_result(run, "01_export")
+    repo.mkdir(parents=True, exist_ok=True)
+    doc = read_deploys(repo)
+    build_dir = paths.stage_dir(run, "03_build")
+    for e in engines:
+        name = model_name(export["model"], e["name"])
+        model_dir = repo / name
+        version = (versions_of(model_dir) or [0])[-1] + 1
+        vdir = model_dir / str(version)
+        vdir.mkdir(parents=True)
+        sidecar = read_json(build_dir / e["sidecar"])
+        cc_files, default_file = None, None
+        if e["backend"] == "onnxruntime":  # the portable model it was built from; Triton's ORT optimizes it there
+            src = run / e["source"]
+            signature = onnx_signature(src)
+            default_file = src.name
+            files = [src, *sorted(src.parent.glob(src.name + ".data"))]  # external data keeps its recorded name
+            kind = "KIND_GPU" if sidecar.get("compute_capability") else "KIND_CPU"
+        else:  # a TensorRT plan for the compute capability it was built on
+            src = (build_dir / e["sidecar"]).parent / sidecar["engine_file"]
+            signature = onnx_signature(run / e["source"])
+            cc = sidecar["compute_capability"]
+            cc_files = {cc: f"model-sm{cc.replace('.', '')}.plan"}
+            files, kind = [src], "KIND_GPU"
+        for f in files:
+            shutil.copyfile(f, vdir / (cc_files[next(iter(cc_files))] if cc_files else f.name))
+        batcher = (bench.get(e["name"]) or {}).get("server", {}).get("batcher")
+        max_batch = sidecar["input_profile"]["max_batch"]
+        config = model_config(name, BACKENDS[e["backend"]], signature, max_batch, batcher, kind, version,
+                              default_file, cc_files)
+        (model_dir / "config.pbtxt").write_text(config)
+        doc["deploys"].append({
+            "model": name, "version": version, "engine": e["name"], "backend": e["backend"],
+            "run": str(run), "run_id": manifest["run_id"], "run_manifest_sha256": sha256_file(run / "manifest.json"),
+            "engine_sha256": e["engine_sha256"], "source": e["source"], "source_sha256": e["source_sha256"],
+            "batcher": batcher, "device_slug": sidecar.get("device_slug"),
+            "files": {p.relative_to(repo).as_posix(): sha256_file(p) for p in sorted(vdir.iterdir())},
+            "deployed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+        doc["pins"][name] = version
+        doc["configs"][name] = sha256_file(model_dir / "config.pbtxt")
+        doc["skipped"] = skipped
+        write_json(repo / "deploy.json", doc)  # after every model: a failure later leaves no untraced version
+        log(f"[scaleproof] {name}: version {version} ({e['name']}, batcher {batcher and batcher['max_batch']} / "
+            f"{batcher and batcher['max_queue_delay_ms']} ms) pinned")
+    return doc
+
+
+def record_file(repo: Path, path: Path, key: str = "k8s") -> None:
+    """Trace another file the deploy wrote into the repository (the Kubernetes manifests) in deploy.json."""
+    doc = read_deploys(repo)
+    doc.setdefault(key, {})[path.relative_to(repo).as_posix()] = sha256_file(path)
+    write_json(repo / "deploy.json", doc)
+
+
+def rollback(repo: str | Path, model: str, to: int | None = None) -> int:
+    """Pin `model` to version `to` (default: the deployed version before the pinned one); returns it."""
+    repo = Path(repo).resolve()
+    doc = read_deploys(repo)
+    if model not in doc["pins"]:
+        raise ParamsError(f"{repo} has no model {model!r}; it has {sorted(doc['pins'])}")
+    pinned = doc["pins"][model]
+    present = versions_of(repo / model)
+    if to is None:
+        older = [v for v in present if v < pinned]
+        if not older:
+            raise ParamsError(f"{model}: version {pinned} is the oldest deployed; nothing to roll back to")
+        to = older[-1]
+    if to not in present:
+        raise ParamsError(f"{model}: no version {to} in {repo / model} (versions: {present})")
+    entry = next(d for d in doc["deploys"] if d["model"] == model and d["version"] == to)
+    changed = [rel for rel, digest in entry["files"].items() if not (repo / rel).is_file()
+               or sha256_file(repo / rel) != digest]
+    if changed:
+        raise ArtifactError(f"{model} version {to} changed since it was deployed ({', '.join(changed)}); not pinned")
+    config = repo / model / "config.pbtxt"
+    config.write_text(pin_version(config.read_text(), to))
+    doc["pins"][model] = to
+    doc["configs"][model] = sha256_file(config)
+    doc.setdefault("rollbacks", []).append({"model": model, "from": pinned, "to": to,
+                                            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+    write_json(repo / "deploy.json", doc)
+    return to
+
+
+def verify_repo(repo: str | Path) -> tuple[list[str], dict[str, int]]:
+    """Problems in a model repository: every deployed file against its recorded hash, each config against
+    its recorded hash and pin, and each source run's manifest against the hash recorded at deploy time."""
+    repo = Path(repo)
+    doc = read_deploys(repo)
+    problems, checked = [], {"artifacts": 0, "claims": 0, "members": 0}
+    for d in doc["deploys"]:
+        for rel, digest in d["files"].items():
+            checked["artifacts"] += 1
+            if not (repo / rel).is_file():
+                problems.append(f"{rel}: missing (deploy.json lists it)")
+            elif sha256_file(repo / rel) != digest:
+                problems.append(f"{rel}: changed since it was deployed")
+        run_manifest = Path(d["run"]) / "manifest.json"
+        if run_manifest.is_file() and sha256_file(run_manifest) != d["run_manifest_sha256"]:
+            problems.append(f"{d['model']} v{d['version']}: its run's manifest {run_manifest} changed since the deploy")
+    for rel, digest in doc.get("k8s", {}).items():
+        checked["artifacts"] += 1
+        if not (repo / rel).is_file() or sha256_file(repo / rel) != digest:
+            problems.append(f"{rel}: missing or changed (deploy.json has its sha256)")
+    for model, digest in doc["configs"].items():
+        config = repo / model / "config.pbtxt"
+        checked["claims"] += 1
+        if not config.is_file() or sha256_file(config) != digest:
+            problems.append(f"{model}/config.pbtxt: missing or changed (deploy.json has its sha256)")
+        elif f"versions: [ {doc['pins'][model]} ]" not in config.read_text():
+            problems.append(f"{model}/config.pbtxt: does not pin version {doc['pins'][model]} as deploy.json says")
+    return problems, checked

@@ -1,0 +1,128 @@
+"""From a run to a Triton model repository: configs parsed by Triton's own ModelConfig protobuf, versions and
+rollback, a tampered engine refused, Kubernetes objects valid against the Kubernetes API schema."""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from google.protobuf import text_format
+
+from scaleproof import cli, k8s_manifests, triton_repo
+from scaleproof.errors import ArtifactError, ParamsError
+
+
+def triton_model_config_pb2():
+    """Triton's ModelConfig message, from the file tritonclient ships (its grpc package __init__ needs grpcio)."""
+    root = Path(importlib.util.find_spec("tritonclient").submodule_search_locations[0])
+    spec = importlib.util.spec_from_file_location("model_config_pb2", root / "grpc" / "model_config_pb2.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse_config(path: Path):
+    return text_format.Parse(path.read_text(), triton_model_config_pb2().ModelConfig())
+
+
+@pytest.fixture
+def repo(published, tmp_path):
+    return tmp_path / "models", triton_repo.deploy(published, tmp_path / "models", log=lambda _: None)
+
+
+def test_every_config_parses_with_tritons_schema_and_matches_the_run(published, repo):
+    repo_dir, doc = repo
+    pb2 = triton_model_config_pb2()
+    bench = {e["engine"]: e for e in json.loads((published / "benchmark" / "benchmark.json").read_text())["engines"]}
+    deployed = {d["engine"]: d for d in doc["deploys"]}
+    assert set(deployed) == {"onnxruntime-fp32", "onnxruntime-int8"}
+    assert doc["skipped"] == [{"engine": "torch-fp32", "reason": "PyTorch engines are not exported for Triton by this version"}]
+    for engine, d in deployed.items():
+        config = parse_config(repo_dir / d["model"] / "config.pbtxt")
+        assert config.name == d["model"] and config.backend == "onnxruntime"
+        assert [i.name for i in config.input] == ["input"] and config.input[0].data_type == pb2.TYPE_FP32
+        assert list(config.input[0].dims) == [1, 8, 8] and list(config.output[0].dims) == [10]
+        batcher = bench[engine]["server"]["batcher"]
+        assert config.dynamic_batching.max_queue_delay_microseconds == round(batcher["max_queue_delay_ms"] * 1000)
+        assert max(config.dynamic_batching.preferred_batch_size) == batcher["max_batch"] <= config.max_batch_size
+        assert list(config.version_policy.specific.versions) == [1]
+        assert config.instance_group[0].kind == pb2.ModelInstanceGroup.KIND_CPU
+        assert (repo_dir / d["model"] / "1" / config.default_model_filename).is_file()
+    assert triton_repo.verify_repo(repo_dir)[0] == []
+
+
+def test_a_second_deploy_adds_version_2_and_rollback_pins_1_again(published, repo):
+    repo_dir, _ = repo
+    doc = triton_repo.deploy(published, repo_dir, log=lambda _: None)
+    model = next(d["model"] for d in doc["deploys"] if d["engine"] == "onnxruntime-int8")
+    assert triton_repo.versions_of(repo_dir / model) == [1, 2] and doc["pins"][model] == 2
+    assert list(parse_config(repo_dir / model / "config.pbtxt").version_policy.specific.versions) == [2]
+    assert triton_repo.rollback(repo_dir, model) == 1
+    assert list(parse_config(repo_dir / model / "config.pbtxt").version_policy.specific.versions) == [1]
+    assert triton_repo.verify_repo(repo_dir)[0] == []
+    with pytest.raises(ParamsError, match="oldest deployed"):
+        triton_repo.rollback(repo_dir, model)
+    with pytest.raises(ParamsError, match="no version 3"):
+        triton_repo.rollback(repo_dir, model, to=3)
+    assert cli.main(["rollback", str(repo_dir), model, "--to", "2"]) == 0
+    assert triton_repo.read_deploys(repo_dir)["pins"][model] == 2
+
+
+def test_a_tampered_engine_is_never_deployed(published, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(published, run)
+    int8 = run / "calibrate" / "model.int8.onnx"
+    int8.write_bytes(int8.read_bytes() + b"\0")
+    with pytest.raises(ArtifactError, match=r"fails verify, nothing deployed: calibrate/model.int8.onnx"):
+        triton_repo.deploy(run, tmp_path / "models")
+    assert not (tmp_path / "models").exists()
+
+
+def test_verify_catches_a_changed_model_file_and_an_edited_pin(repo):
+    repo_dir, doc = repo
+    model = doc["deploys"][0]["model"]
+    config = repo_dir / model / "config.pbtxt"
+    config.write_text(config.read_text().replace("versions: [ 1 ]", "versions: [ 7 ]"))
+    next(iter((repo_dir / model / "1").iterdir())).write_bytes(b"not a model")
+    problems, _ = triton_repo.verify_repo(repo_dir)
+    assert any(p.startswith(f"{model}/1/") and "changed since it was deployed" in p for p in problems)
+    assert any(p.startswith(f"{model}/config.pbtxt: missing or changed") for p in problems)
+
+
+def test_kubernetes_objects_are_valid_and_select_the_measured_gpu(published, tmp_path):
+    version = kubernetes_validate.utils.latest_version()
+    cpu = k8s_manifests.manifests(published, claim="triton-models")
+    for obj in cpu:
+        kubernetes_validate.validate(obj, version, strict=True)
+    cost = json.loads((published / "cost_report" / "cost_report.json").read_text())
+    assert cpu[0]["spec"]["replicas"] == min(cost["engines"], key=lambda e: e["annual_usd"])["instances"]
+    assert "nodeSelector" not in cpu[0]["spec"]["template"]["spec"]  # a CPU run asks for no GPU
+    run = tmp_path / "gpu-run"  # the same run as if measured on an H100: the GPU parts of the objects
+    shutil.copytree(published, run)
+    bench_file = run / "benchmark" / "benchmark.json"
+    bench = json.loads(bench_file.read_text())
+    bench["hardware"]["gpu"], bench["device_slug"] = {"name": "NVIDIA H100 80GB HBM3"}, "h100-80gb-hbm3"
+    bench_file.write_text(json.dumps(bench))
+    deployment, service = k8s_manifests.manifests(run, claim="triton-models")
+    for obj in (deployment, service):
+        kubernetes_validate.validate(obj, version, strict=True)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    with pytest.raises(kubernetes_validate.ValidationError):  # the schema check is real
+        kubernetes_validate.validate({**deployment, "spec": {**deployment["spec"], "replicas": "three"}}, version,
+                                     strict=True)
+
+
+def test_the_deploy_command_writes_repository_and_manifests_and_verify_accepts_them(published, tmp_path, capsys):
+    repo_dir = tmp_path / "models"
+    assert cli.main(["deploy", str(published), "--repo", str(repo_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "not deployed: torch-fp32" in out and f"scaleproof verify {repo_dir}" in out
+    objs = list(yaml.safe_load_all(next((repo_dir / "k8s").glob("*.yaml")).read_text()))
+    assert [o["kind"] for o in objs] == ["Deployment", "Service"]
+    assert cli.main(["verify", str(repo_dir)]) == 0
