@@ -92,6 +92,8 @@ def test_an_overloaded_confirmation_skips_a_rung_and_one_at_the_edge_does_not():
     overloaded = confirm(server(820.0, 120.0), 1000.0, 0.05, 5, sla_p99_ms=15.0)  # queue grew: 95% is skipped
     assert [r["target_qps"] for r in overloaded["tries"]] == pytest.approx([1000.0, 900.0, 600.0])
     assert overloaded["run"]["valid"] and "2 step(s) down" in overloaded["reason"]
+    assert overloaded["skipped"] == pytest.approx([950.0, 800.0]) and "not tried after an overloaded run" in \
+        overloaded["reason"]
     edge = confirm(server(820.0, 16.0), 1000.0, 0.05, 5, sla_p99_ms=15.0)  # just over: every rung is tried
     assert [r["target_qps"] for r in edge["tries"]] == pytest.approx([1000.0, 950.0, 900.0, 800.0])
     last = confirm(server(100.0, 120.0), 1000.0, 0.05, 5, sla_p99_ms=15.0)  # the last rung is never skipped

@@ -31,3 +31,14 @@ def test_a_disabled_collector_stays_disabled():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_freeze_made_before_the_block_stays():
+    gc.freeze()  # as a multi-GPU worker does for its whole life
+    frozen = gc.get_freeze_count()
+    try:
+        with gc_pause.paused():
+            pass
+        assert gc.get_freeze_count() >= frozen > 0 and gc.isenabled()
+    finally:
+        gc.unfreeze()

@@ -104,7 +104,9 @@ def set_aside_dead_attempt(outputs: Path, gpu_type: str) -> Path | None:
     staging = outputs / ".staging" / gpu_type
     if not staging.is_dir():
         return None
-    n = 1 + sum(1 for _ in (outputs / "failed").glob(f"{gpu_type}.attempt-*")) if (outputs / "failed").is_dir() else 1
+    taken = [int(p.name.rsplit("-", 1)[1]) for p in (outputs / "failed").glob(f"{gpu_type}.attempt-*")
+             if p.name.rsplit("-", 1)[1].isdigit()] if (outputs / "failed").is_dir() else []
+    n = max(taken, default=0) + 1  # never a name in use: keep_failed would replace that folder
     (staging / "FAILED.txt").write_text("this attempt died (node or worker lost); Ray started the member again\n")
     release(staging)
     where, _ = keep_failed(staging, outputs, f"{gpu_type}.attempt-{n}")
@@ -127,9 +129,19 @@ SHIP_EXCLUDES = [".git", ".venv", ".whl", "outputs", "lib", "benchmarks", "data/
 
 def project_runtime_env() -> dict[str, Any]:
     """Ray runtime environment that brings this checkout to every node: the package as a py_module (importable
-    before a member's function is unpickled) and the rest of the project as the members' working directory.
-    A worker image needs Python, the dependencies and a Jupyter kernel, not the repository."""
-    return {"py_modules": [str(paths.PACKAGE_DIR)], "working_dir": str(paths.PROJECT_DIR), "excludes": SHIP_EXCLUDES}
+    before a member's function is unpickled) and the rest of the project as the members' working directory,
+    with the checkout's commit (the shipped copy is no git checkout). A worker image needs Python, the
+    dependencies and a Jupyter kernel, not the repository; the driver needs the checkout."""
+    from .provenance import SHIPPED_GIT_ENV, git_state
+
+    root = paths.PROJECT_DIR
+    if not ((root / "notebooks").is_dir() and (root / "pyproject.toml").is_file()):
+        raise ParamsError(f"scaleproof fleet ships the project from the checkout it runs from, but {root} is not one "
+                          "(no notebooks/ or pyproject.toml): run it from a clone of the repository")
+    git = git_state(root)
+    shipped = f"{git['commit'] or ''}:{'' if git['dirty'] is None else int(git['dirty'])}"
+    return {"py_modules": [str(paths.PACKAGE_DIR)], "working_dir": str(root), "excludes": SHIP_EXCLUDES,
+            "env_vars": {SHIPPED_GIT_ENV: shipped}}
 
 
 def use_shipped_project(working_dir: Path | None) -> None:
@@ -209,27 +221,39 @@ def check_shared_storage(ray, location: str, local_dir: Path, types: dict[str, d
         import fsspec
 
         fs, root = fsspec.core.url_to_fs(location)
-        fs.pipe_file(f"{root}/.storage-probe-{token}", token.encode())
-        answered = lambda t: fs.exists(f"{root}/.storage-probe-{token}-{t}")  # noqa: E731
-    else:
-        (local_dir / f".storage-probe-{token}").write_text(token)
-        answered = lambda t: (local_dir / f".storage-probe-{token}-{t}").is_file()  # noqa: E731
-    task = ray.remote(max_retries=0)(probe_storage)
-    refs = {t: task.options(resources={RESOURCE_PREFIX + t: 0.001}, num_gpus=0, num_cpus=0).remote(location, token, t)
-            for t in types}
     problems = []
-    for t, ref in refs.items():
+    try:
         try:
-            r = ray.get(ref, timeout=PROBE_TIMEOUT_S)
-        except Exception as e:  # noqa: BLE001 - no answer at all: the node is gone or busy; name it
-            ray.cancel(ref, force=True)
-            problems.append(f"{t}: no answer within {PROBE_TIMEOUT_S:g} s ({type(e).__name__})")
-            continue
-        if not r["seen"] or not answered(t):
-            problems.append(f"{t} (host {r['hostname']}): " + (r["detail"] or "its answer did not reach the driver"))
-    for f in ([*fs.glob(f"{root}/.storage-probe-{token}*")] if is_url(location)
-              else local_dir.glob(f".storage-probe-{token}*")):
-        fs.rm(f) if is_url(location) else f.unlink()
+            if is_url(location):
+                fs.makedirs(root, exist_ok=True)  # a no-op on object stores; file:// needs the folder
+                fs.pipe_file(f"{root}/.storage-probe-{token}", token.encode())
+            else:
+                (local_dir / f".storage-probe-{token}").write_text(token)
+        except Exception as e:  # noqa: BLE001 - any storage error is the user's to fix, said in one line
+            raise ParamsError(f"--outputs {location}: cannot write there ({type(e).__name__}: {e})") from None
+        task = ray.remote(max_retries=0)(probe_storage)
+        refs = {t: task.options(resources={RESOURCE_PREFIX + t: 0.001}, num_gpus=0, num_cpus=0).remote(location, token, t)
+                for t in types}
+        ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=PROBE_TIMEOUT_S)  # all at once
+        for t, ref in refs.items():
+            if ref not in ready:
+                ray.cancel(ref, force=True)
+                problems.append(f"{t}: no answer within {PROBE_TIMEOUT_S:g} s")
+                continue
+            try:
+                r = ray.get(ref)
+            except Exception as e:  # noqa: BLE001 - e.g. the runtime environment failed to set up on that node
+                problems.append(f"{t}: the probe task failed ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+                continue
+            seen = r["seen"] and (fs.exists(f"{root}/.storage-probe-{token}-{t}") if is_url(location)
+                                  else (local_dir / f".storage-probe-{token}-{t}").is_file())
+            if not seen:
+                problems.append(f"{t} (host {r['hostname']}): " + (r["detail"] or "its answer did not reach the driver"))
+    finally:
+        with contextlib.suppress(Exception):
+            for f in (fs.glob(f"{root}/.storage-probe-{token}*") if is_url(location)
+                      else local_dir.glob(f".storage-probe-{token}*")):
+                fs.rm(f) if is_url(location) else f.unlink()
     if problems:
         raise ParamsError(f"--outputs {location} is not storage the driver and every node share: "
                           + "; ".join(problems) + ". Use a path every node mounts (NFS, a shared volume) or an "
@@ -331,104 +355,136 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
             ray.shutdown()
         raise ParamsError(f"fleet folder {location} exists; choose another --fleet-id") from None
     members: dict[str, Member] = {}
+    pending: dict[Any, str] = {}
     record = {"fleet_format": FLEET_FORMAT, "fleet_id": fleet_id, "location": location,
               "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "address": address or "local",
               "requested": gpu_types, "params": {k: v for k, v in params.values().items() if k != "run_dir"}}
 
     def write_record() -> dict[str, Any]:
         """fleet.json and the manifest as they stand: written after every member, so an interrupted fleet
-        keeps what finished (members still running are listed as such)."""
+        keeps what finished (members still running are listed as such); uploaded too for URL outputs."""
         fleet = {**record, "members": [asdict(members.get(t) or Member(t, "running")) for t in gpu_types]}
         write_json(local_dir / "fleet.json", fleet)
         write_fleet_manifest(local_dir)
+        if is_url(outputs):
+            upload_fleet_files(local_dir, location)
         return fleet
 
     try:
-        available = cluster_types()
-        log(f"[scaleproof] fleet {fleet_id}: cluster has {available or 'no accelerator types'}")
-        missing = [t for t in gpu_types if t not in available]
-        if missing and params.member_pending_wait_s > 0:
-            log(f"[scaleproof] waiting up to {params.member_pending_wait_s:g} s for nodes of {', '.join(missing)}")
-            if wait_for_types(ray, missing, params.member_pending_wait_s):
-                available = cluster_types()
-        to_run = [t for t in gpu_types if t in available]
-        for t in gpu_types:
-            if t not in available:
-                waited = f" after waiting {params.member_pending_wait_s:g} s" if params.member_pending_wait_s else ""
-                members[t] = Member(t, "not run", error=f"no node with {RESOURCE_PREFIX}{t} in the cluster{waited} "
-                                                        f"(it has: {', '.join(sorted(available)) or 'none'})")
-                log(f"[scaleproof] {t}: not run ({members[t].error})")
         try:
+            available = cluster_types()
+            log(f"[scaleproof] fleet {fleet_id}: cluster has {available or 'no accelerator types'}")
+            missing = [t for t in gpu_types if t not in available]
+            if missing and params.member_pending_wait_s > 0:
+                log(f"[scaleproof] waiting up to {params.member_pending_wait_s:g} s for nodes of {', '.join(missing)}")
+                if wait_for_types(ray, missing, params.member_pending_wait_s):
+                    available = cluster_types()
+            to_run = [t for t in gpu_types if t in available]
+            for t in gpu_types:
+                if t not in available:
+                    waited = f" after waiting {params.member_pending_wait_s:g} s" if params.member_pending_wait_s else ""
+                    members[t] = Member(t, "not run", error=f"no node with {RESOURCE_PREFIX}{t} in the cluster"
+                                        f"{waited} (it has: {', '.join(sorted(available)) or 'none'})")
+                    log(f"[scaleproof] {t}: not run ({members[t].error})")
             check_shared_storage(ray, location, local_dir, {t: available[t] for t in to_run})
-        except ParamsError:
+        except BaseException:  # nothing started: nothing to keep (a ParamsError says why; Ctrl-C says itself)
             shutil.rmtree(local_dir.parent if is_url(outputs) else local_dir, ignore_errors=True)
             raise
         limit = timeout_s if timeout_s is not None else member_timeout_s(params)
         task = ray.remote(max_retries=params.member_retries)(run_member)  # retries: node or worker lost
-        pending: dict[Any, str] = {}
-        for t in to_run:
-            opts = {"resources": {RESOURCE_PREFIX + t: 0.001}, "num_gpus": 1 if available[t]["gpus"] else 0}
-            pending[task.options(**opts).remote(params.values(), t, location)] = t
-            log(f"[scaleproof] {t}: scheduled on a node with {RESOURCE_PREFIX}{t}")
-        if pending:
-            log(f"[scaleproof] members still running after {limit:,.0f} s are stopped and reported failed")
-        write_record()
-        deadline = time.time() + limit
         try:
+            for t in to_run:
+                opts = {"resources": {RESOURCE_PREFIX + t: 0.001}, "num_gpus": 1 if available[t]["gpus"] else 0}
+                pending[task.options(**opts).remote(params.values(), t, location)] = t
+                log(f"[scaleproof] {t}: scheduled on a node with {RESOURCE_PREFIX}{t}")
+            if pending:
+                log(f"[scaleproof] members still running {limit:,.0f} s after they were scheduled are stopped and "
+                    "reported failed")
+            write_record()
+            deadline = time.time() + limit
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.time()))
                 if not done:  # out of time: stop what is left and say so
                     stop_members(ray, pending, members, local_dir, "failed",
-                                 f"did not finish within {limit:,.0f} s (--timeout-s or the profile's member_timeout_s)")
+                                 f"did not finish within {limit:,.0f} s (--timeout-s or the profile's "
+                                 "member_timeout_s)", write_record)
                     break
                 ref = done[0]
-                t = pending.pop(ref)
-                try:
-                    members[t] = Member(**ray.get(ref))
-                except Exception as e:  # noqa: BLE001 - a dead node or worker: that member failed, the rest go on
-                    why = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
-                    members[t] = Member(t, "failed", error=why, run=keep_failed_member(local_dir, t, why))
+                t = pending[ref]
+                members[t] = collect(ray, ref, t, local_dir)
+                del pending[ref]  # only once recorded: an interrupt before this still stops and records it
                 log(f"[scaleproof] {t}: {members[t].status}" + (f" ({members[t].error})" if members[t].error else ""))
                 write_record()
-        except KeyboardInterrupt:
-            stop_members(ray, pending, members, local_dir, "interrupted", "interrupted (Ctrl-C) before it finished")
-            write_record()
-            log(f"[scaleproof] interrupted: finished members are kept in {location} (fleet.json, manifest.json)")
+        except BaseException as e:  # Ctrl-C, or the driver failing: keep what finished, stop and record the rest
+            interrupted = isinstance(e, KeyboardInterrupt)
+            why = ("interrupted (Ctrl-C) before it finished" if interrupted else
+                   f"stopped: the fleet driver failed ({type(e).__name__}: {str(e)[:200]})")
+            for t in gpu_types:
+                if t not in members and t not in pending.values():
+                    members[t] = Member(t, "interrupted", error=why)  # never scheduled
+            with contextlib.suppress(BaseException):
+                stop_members(ray, pending, members, local_dir, "interrupted", why, write_record)
+            with contextlib.suppress(BaseException):
+                write_record()
+            log(f"[scaleproof] {'interrupted' if interrupted else 'failed'}: finished members are kept in {location} "
+                "(fleet.json, manifest.json)")
             raise
     finally:
         if started_here:
             ray.shutdown()
 
-    if is_url(outputs):  # work on a local mirror of the fleet folder, upload the fleet's own files after
-        import fsspec
+    try:
+        if is_url(outputs):  # work on a local mirror of the fleet folder, upload the fleet's own files after
+            import fsspec
 
-        fs, root = fsspec.core.url_to_fs(location)
-        if fs.exists(f"{root}/runs"):
-            fs.get(f"{root}/runs", str(local_dir / "runs"), recursive=True)
-    fleet = write_record()
-    write_fleet_report(local_dir)
-    write_fleet_manifest(local_dir)
-    if is_url(outputs):
-        for rel in (*FLEET_FILES, "manifest.json"):
-            if (local_dir / rel).is_file():
-                fs.makedirs(f"{root}/{Path(rel).parent.as_posix()}", exist_ok=True)  # a no-op on object stores
-                fs.put(str(local_dir / rel), f"{root}/{rel}")
-        shutil.rmtree(local_dir.parent, ignore_errors=True)
+            fs, root = fsspec.core.url_to_fs(location)
+            if fs.exists(f"{root}/runs"):
+                fs.get(f"{root}/runs", str(local_dir / "runs"), recursive=True)
+        fleet = write_record()
+        write_fleet_report(local_dir)
+        write_fleet_manifest(local_dir)
+        if is_url(outputs):
+            upload_fleet_files(local_dir, location)
+    finally:
+        if is_url(outputs):
+            shutil.rmtree(local_dir.parent, ignore_errors=True)
     return fleet
 
 
+def upload_fleet_files(local_dir: Path, location: str) -> None:
+    """The fleet's own files from the local mirror to the fleet's URL."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(location)
+    for rel in (*FLEET_FILES, "manifest.json"):
+        if (local_dir / rel).is_file():
+            fs.makedirs(f"{root}/{Path(rel).parent.as_posix()}", exist_ok=True)  # a no-op on object stores
+            fs.put(str(local_dir / rel), f"{root}/{rel}")
+
+
+def collect(ray, ref, gpu_type: str, local_dir: Path) -> Member:
+    """A finished member's record; a member whose node or worker died is failed, its folder kept."""
+    try:
+        return Member(**ray.get(ref))
+    except Exception as e:  # noqa: BLE001 - a dead node or worker: that member failed, the rest go on
+        why = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+        return Member(gpu_type, "failed", error=why, run=keep_failed_member(local_dir, gpu_type, why))
+
+
 def stop_members(ray, pending: dict[Any, str], members: dict[str, Member], local_dir: Path, status: str,
-                 why: str) -> None:
-    """Cancel the members still running; their partial runs go to `runs/failed/<TYPE>` with the reason."""
+                 why: str, write_record=None) -> None:
+    """Cancel the members still running; their partial runs go to `runs/failed/<TYPE>` with the reason. A member
+    that finished between the deadline and the cancel keeps its result."""
     for ref in pending:
         ray.cancel(ref, force=True)
-    for ref, t in pending.items():
+    for ref, t in list(pending.items()):
         try:  # wait for the kill, so the member's folder is no longer written when it is moved
-            ray.get(ref, timeout=30)
-        except Exception:  # noqa: BLE001, S110 - cancelled or dead: what we expect
-            pass
-        members[t] = Member(t, status, error=why, run=keep_failed_member(local_dir, t, why))
-    pending.clear()
+            members[t] = Member(**ray.get(ref, timeout=30))  # it finished after all
+        except Exception:  # noqa: BLE001 - cancelled or dead: what we expect
+            members[t] = Member(t, status, error=why, run=keep_failed_member(local_dir, t, why))
+        del pending[ref]
+        if write_record:
+            write_record()
 
 
 def write_fleet_report(fleet_dir: Path) -> Path:
@@ -471,11 +527,15 @@ def verify_fleet(fleet_dir: str | Path) -> tuple[list[str], dict[str, int]]:
         said = {m["gpu_type"]: m for m in read_json(fleet_dir / "fleet.json")["members"]}
     except (FileNotFoundError, ValueError, KeyError):
         said = {}
+    listed = {m["gpu_type"] for m in manifest["members"]}
+    problems += [f"member {t}: in fleet.json but not in manifest.json" for t in sorted(set(said) - listed)]
     for m in manifest["members"]:
         f = said.get(m["gpu_type"])
         if f is None or (f["status"], f["run"], f["manifest_sha256"]) != (m["status"], m["run"], m["manifest_sha256"]):
             problems.append(f"member {m['gpu_type']}: manifest.json says {m['status']!r} ({m['run']}) but fleet.json "
                             f"says {f['status'] if f else 'nothing'!r}" + ("" if f is None else f" ({f['run']})"))
+        if m["status"] == "running":  # the driver died before it could record how the member ended
+            problems.append(f"member {m['gpu_type']}: still 'running' in the record: the fleet never finished")
     for m in manifest["members"]:
         if m["status"] != "succeeded":
             continue

@@ -120,9 +120,17 @@ def runtime_versions() -> dict[str, str]:
     return {k: v for k, v in package_versions().items() if k in ("onnxruntime", "torch", "tensorrt")}
 
 
+# set by `scaleproof fleet` in the members' runtime environment: the driver's `<commit>:<dirty 1|0>`, since the
+# shipped copy of the package is not a git checkout
+SHIPPED_GIT_ENV = "SCALEPROOF_SHIPPED_GIT"
+
+
 def git_state(repo: str | os.PathLike | None = None) -> dict[str, Any]:
     """Commit and dirty flag of the checkout the code runs from, or None outside git."""
     cwd = Path(repo) if repo else Path(__file__).resolve().parent
+    if not repo and os.environ.get(SHIPPED_GIT_ENV):  # a fleet member: the code was shipped from this checkout
+        commit, _, dirty = os.environ[SHIPPED_GIT_ENV].partition(":")
+        return {"commit": commit or None, "dirty": {"1": True, "0": False}.get(dirty)}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()

@@ -56,16 +56,23 @@ def confirm(run_at: Callable[[float], dict[str, Any]], peak_qps: float, toleranc
     given, an overloaded run (P99 above OVERLOAD_P99_FACTOR x SLA) skips the next rung of the ladder."""
     tries: list[dict[str, Any]] = []
     targets = step_targets(peak_qps, tolerance, steps)
-    k = 0
+    k, skipped = 0, []
     while k < len(targets) and len(tries) < steps:
         r = run_at(targets[k])
         tries.append(r)
         if r["valid"]:
             stepped = f", {len(tries) - 1} step(s) down from {peak_qps:,.0f}" if len(tries) > 1 else ""
-            return {"run": r, "tries": tries, "reason": f"VALID at {targets[k]:,.0f} QPS target{stepped}"}
+            if skipped:
+                stepped += f" (not tried after an overloaded run: {', '.join(f'{q:,.0f}' for q in skipped)} QPS)"
+            return {"run": r, "tries": tries, "skipped": skipped,
+                    "reason": f"VALID at {targets[k]:,.0f} QPS target{stepped}"}
         overloaded = sla_p99_ms is not None and (r.get("p99_ms") or 0) > OVERLOAD_P99_FACTOR * sla_p99_ms
-        k += 2 if overloaded and k + 2 < len(targets) else 1
-    return {"run": None, "tries": tries,
+        if overloaded and k + 2 < len(targets):
+            skipped.append(targets[k + 1])
+            k += 2
+        else:
+            k += 1
+    return {"run": None, "tries": tries, "skipped": skipped,
             "reason": f"not confirmed: {len(tries)} longer run(s) from {peak_qps:,.0f} down to "
                       f"{tries[-1]['target_qps']:,.0f} QPS were INVALID ({tries[-1]['reason'][:120]})"}
 

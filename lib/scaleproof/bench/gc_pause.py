@@ -28,11 +28,12 @@ def freeze_and_disable() -> None:
 @contextlib.contextmanager
 def paused() -> Iterator[None]:
     """No garbage collection inside the block; the collector's state is restored after it."""
-    was_enabled = gc.isenabled()
+    was_enabled, was_frozen = gc.isenabled(), gc.get_freeze_count() > 0
     freeze_and_disable()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if not was_frozen:  # a freeze made before the block (a worker's) stays; gc cannot undo only ours
+            gc.unfreeze()
         if was_enabled:
             gc.enable()
