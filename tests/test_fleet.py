@@ -101,30 +101,6 @@ def test_each_type_ran_on_its_own_node(cluster, fleet):
         assert "runtime_resources" in members[t]["code"]["package"] and str(ROOT) not in members[t]["code"]["package"]
 
 
-def test_a_node_without_the_project_checkout_runs_its_member(tmp_path):
-    """One node, in a mount namespace where this checkout's lib/, notebooks/ and tests/ are empty folders: its
-    member succeeds with the package, notebooks and example models the fleet shipped. (A cluster of its own:
-    nodes of one host share Ray's runtime_resources folder, and two unpacking one package at once collide.)"""
-    if not can_hide_checkout():
-        pytest.skip("cannot hide the checkout from a node here (unshare/mount need root or user namespaces)")
-    head = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "object_store_memory": 80 * 2**20,
-                                                         "include_dashboard": False})
-    node = ray_start(head.address, "CPU-NOCHECKOUT", hide_checkout=True)
-    try:
-        wait_for_node(head, "CPU-NOCHECKOUT")
-        result = run_fleet(Params.from_yaml(ROOT / "params" / "smoke.yaml", FAST), ["CPU-NOCHECKOUT"],
-                           outputs=str(tmp_path), fleet_id="nocheckout", address=head.address)
-    finally:
-        node.terminate()
-        node.wait(timeout=60)
-        head.shutdown()
-    member = result["members"][0]
-    assert member["status"] == "succeeded", member["error"]
-    assert "runtime_resources" in member["code"]["package"] and member["code"]["commit"]  # the driver's commit
-    executed = read_json(tmp_path / "nocheckout" / member["run"] / "manifest.json")["stages"]
-    assert [s["status"] for s in executed] == ["succeeded"] * 6
-
-
 def test_a_failed_member_is_reported_while_the_others_complete(fleet):
     result, fleet_dir = fleet
     broken = next(m for m in result["members"] if m["gpu_type"] == "CPU-BROKEN")
