@@ -46,8 +46,11 @@ def ray_start(address: str, gpu_type: str, hide_checkout: bool = False, **env: s
 
 def can_hide_checkout() -> bool:
     """unshare and bind mounts need root (or user namespaces); CI containers usually have them."""
-    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
-                            f"mount --bind {tempfile.mkdtemp()} {ROOT / 'lib'}"], capture_output=True)
+    try:
+        probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                f"mount --bind {tempfile.mkdtemp()} {ROOT / 'lib'}"], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):  # no unshare at all
+        return False
     return probe.returncode == 0
 
 
