@@ -96,21 +96,27 @@ def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> di
                          code=code))
 
 
+def move_member_to_failed(runs: Path, gpu_type: str, why: str, failed_name: str | None = None) -> Path | None:
+    """A member stopped from outside leaves `runs/.staging/<TYPE>`: move it to `runs/failed/<name>` (default
+    `<TYPE>`) with `FAILED.txt` saying why, as a member whose stage failed does itself. None if nothing is left."""
+    from .run_folders import keep_failed, release
+
+    staging = runs / ".staging" / gpu_type
+    if not staging.is_dir():
+        return None
+    (staging / "FAILED.txt").write_text(why + "\n")
+    release(staging)
+    return keep_failed(staging, runs, failed_name or gpu_type)[0]
+
+
 def set_aside_dead_attempt(outputs: Path, gpu_type: str) -> Path | None:
     """A retried member finds the staging folder its dead attempt left: move it to `failed/<TYPE>.attempt-N`
     (its log is kept) so this attempt starts from a clean member folder."""
-    from .run_folders import keep_failed, release
-
-    staging = outputs / ".staging" / gpu_type
-    if not staging.is_dir():
-        return None
     taken = [int(p.name.rsplit("-", 1)[1]) for p in (outputs / "failed").glob(f"{gpu_type}.attempt-*")
              if p.name.rsplit("-", 1)[1].isdigit()] if (outputs / "failed").is_dir() else []
     n = max(taken, default=0) + 1  # never a name in use: keep_failed would replace that folder
-    (staging / "FAILED.txt").write_text("this attempt died (node or worker lost); Ray started the member again\n")
-    release(staging)
-    where, _ = keep_failed(staging, outputs, f"{gpu_type}.attempt-{n}")
-    return where
+    return move_member_to_failed(outputs, gpu_type, "this attempt died (node or worker lost); Ray started the "
+                                 "member again", f"{gpu_type}.attempt-{n}")
 
 
 def code_of(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -261,17 +267,9 @@ def check_shared_storage(ray, location: str, local_dir: Path, types: dict[str, d
 
 
 def keep_failed_member(local_dir: Path, gpu_type: str, why: str) -> str | None:
-    """A member stopped from outside (killed node, timeout, Ctrl-C) leaves `runs/.staging/<TYPE>`: move it to
-    `runs/failed/<TYPE>` with the reason, as a member whose stage failed does itself. Returns its new place."""
-    from .run_folders import keep_failed, release
-
-    staging = local_dir / "runs" / ".staging" / gpu_type
-    if not staging.is_dir():
-        return None
-    (staging / "FAILED.txt").write_text(why + "\n")
-    release(staging)
-    where, _ = keep_failed(staging, local_dir / "runs", gpu_type)
-    return where.relative_to(local_dir).as_posix()
+    """`move_member_to_failed` in the fleet folder; returns the member's new place relative to it."""
+    where = move_member_to_failed(local_dir / "runs", gpu_type, why)
+    return where.relative_to(local_dir).as_posix() if where else None
 
 
 def cluster_types() -> dict[str, dict[str, Any]]:
