@@ -17,13 +17,17 @@ export PYTHONPATH=$PWD/lib:$PWD:${PYTHONPATH:-}
 if [ -z "${SKIP_TESTS:-}" ]; then
   python3 -m pytest -q -p no:cacheprovider -rs -m "gpu or tensorrt" tests/test_gpu.py tests/test_tensorrt_gpu.py 2>&1 | tail -30 | tee "$OUT/gpu_tests.txt"
 fi
+# the price table has no H200 row (no cited price in the repository): a lent H200 is priced as the H100 row, and
+# the report's headline still names the measured card
+PRICE_ARGS=""
+nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200 && PRICE_ARGS="--set instance=aws-p5-h100"
 for spec in "$@"; do
   profile=${spec%%:*}; run_id=${spec#*:}; [ "$run_id" = "$spec" ] && run_id=$(basename "$profile" .yaml)
   # a warm machine keeps /tmp/runs: clear this id so what is packed below is this run, not an earlier one
   rm -rf "/tmp/runs/$run_id" "/tmp/runs/failed/$run_id" "/tmp/runs/.staging/$run_id"
   # RUN_TIMEOUT keeps a slow run inside the device's per-command limit, so what it made still comes back
   timeout "${RUN_TIMEOUT:-0}" python3 -m scaleproof.cli run --params "$profile" --run-id "$run_id" \
-    --outputs /tmp/runs --quiet ${RUN_ARGS:-} 2>&1 | grep -v -i "warn" | tee "$OUT/$run_id.log"
+    --outputs /tmp/runs --quiet ${RUN_ARGS:-} $PRICE_ARGS 2>&1 | grep -v -i "warn" | tee "$OUT/$run_id.log"
   for dir in /tmp/runs/$run_id /tmp/runs/failed/$run_id /tmp/runs/.staging/$run_id; do [ -d "$dir" ] && break; done
   # engines and ONNX models stay behind (large); everything else comes back, manifest included
   tar -czf "$OUT/$run_id.tar.gz" -C "$(dirname "$dir")" --exclude='*.onnx' --exclude='*.safetensors' \
