@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 PARAMS ?= params/default.yaml
 QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: help setup run run-transformer test test-fast lint lab clean weights
+.PHONY: help setup serve-env run run-transformer test test-fast lint lab clean weights
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -23,6 +23,18 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed  ## create .venv with everything the run and the tests need
 
+# Triton on CPU for `scaleproof serve-bench`: nvidia-pytriton ships a tritonserver binary and pins numpy < 2,
+# which .venv does not take, so it gets an environment of its own
+SERVE_VENV := .venv-serve
+SERVE_SPEC ?= nvidia-pytriton==0.7.0 onnxruntime==1.32.0
+$(SERVE_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/pip install -q $(SERVE_SPEC) 2>&1 | $(QUIET_PIP)
+	$(SERVE_VENV)/bin/python -c "import pytriton.triton, onnxruntime"
+	touch $@
+
+serve-env: $(SERVE_VENV)/.installed  ## create .venv-serve: a Triton server (nvidia-pytriton) and ONNX Runtime
+
 run: setup  ## run the default profile (PARAMS=...) into outputs/<run_id>/
 	$(VENV)/bin/scaleproof run --params $(PARAMS)
 
@@ -33,7 +45,7 @@ $(ENCODER_DATA)/weights.safetensors: | setup
 run-transformer: setup $(ENCODER_DATA)/weights.safetensors  ## a sentence encoder with its weights and .npz data (params/transformer.yaml)
 	$(VENV)/bin/scaleproof run --params params/transformer.yaml
 
-test: setup  ## unit tests, the whole chain, and nbval over every notebook (GPU tests skip without CUDA)
+test: setup serve-env  ## unit tests, the whole chain, and nbval over every notebook (GPU tests skip without CUDA)
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; } >/dev/null  # report test
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
@@ -54,5 +66,5 @@ weights: setup  ## re-create data/weights/digits-{cnn,mobile}.safetensors and th
 	$(PY) scripts/train_digits.py --model digits-cnn
 	$(PY) scripts/train_digits.py --model digits-mobile
 
-clean:  ## remove .venv and outputs/
-	rm -rf $(VENV) outputs
+clean:  ## remove .venv, .venv-serve and outputs/
+	rm -rf $(VENV) $(SERVE_VENV) outputs

@@ -82,6 +82,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_bench(args: argparse.Namespace) -> int:
+    from . import served
+
+    results = served.serve_bench(args.run_dir, args.repo, args.model)
+    print(served.summary(results))
+    print(f"details: {args.repo}/served/<model>.json (LoadGen logs and the server's log beside it)")
+    return 0
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -272,6 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("model", help="the model's name (its folder in the repository)")
     rb.add_argument("--to", type=int, default=None, help="version to serve (default: the one before the pinned one)")
     rb.set_defaults(func=cmd_rollback)
+
+    srv = sub.add_parser("serve-bench", help="serve a run's deployed ONNX Runtime models with a real Triton server on "
+                                             "this CPU: outputs checked, Server peak served vs in process",
+                         description="Starts Triton (nvidia-pytriton's server, in the environment `make serve-env` "
+                                     "makes) for each ONNX Runtime model the run deployed into REPO, compares its "
+                                     "answers on the validation samples with the run's engine, and measures the "
+                                     "confirmed Server peak at the run's P99 SLA with LoadGen over gRPC and, with "
+                                     "the same method, in process. Writes REPO/served/<model>.json.")
+    srv.add_argument("run_dir", help="the run whose engines were deployed (scaleproof deploy RUN --repo REPO)")
+    srv.add_argument("--repo", required=True, help="the model repository the run was deployed into")
+    srv.add_argument("--model", default=None, help="only this model of the repository (default: every ONNX Runtime "
+                                                    "model of the run at its pinned version)")
+    srv.set_defaults(func=cmd_serve_bench)
 
     eng = sub.add_parser("build-engine", help="build one TensorRT engine from an ONNX file into a per-GPU store",
                          description="trtexec-like: parse MODEL.onnx, build a strongly typed TensorRT engine for this "
