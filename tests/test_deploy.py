@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import kubernetes_validate
+import numpy as np
 import pytest
 import yaml
 from google.protobuf import text_format
@@ -38,12 +39,15 @@ def test_every_config_parses_with_tritons_schema_and_matches_the_run(published, 
     pb2 = triton_model_config_pb2()
     bench = {e["engine"]: e for e in json.loads((published / "benchmark" / "benchmark.json").read_text())["engines"]}
     deployed = {d["engine"]: d for d in doc["deploys"]}
-    assert set(deployed) == {"onnxruntime-fp32", "onnxruntime-int8"}
-    assert doc["skipped"] == [{"engine": "torch-fp32", "reason": "PyTorch engines are not exported for Triton by this version"}]
+    assert set(deployed) == {"onnxruntime-fp32", "onnxruntime-int8", "torch-fp32"} and doc["skipped"] == []
     for engine, d in deployed.items():
         config = parse_config(repo_dir / d["model"] / "config.pbtxt")
-        assert config.name == d["model"] and config.backend == "onnxruntime"
-        assert [i.name for i in config.input] == ["input"] and config.input[0].data_type == pb2.TYPE_FP32
+        torch_engine = engine.startswith("torch")
+        assert config.name == d["model"] and config.backend == ("pytorch" if torch_engine else "onnxruntime")
+        # LibTorch binds positionally: INPUT__i / OUTPUT__i, mapped to the model's names in deploy.json
+        assert [i.name for i in config.input] == (["INPUT__0"] if torch_engine else ["input"])
+        assert [o.name for o in config.output] == (["OUTPUT__0"] if torch_engine else ["logits"])
+        assert config.input[0].data_type == pb2.TYPE_FP32
         assert list(config.input[0].dims) == [1, 8, 8] and list(config.output[0].dims) == [10]
         batcher = bench[engine]["server"]["batcher"]
         assert config.dynamic_batching.max_queue_delay_microseconds == round(batcher["max_queue_delay_ms"] * 1000)
@@ -52,6 +56,23 @@ def test_every_config_parses_with_tritons_schema_and_matches_the_run(published, 
         assert config.instance_group[0].kind == pb2.ModelInstanceGroup.KIND_CPU
         assert (repo_dir / d["model"] / "1" / config.default_model_filename).is_file()
     assert triton_repo.verify_repo(repo_dir)[0] == []
+
+
+def test_the_torchscript_program_answers_like_the_runs_engine(published, repo):
+    import torch
+
+    from scaleproof import build, stages
+
+    repo_dir, doc = repo
+    [d] = [d for d in doc["deploys"] if d["engine"] == "torch-fp32"]
+    assert d["torchscript"]["max_abs_diff"] == 0.0 and d["torchscript"]["checked_batch"] == 3
+    x = triton_repo.example_inputs(published)["input"][:5]
+    program = torch.jit.load(str(repo_dir / d["model"] / "1" / "model.pt"))
+    entry = next(e for e in stages.read_result(published, "03_build")["engines"] if e["name"] == "torch-fp32")
+    engine = build.load_engine(published, entry)
+    with torch.no_grad():
+        got = program(torch.from_numpy(x))[0].numpy()
+    np.testing.assert_allclose(got, engine.infer({"input": x})[0], rtol=1e-6, atol=1e-6)
 
 
 def test_a_second_deploy_adds_version_2_and_rollback_pins_1_again(published, repo):
@@ -122,7 +143,7 @@ def test_the_deploy_command_writes_repository_and_manifests_and_verify_accepts_t
     repo_dir = tmp_path / "models"
     assert cli.main(["deploy", str(published), "--repo", str(repo_dir)]) == 0
     out = capsys.readouterr().out
-    assert "not deployed: torch-fp32" in out and f"scaleproof verify {repo_dir}" in out
+    assert "not deployed" not in out and f"scaleproof verify {repo_dir}" in out
     objs = list(yaml.safe_load_all(next((repo_dir / "k8s").glob("*.yaml")).read_text()))
     assert [o["kind"] for o in objs] == ["Deployment", "Service"]
     assert cli.main(["verify", str(repo_dir)]) == 0

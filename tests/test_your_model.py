@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from scaleproof import build, calibrate, export, stages, validate
+from scaleproof import build, calibrate, export, stages, triton_repo, validate
 from scaleproof.config import Params
 from scaleproof.errors import ArtifactError, ParamsError
 from scaleproof.examples.sentence_encoder import make_files, token_batches
@@ -66,6 +66,17 @@ def test_encoder_with_two_int64_inputs_goes_through_the_whole_chain(tmp_path, en
     assert {e["engine"] for e in bench["engines"]} == {"torch-fp32", "onnxruntime-fp32", "onnxruntime-int8"}
     report = (run / "report.html").read_text()
     assert "cosine similarity of each sample" in report and "mean cosine to FP32" in report
+    # deployed for Triton: the PyTorch engine as TorchScript with two INT64 inputs, answering like the ONNX model
+    doc = triton_repo.deploy(run, tmp_path / "repo", log=lambda _: None)
+    [torch_deploy] = [d for d in doc["deploys"] if d["backend"] == "torch"]
+    assert torch_deploy["torchscript"]["inputs"] == ["input_ids", "attention_mask"]
+    config = (tmp_path / "repo" / torch_deploy["model"] / "config.pbtxt").read_text()
+    assert 'name: "INPUT__1" data_type: TYPE_INT64 dims: [ -1 ]' in config and 'backend: "pytorch"' in config
+
+    program = torch.jit.load(str(tmp_path / "repo" / torch_deploy["model"] / "1" / "model.pt"))
+    with torch.no_grad():
+        got = program(*(torch.from_numpy(short[k]) for k in ("input_ids", "attention_mask")))[0].numpy()
+    np.testing.assert_allclose(got, sess.run(None, short)[0], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("factory, extra", [

@@ -226,9 +226,7 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
     from .bench.loadgen import LoadgenSettings
     from .bench.stage import measure_server
     from .config import Params
-    from .datasets import splits_for
-    from .io_spec import ModelIO
-    from .triton_repo import verify_repo
+    from .triton_repo import example_inputs, verify_repo
 
     run, repo = Path(run_dir).resolve(), Path(repo).resolve()
     problems, _ = verify_repo(repo)
@@ -238,8 +236,7 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
     if not entries:
         raise ParamsError(f"no deployed model named {model!r} of this run in {repo}")
     params = Params.from_yaml(run / "params.yaml")
-    exported = stages.read_result(run, "01_export")
-    x = splits_for(params, ModelIO.model_validate(exported["io"]), exported["dataset"])["val"].x
+    x = example_inputs(run)
     built = {e["name"]: e for e in stages.read_result(run, "03_build")["engines"]}
     floor = pricing_floor(params.min_priced_duration_s, gpu=False)["floor_s"]
     results = []

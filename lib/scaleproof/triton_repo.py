@@ -8,8 +8,9 @@ model's pinned version and its config's sha256, so `scaleproof verify <repo>` ca
 
 What goes in: ONNX Runtime engines as the portable ONNX model they were built from (Triton's onnxruntime
 backend optimizes it for the machine it serves on), TensorRT engines as plans per compute capability
-(`cc_model_filenames`). The PyTorch engines are not deployed (they would need TorchScript or
-torch.export programs, which this version does not write); `deploy.json` lists them as skipped.
+(`cc_model_filenames`), PyTorch engines as TorchScript programs for the PyTorch (LibTorch) backend, traced from
+the engine's module at its precision (I/O named INPUT__i / OUTPUT__i as that backend expects; `deploy.json`
+maps them to the model's names). A compile-mode engine is deployed as the TorchScript of its eager module.
 The dynamic batcher gets the configuration the run measured as best for that engine.
 """
 
@@ -29,7 +30,7 @@ DEPLOY_FORMAT = 1
 # ONNX TensorProto element types -> Triton data types
 ONNX_TO_TRITON = {1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 5: "TYPE_INT16", 6: "TYPE_INT32", 7: "TYPE_INT64",
                   9: "TYPE_BOOL", 10: "TYPE_FP16", 11: "TYPE_FP64", 16: "TYPE_BF16"}
-BACKENDS = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt"}  # scaleproof backend -> Triton backend
+BACKENDS = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt", "torch": "pytorch"}  # scaleproof -> Triton backend
 
 
 def model_name(run_model: str, engine: str) -> str:
@@ -106,9 +107,20 @@ def deployable(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]
     for e in built:
         why = ("failed validation" if e["name"] not in passed else
                "not priced (see the cost report's exclusions)" if e["name"] not in priced else
-               "PyTorch engines are not exported for Triton by this version" if e["backend"] not in BACKENDS else "")
+               f"no Triton backend for {e['backend']} engines" if e["backend"] not in BACKENDS else "")
         (skipped.append({"engine": e["name"], "reason": why}) if why else take.append(e))
     return take, skipped
+
+
+def example_inputs(run: Path) -> dict:
+    """The run's validation inputs (what a TorchScript program is traced and checked with)."""
+    from .config import Params
+    from .datasets import splits_for
+    from .io_spec import ModelIO
+
+    exported = stages.read_result(run, "01_export")
+    params = Params.from_yaml(run / "params.yaml")
+    return splits_for(params, ModelIO.model_validate(exported["io"]), exported["dataset"])["val"].x
 
 
 def read_deploys(repo: Path) -> dict[str, Any]:
@@ -151,32 +163,49 @@ def deploy(run_dir: str | Path, repo: str | Path, log=print) -> dict[str, Any]:
         version = (versions_of(model_dir) or [0])[-1] + 1
         vdir = model_dir / str(version)
         vdir.mkdir(parents=True)
-        sidecar = read_json(build_dir / e["sidecar"])
-        cc_files, default_file = None, None
-        if e["backend"] == "onnxruntime":  # the portable model it was built from; Triton's ORT optimizes it there
-            src = run / e["source"]
-            signature = onnx_signature(src)
-            default_file = src.name
-            files = [src, *sorted(src.parent.glob(src.name + ".data"))]  # external data keeps its recorded name
-            kind = "KIND_GPU" if sidecar.get("compute_capability") else "KIND_CPU"
-        else:  # a TensorRT plan for the compute capability it was built on
-            src = (build_dir / e["sidecar"]).parent / sidecar["engine_file"]
-            signature = onnx_signature(run / e["source"])
-            cc = sidecar["compute_capability"]
-            cc_files = {cc: f"model-sm{cc.replace('.', '')}.plan"}
-            files, kind = [src], "KIND_GPU"
-        for f in files:
-            shutil.copyfile(f, vdir / (cc_files[next(iter(cc_files))] if cc_files else f.name))
-        batcher = (bench.get(e["name"]) or {}).get("server", {}).get("batcher")
-        max_batch = sidecar["input_profile"]["max_batch"]
-        config = model_config(name, BACKENDS[e["backend"]], signature, max_batch, batcher, kind, version,
-                              default_file, cc_files)
-        (model_dir / "config.pbtxt").write_text(config)
+        try:
+            sidecar = read_json(build_dir / e["sidecar"])
+            cc_files, default_file, traced = None, None, None
+            if e["backend"] == "onnxruntime":  # the portable model it was built from; Triton's ORT optimizes it there
+                src = run / e["source"]
+                signature = onnx_signature(src)
+                default_file = src.name
+                files = [src, *sorted(src.parent.glob(src.name + ".data"))]  # external data keeps its recorded name
+                kind = "KIND_GPU" if sidecar.get("compute_capability") else "KIND_CPU"
+            elif e["backend"] == "torch":  # a TorchScript program for the PyTorch (LibTorch) backend, INPUT__i names
+                from .backends import torch as torch_backend
+
+                renamed = onnx_signature(paths.stage_dir(run, "01_export") / export["onnx"])
+                for key, prefix in (("inputs", "INPUT"), ("outputs", "OUTPUT")):
+                    renamed[key] = [{**s, "name": f"{prefix}__{i}"} for i, s in enumerate(renamed[key])]
+                signature, default_file = renamed, "model.pt"
+                traced = torch_backend.torchscript(build_dir / e["sidecar"], e["source_sha256"], example_inputs(run),
+                                                   vdir / default_file)
+                files, kind = [], "KIND_GPU" if sidecar.get("compute_capability") else "KIND_CPU"
+            else:  # a TensorRT plan for the compute capability it was built on
+                src = (build_dir / e["sidecar"]).parent / sidecar["engine_file"]
+                signature = onnx_signature(run / e["source"])
+                cc = sidecar["compute_capability"]
+                cc_files = {cc: f"model-sm{cc.replace('.', '')}.plan"}
+                files, kind = [src], "KIND_GPU"
+            for f in files:
+                shutil.copyfile(f, vdir / (cc_files[next(iter(cc_files))] if cc_files else f.name))
+            batcher = (bench.get(e["name"]) or {}).get("server", {}).get("batcher")
+            max_batch = sidecar["input_profile"]["max_batch"]
+            config = model_config(name, BACKENDS[e["backend"]], signature, max_batch, batcher, kind, version,
+                                  default_file, cc_files)
+            (model_dir / "config.pbtxt").write_text(config)
+        except BaseException:  # a model that could not be written leaves no version folder behind
+            shutil.rmtree(vdir, ignore_errors=True)
+            if not any(model_dir.iterdir()):
+                model_dir.rmdir()
+            raise
         doc["deploys"].append({
             "model": name, "version": version, "engine": e["name"], "backend": e["backend"],
             "run": str(run), "run_id": manifest["run_id"], "run_manifest_sha256": sha256_file(run / "manifest.json"),
             "engine_sha256": e["engine_sha256"], "source": e["source"], "source_sha256": e["source_sha256"],
             "batcher": batcher, "device_slug": sidecar.get("device_slug"),
+            **({"torchscript": traced} if traced else {}),
             "files": {p.relative_to(repo).as_posix(): sha256_file(p) for p in sorted(vdir.iterdir())},
             "deployed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
         doc["pins"][name] = version

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..engine_store import Sidecar, check_engine, current_device, save_engine
-from ..errors import ParamsError
+from ..errors import ArtifactError, ParamsError
 from ..io_spec import Feed, ModelIO
 from ..provenance import sha256_file
 from . import compile_cache
@@ -269,3 +269,57 @@ def load(sidecar_path: Path, threads: int = 0, source_sha256: str | None = None)
     bundle = load_model(sc.extra["model_spec"], inputs=io.inputs, outputs=io.outputs, dims=io.dims)
     bundle.module.load_state_dict(load_file(str(path)))  # the stored weights, the user's included
     return TorchEngine(bundle.module, sc, threads)
+
+
+def torchscript(sidecar_path: Path, source_sha256: str, example: Feed, out: Path) -> dict[str, Any]:
+    """The engine's model as a TorchScript program for Triton's PyTorch backend (LibTorch), written to `out`.
+
+    Inputs and outputs keep the ONNX model's dtypes (float inputs are cast to the engine's precision inside
+    the program, outputs come back as float32), positional, as the backend's INPUT__i / OUTPUT__i names
+    expect. A compile-mode engine is traced from the same eager module: the backend runs TorchScript, not
+    Inductor's kernels. Traced on the device the engine was built for; checked after saving on a batch size
+    other than the traced one (a trace that baked in its batch size fails here)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from ..zoo import load_model
+
+    sc, path = check_engine(sidecar_path, version(), source_sha256)
+    device = "cuda" if sc.compute_capability else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ParamsError(f"{sc.name} was built for a CUDA GPU; trace it for Triton on a machine with one")
+    io = ModelIO.model_validate(sc.input_profile["io"])
+    bundle = load_model(sc.extra["model_spec"], inputs=io.inputs, outputs=io.outputs, dims=io.dims)
+    bundle.module.load_state_dict(load_file(str(path)))
+    dtype = getattr(torch, DTYPES[sc.precision])
+
+    class TorchScriptIO(torch.nn.Module):
+        """Float inputs cast to the engine's dtype, every output returned as float32, as a tuple."""
+
+        def __init__(self, module) -> None:
+            super().__init__()
+            self.module = module
+
+        def forward(self, *xs):
+            ys = self.module(*[x.to(dtype) if x.is_floating_point() else x for x in xs])
+            return tuple(y.float() for y in ys)
+
+    served = TorchScriptIO(bundle.module.eval().to(device, dtype)).eval()
+
+    def tensors(n: int) -> tuple:
+        return tuple(torch.from_numpy(np.ascontiguousarray(np.resize(example[i.name], (n, *example[i.name].shape[1:]))))
+                     .to(device) for i in io.inputs)
+
+    with torch.inference_mode(False), torch.no_grad():
+        traced = torch.jit.trace(served, tensors(2), check_trace=False)
+        traced.save(str(out))
+        check = tensors(3)
+        want = [t.cpu().numpy() for t in served(*check)]
+        got = [t.cpu().numpy() for t in torch.jit.load(str(out), map_location=device)(*check)]
+    diff = max(float(np.max(np.abs(g.astype(np.float64) - w))) for g, w in zip(got, want, strict=True))
+    tol = 1e-5 if sc.precision == "fp32" else 1e-2
+    if not all(np.allclose(g, w, rtol=tol, atol=tol) for g, w in zip(got, want, strict=True)):
+        raise ArtifactError(f"{sc.name}: the TorchScript program answers a batch of 3 unlike the module "
+                            f"(max |diff| {diff:.3g}); this model does not trace to a batch-independent program")
+    return {"device": device, "precision": sc.precision, "checked_batch": 3, "max_abs_diff": diff,
+            "inputs": [i.name for i in io.inputs], "outputs": list(io.outputs)}
