@@ -147,3 +147,26 @@ def test_the_deploy_command_writes_repository_and_manifests_and_verify_accepts_t
     objs = list(yaml.safe_load_all(next((repo_dir / "k8s").glob("*.yaml")).read_text()))
     assert [o["kind"] for o in objs] == ["Deployment", "Service"]
     assert cli.main(["verify", str(repo_dir)]) == 0
+
+
+def test_the_08_deploy_notebook_deploys_a_published_run_and_keeps_its_record(published, tmp_path):
+    from scaleproof.pipeline import deploy_notebook
+
+    repo_dir = tmp_path / "models"
+    executed = deploy_notebook(published, repo_dir)
+    assert executed == repo_dir / "notebooks" / f"08_deploy-{published.name}.ipynb"
+    nb = json.loads(executed.read_text())
+    text = "".join(str(o.get("data", o.get("text", ""))) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "INPUT__0" in text and "nvidia.com/gpu" not in text.split("kind: Service")[-1]  # configs and objects shown
+    assert "onnxruntime-int8" in text and "Every validated, priced engine of the run was deployed" in text
+    assert executed.with_suffix(".html").is_file() and triton_repo.verify_repo(repo_dir)[0] == []
+    # a second deploy through the notebook adds version 2 and keeps both records
+    deploy_notebook(published, repo_dir)
+    assert triton_repo.read_deploys(repo_dir)["pins"] == {d: 2 for d in triton_repo.read_deploys(repo_dir)["pins"]}
+
+
+def test_deploy_repo_is_resolved_against_the_working_directory(tmp_path):
+    from scaleproof.config import Params
+
+    params = Params(deploy_repo="models").with_absolute_paths(tmp_path)
+    assert params.deploy_repo == str(tmp_path / "models")

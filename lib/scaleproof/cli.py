@@ -60,14 +60,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from .k8s_manifests import deploy_with_manifests
 
-    from . import k8s_manifests, triton_repo
-
-    doc = triton_repo.deploy(args.run_dir, args.repo)
-    manifests = k8s_manifests.write(Path(args.run_dir).resolve(), Path(args.repo).resolve() / "k8s", args.claim,
-                                    args.image or k8s_manifests.TRITON_IMAGE)
-    triton_repo.record_file(Path(args.repo).resolve(), manifests)
+    doc, manifests = deploy_with_manifests(args.run_dir, args.repo, args.claim, args.image)
     for s in doc.get("skipped", []):
         print(f"  not deployed: {s['engine']} ({s['reason']})")
     print(f"deployed into {args.repo}; Kubernetes objects in {manifests}; check it: scaleproof verify {args.repo}")

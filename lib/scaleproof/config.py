@@ -224,6 +224,10 @@ class Params(BaseModel):
     price_change: float = _field(-0.2, "relative hourly price change in the price scenario (-0.2: 20% cheaper)", gt=-1)
     revenue_per_1k: float = _field(0.0, "revenue per 1,000 requests in USD (0: no margin figures)", ge=0)
 
+    # 08_deploy, after a run is published
+    deploy_repo: str = _field("", "Triton model repository the published run is deployed into by 08_deploy "
+                                  "(empty: no deploy; scaleproof deploy does it later)")
+
     # scaleproof fleet
     member_timeout_s: float = _field(0.0, "seconds a fleet member may run before it is stopped and reported failed "
                                           "(0: derived from this profile's measurement budget)", ge=0)
@@ -345,8 +349,10 @@ class Params(BaseModel):
             if not path.exists():
                 raise ParamsError(f"{name}: {path} does not exist (relative paths are taken from {base})")
             changes[name] = str(path)
-        if self.compile_cache_dir and not Path(self.compile_cache_dir).is_absolute():  # a folder it may create
-            changes["compile_cache_dir"] = str((base / self.compile_cache_dir).resolve())
+        for name in ("compile_cache_dir", "deploy_repo"):  # folders it may create
+            value = getattr(self, name)
+            if value and not Path(value).is_absolute() and "://" not in value:
+                changes[name] = str((base / value).resolve())
         return self.with_(**changes) if changes else self
 
     def with_(self, **changes: Any) -> Params:

@@ -73,3 +73,17 @@ def write(run_dir: Path, out: Path, claim: str, image: str = TRITON_IMAGE) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump_all(objs, sort_keys=False))
     return path
+
+
+def deploy_with_manifests(run_dir: str | Path, repo: str | Path, claim: str = "triton-models",
+                          image: str | None = None, log=print) -> tuple[dict[str, Any], Path]:
+    """`triton_repo.deploy` and the Kubernetes objects for the run's GPU type, traced in deploy.json: what
+    `scaleproof deploy` and the 08_deploy notebook both do. Returns deploy.json and the manifests' path."""
+    from . import triton_repo
+
+    run, repo = Path(run_dir).resolve(), Path(repo).resolve()
+    triton_repo.deploy(run, repo, log=log)
+    path = write(run, repo / "k8s", claim, image or TRITON_IMAGE)
+    triton_repo.record_file(repo, path)
+    return triton_repo.read_deploys(repo), path
+

@@ -221,7 +221,30 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
     log(f"[scaleproof] run {run_id} succeeded in {time.time() - started:.1f} s: {final / 'report.html'}\n"
         f"[scaleproof] {text}\n[scaleproof] manifest sha256 {digest}\n"
         f"[scaleproof] check it: scaleproof verify {final} --manifest-sha256 {digest}")
+    if params.deploy_repo:
+        try:
+            log(f"[scaleproof] 08_deploy into {params.deploy_repo} …")
+            executed = deploy_notebook(final, Path(params.deploy_repo), progress)
+            log(f"[scaleproof] 08_deploy done: {executed}")
+        except Exception as exc:  # the run stands, published and verifiable; only its deploy failed
+            error = f"08_deploy failed: {describe_failure(exc)}"
+            log(f"[scaleproof] FAILED: {error}\n[scaleproof] the run itself is published in {final}")
+            return RunOutcome("failed", final, stages, error, priced=priced)
     return RunOutcome("succeeded", final, stages, priced=priced)
+
+
+def deploy_notebook(run_dir: Path, repo: Path, progress: bool = False) -> Path:
+    """08_deploy executed by papermill for a published run; the executed notebook is kept in the repository
+    (`notebooks/<run_id>.ipynb`, rendered beside it as HTML) as the record of that deploy."""
+    import papermill
+
+    src = paths.notebooks_dir() / "08_deploy.ipynb"
+    out_nb = repo / "notebooks" / f"08_deploy-{run_dir.name}.ipynb"
+    out_nb.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(src), str(out_nb), parameters={"run_dir": str(run_dir), "deploy_repo": str(repo)},
+                               progress_bar=progress, cwd=str(paths.notebooks_dir()), kernel_name="python3")
+    report.render_html(out_nb, out_nb.with_suffix(".html"))
+    return out_nb
 
 
 def headline(run_dir: Path) -> tuple[str, int]:
