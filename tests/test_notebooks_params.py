@@ -12,7 +12,8 @@ from scaleproof.config import Params
 from scaleproof.paths import STAGES, notebooks_dir
 
 NOTEBOOKS = [notebooks_dir() / f"{s}.ipynb" for s in STAGES]
-ALL_NOTEBOOKS = [*NOTEBOOKS, notebooks_dir() / "07_fleet_report.ipynb"]  # 07 runs after a fleet, not in the chain
+# 07 runs after a fleet, 08 after a published run: not in the chain
+ALL_NOTEBOOKS = [*NOTEBOOKS, *(notebooks_dir() / f"{n}.ipynb" for n in ("07_fleet_report", "08_deploy"))]
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
