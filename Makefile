@@ -45,7 +45,7 @@ $(ENCODER_DATA)/weights.safetensors: | setup
 run-transformer: setup $(ENCODER_DATA)/weights.safetensors  ## a sentence encoder with its weights and .npz data (params/transformer.yaml)
 	$(VENV)/bin/scaleproof run --params params/transformer.yaml
 
-test: setup serve-env  ## unit tests, the whole chain, and nbval over every notebook (GPU tests skip without CUDA)
+test: setup serve-env  ## tests/unit, tests/integration, tests/e2e (chains, Ray, Triton, browser) and nbval (GPU tests skip without CUDA)
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; } >/dev/null  # report test
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
@@ -54,8 +54,8 @@ test: setup serve-env  ## unit tests, the whole chain, and nbval over every note
 	SCALEPROOF_PARAMS=$(CURDIR)/params/smoke.yaml $(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks \
 		--ignore=notebooks/08_deploy.ipynb
 
-test-fast: setup  ## unit tests without the slow chain runs
-	$(PY) -m pytest -q -m "not gpu and not tensorrt and not slow" tests
+test-fast: setup  ## tests/unit: no kernel, LoadGen, Ray or spawned process (each test refuses them); under a minute
+	$(PY) -m pytest -q --durations=5 tests/unit
 
 lint: setup  ## ruff over lib, tests, scripts and notebooks
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks

@@ -1,11 +1,11 @@
 import importlib.util
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests import ROOT
+
 if str(ROOT) not in sys.path:  # `tests.user_models:...` must import in the tests and in papermill kernels
     sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

@@ -26,3 +26,16 @@ def sleep_engine() -> SleepEngine:
 
 def broken_engine() -> SleepEngine:
     raise RuntimeError("this engine cannot load")
+
+
+class OverheadEngine(Engine):
+    """2 ms per call plus 0.05 ms per sample: batching is nearly free, so a batcher capped at 2 serves about
+    950 QPS and one allowed 16 about 5,700."""
+
+    name, backend, precision, device = "overhead", "test", "fp32", "cpu"
+    max_batch = 16
+
+    def infer(self, x):
+        n = len(next(iter(x.values())))
+        time.sleep(0.002 + 0.00005 * n)
+        return [np.zeros((n, 2), np.float32)]

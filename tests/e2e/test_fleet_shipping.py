@@ -9,7 +9,7 @@ from ray.cluster_utils import Cluster
 from scaleproof.config import Params
 from scaleproof.fleet import run_fleet
 from scaleproof.provenance import read_json
-from tests.test_fleet import FAST, ROOT, can_hide_checkout, ray_start, wait_for_node
+from tests.e2e.test_fleet import FAST, ROOT, can_hide_checkout, ray_start, wait_for_node
 
 
 def test_a_node_without_the_project_checkout_runs_its_member(tmp_path):

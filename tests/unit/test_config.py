@@ -1,9 +1,8 @@
-from pathlib import Path
-
 import pytest
 
 from scaleproof.config import CalibMethod, Params, Precision, describe, parse_override
 from scaleproof.errors import ParamsError
+from tests import ROOT
 
 
 def test_defaults_are_a_valid_small_cpu_run():
@@ -61,7 +60,7 @@ def test_describe_documents_every_parameter():
     assert all(r["help"] for r in rows)
 
 
-@pytest.mark.parametrize("profile", sorted((Path(__file__).resolve().parents[1] / "params").glob("*.yaml")),
+@pytest.mark.parametrize("profile", sorted((ROOT / "params").glob("*.yaml")),
                          ids=lambda p: p.name)
 def test_every_shipped_profile_is_valid(profile):
     Params.from_yaml(profile)

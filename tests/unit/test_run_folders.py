@@ -3,8 +3,7 @@ run is going keeps the finished run under a named folder, and `scaleproof clean`
 
 import errno
 import os
-import subprocess
-import sys
+from pathlib import Path
 
 from scaleproof import cli, run_folders
 
@@ -50,10 +49,22 @@ def test_a_failed_run_moves_to_failed(tmp_path):
     assert where == tmp_path / "failed" / "r4" and note == "" and (where / "x.txt").read_text() == "kept"
 
 
+def unused_pid() -> int:
+    """A process id no process has now (what a run that died leaves in its owner file)."""
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text()) if Path("/proc/sys/kernel/pid_max").is_file() else 32768
+    for pid in range(pid_max - 1, 1, -1):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            continue
+    raise RuntimeError("every process id is in use")
+
+
 def test_clean_removes_only_staging_of_runs_that_are_gone(tmp_path, capsys):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     gone, _ = run_folders.claim(tmp_path, "killed")
-    run_folders.owner_file(gone).write_text(dead.stdout.strip())  # a pid that has exited
+    run_folders.owner_file(gone).write_text(str(unused_pid()))  # as a run whose process has exited
     live, _ = run_folders.claim(tmp_path, "live")  # owned by this (living) process
     orphan = tmp_path / ".staging" / "no-owner"
     orphan.mkdir()

@@ -4,7 +4,6 @@ metric and gate chosen per model, INT8 scopes, and native crashes contained. Rea
 transformers, built from small configs (no downloads)."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -17,8 +16,8 @@ from scaleproof.errors import ArtifactError, ParamsError
 from scaleproof.examples.sentence_encoder import make_files, token_batches
 from scaleproof.pipeline import run_chain
 from scaleproof.zoo import load_model
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKENS = [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"], "range": [3, 1000]},
           {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "seq"], "range": [1, 2]}]
 FAST = dict(calib_samples=48, val_samples=64, batch_sizes=[1, 8], max_batch=8, batcher_max_batch=8, min_time_s=0.05,

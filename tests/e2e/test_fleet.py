@@ -21,8 +21,8 @@ from scaleproof.config import Params
 from scaleproof.errors import ParamsError
 from scaleproof.fleet import RESOURCE_PREFIX, member_timeout_s, run_fleet, verify_fleet
 from scaleproof.provenance import read_json
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
 # the smallest real chain: the smoke profile, one batch size, short LoadGen runs, a two-run peak search
 FAST = dict(model="tests.user_models:tiny_unless_marked_node", input_shape=[3, 16, 16], precisions=["fp32"],

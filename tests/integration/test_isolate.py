@@ -13,7 +13,7 @@ from scaleproof.isolate import ChildCrashed, IsolatedWorker, call_isolated
 ORT = {"onnxruntime": "1.30.0"}
 
 
-# run in the child: module-level, so that "spawn" can import them from tests.test_isolate
+# run in the child: module-level, so that "spawn" can import them from tests.integration.test_isolate
 def segfault():
     ctypes.string_at(0)
 

@@ -90,7 +90,7 @@ def recall_at_1(outputs, labels, reference):
 def test_user_metric_function_is_the_gate():
     out = REF.copy()
     out[:3] = np.roll(out[:3], 1, axis=1)
-    p = Params(metric="user", metric_fn="tests.test_validate:recall_at_1", max_metric_drop=0.02)
+    p = Params(metric="user", metric_fn="tests.unit.test_validate:recall_at_1", max_metric_drop=0.02)
     row = judge([REF], [out], Y, p, NAMES)
     assert row["ref_score"] == 1.0 and row["score"] == 0.97 and not row["passed"] and "drops 0.03" in row["reason"]
 
@@ -120,7 +120,7 @@ def nan_metric(outputs, labels, reference):
 
 
 def test_a_user_metric_that_returns_nan_fails_the_gate():
-    row = judge([REF], [REF.copy()], Y, Params(metric="user", metric_fn="tests.test_validate:nan_metric"), NAMES)
+    row = judge([REF], [REF.copy()], Y, Params(metric="user", metric_fn="tests.unit.test_validate:nan_metric"), NAMES)
     assert not row["passed"] and "drops nan" in row["reason"]
 
 

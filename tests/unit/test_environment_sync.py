@@ -1,9 +1,8 @@
 import tomllib
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests import ROOT
 
 
 def test_environment_yml_lists_the_pyproject_dependencies():

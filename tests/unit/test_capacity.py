@@ -1,12 +1,9 @@
 """What may be priced: the achieved QPS of a long, VALID confirmation run at the lowest peak the searches
 found, stepping down while INVALID; short runs are exploratory; the batcher sweep keeps the best configuration."""
 
-import time
 
-import numpy as np
 import pytest
 
-from scaleproof.backends.base import Engine
 from scaleproof.bench.capacity import (
     batcher_grid,
     capacity,
@@ -81,7 +78,6 @@ def test_confirmation_steps_down_in_widening_steps_until_valid():
     assert step_targets(1000.0, 0.3, 4) == pytest.approx([1000.0, 700.0, 400.0, 250.0])  # never under a quarter
 
 
-
 def test_an_overloaded_confirmation_skips_a_rung_and_one_at_the_edge_does_not():
     def server(capacity_qps, p99_over):
         def run_at(q):
@@ -113,40 +109,6 @@ def test_the_grid_puts_the_profiles_configuration_first_and_ties_keep_it():
              {"max_batch": 8, "max_queue_delay_ms": 1.0, "search": search(1000)},
              {"max_batch": 8, "max_queue_delay_ms": 2.0, "search": search(None)}]
     assert choose_batcher(sweep) is sweep[0]
-
-
-class OverheadEngine(Engine):
-    """2 ms per call plus 0.05 ms per sample: batching is nearly free, so a batcher capped at 2 serves about
-    950 QPS and one allowed 16 about 5,700."""
-
-    name, backend, precision, device = "overhead", "test", "fp32", "cpu"
-    max_batch = 16
-
-    def infer(self, x):
-        n = len(next(iter(x.values())))
-        time.sleep(0.002 + 0.00005 * n)
-        return [np.zeros((n, 2), np.float32)]
-
-
-@pytest.mark.slow
-def test_the_sweep_chooses_a_better_batcher_than_a_poor_default_and_confirms_it(tmp_path):
-    from scaleproof.bench.loadgen import LoadgenSettings
-    from scaleproof.bench.stage import measure_server
-    from scaleproof.config import Params
-
-    params = Params(batch_sizes=[1], max_batch=16, batcher_max_batch=2, max_queue_delay_ms=1.0, sweep_max_batch=[2, 16],
-                    sweep_queue_delay_ms=[1.0], sla_p99_ms=50.0, peak_search_runs=5, peak_tolerance=0.3,
-                    peak_repeats=1, min_priced_duration_s=1.0, loadgen_min_duration_s=0.3, loadgen_min_queries=50)
-    cfg = LoadgenSettings(min_duration_s=0.3, min_queries=50, sla_p99_ms=50.0, max_batch=2, max_delay_ms=1.0)
-    samples = {"input": np.zeros((64, 4), np.float32)}
-    server = measure_server(OverheadEngine(), samples, cfg, 500.0, params, tmp_path, tmp_path, 2.1, gpu=False)
-    peaks = {(c["max_batch"], c["max_queue_delay_ms"]): c["search"]["peak_qps"] for c in server["sweep"]}
-    assert set(peaks) == {(2, 1.0), (16, 1.0)}
-    assert server["batcher"]["max_batch"] == 16 and peaks[(16, 1.0)] > 2 * peaks[(2, 1.0)], peaks
-    conf = server["confirmation"]["run"]
-    assert conf["valid"] and conf["min_duration_s"] >= 1.5 and "max batch 16" in conf["batching"]
-    cap, _ = capacity(server, floor_s=1.0)
-    assert cap["qps"] == conf["qps"] and cap["qps"] > 2 * peaks[(2, 1.0)]
 
 
 def test_a_search_stops_at_once_when_one_inference_exceeds_the_sla(tmp_path):

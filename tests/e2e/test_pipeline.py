@@ -1,7 +1,6 @@
 """The whole chain through the runner (papermill), and its failure paths: nothing half-done is published."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +10,8 @@ from scaleproof.errors import ParamsError
 from scaleproof.pipeline import run_chain
 from scaleproof.provenance import sha256_file
 from scaleproof.run_folders import claim as claim_run_folder
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "params" / "smoke.yaml"
 
 

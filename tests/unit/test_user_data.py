@@ -115,17 +115,17 @@ def test_table_refuses_higher_rank_inputs(tmp_path):
 
 
 def test_loader_round_trip_and_info():
-    src = "tests.test_user_data:my_loader"
+    src = "tests.unit.test_user_data:my_loader"
     assert_same(load_source(src, TEXT_IO, "val"), my_loader("val"))
     assert_same(load_source(src, TEXT_IO, "calib"), my_loader("calib"))
     info = source_info(src)
     assert info["kind"] == "loader" and info["source"] == src and len(info["sha256"]) == 64
     assert source_info(src) == info  # deterministic
-    refused(lambda: load_source("tests.test_user_data:tuple_loader", TEXT_IO, "val"), "dict", "tuple")
-    refused(lambda: load_source("tests.test_user_data:nope", TEXT_IO, "val"), "no 'nope'")
+    refused(lambda: load_source("tests.unit.test_user_data:tuple_loader", TEXT_IO, "val"), "dict", "tuple")
+    refused(lambda: load_source("tests.unit.test_user_data:nope", TEXT_IO, "val"), "no 'nope'")
     refused(lambda: load_source("no_such_pkg_xyz:load", TEXT_IO, "val"), "no_such_pkg_xyz", "cannot be imported")
     with pytest.raises(RuntimeError) as e:
-        load_source("tests.test_user_data:broken_loader", TEXT_IO, "val")
+        load_source("tests.unit.test_user_data:broken_loader", TEXT_IO, "val")
     assert "broken_loader('val')" in "".join(e.value.__notes__)
 
 

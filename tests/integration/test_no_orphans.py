@@ -4,12 +4,12 @@ multiprocessing's resource tracker end with their parent instead of blocking on 
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests import ROOT
+
 PARENT = """
 import time
 import numpy as np

@@ -2,12 +2,10 @@
 
 import json
 import os
-from pathlib import Path
 
 from scaleproof.config import Params
 from scaleproof.pipeline import FAULT_LOG_ENV, run_chain
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests import ROOT
 
 
 def test_a_segfault_in_a_stage_is_quoted_in_the_manifest(tmp_path, capsys):
