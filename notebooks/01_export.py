@@ -20,22 +20,22 @@
 # PyTorch on real inputs. Writes `export/model.onnx` and `export/export.json`.
 
 # %% tags=["parameters"]
-run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets it)
-model = "zoo:digits-cnn"  # zoo:NAME or package.module:factory returning a torch.nn.Module
-input_shape = []  # input shape without the batch axis; needed for models outside the zoo
-inputs = []  # named inputs: [{name, dtype, shape: [batch, ...], range}] (empty: input_shape or the zoo model's)
-outputs = []  # output names, picked by name from dict/ModelOutput results (empty: the model's)
-dims = {}  # size of each named dynamic dimension other than batch, e.g. {seq: 128}
-weights = ""  # safetensors file or torch checkpoint (read weights-only, never as a pickle) loaded into the model
-calib_data = ""  # calibration data: .npz, image folder, .parquet/.csv or package.module:loader (empty: the zoo's data or synthetic)
-val_data = ""  # validation data, same forms as calib_data (the same source as calib_data is split disjointly)
-image_mean = [0.485, 0.456, 0.406]  # per-channel mean of image-folder preprocessing (pixels scaled to [0, 1] first)
-image_std = [0.229, 0.224, 0.225]  # per-channel std of image-folder preprocessing
-seed = 0  # seed for data selection and synthetic inputs
-threads = 0  # CPU threads for inference (0: all usable cores)
-opset = 18  # ONNX opset to export to
-exporter = "dynamo"  # dynamo or torchscript
-parity_atol = 0.0001  # largest |ONNX - PyTorch| output difference, relative to the output's own scale (max |PyTorch output|), for every output
+run_dir: str = "../outputs/dev"  # folder the stages read and write (the runner sets it)
+model: str = "zoo:digits-cnn"  # zoo:NAME or package.module:factory returning a torch.nn.Module
+input_shape: list = []  # input shape without the batch axis; needed for models outside the zoo
+inputs: list = []  # named inputs: [{name, dtype, shape: [batch, ...], range}] (empty: input_shape or the zoo model's)
+outputs: list = []  # output names, picked by name from dict/ModelOutput results (empty: the model's)
+dims: dict = {}  # size of each named dynamic dimension other than batch, e.g. {seq: 128}
+weights: str = ""  # safetensors file or torch checkpoint (read weights-only, never as a pickle) loaded into the model
+calib_data: str = ""  # calibration data: .npz, image folder, .parquet/.csv or package.module:loader (empty: the zoo's data or synthetic)
+val_data: str = ""  # validation data, same forms as calib_data (the same source as calib_data is split disjointly)
+image_mean: list = [0.485, 0.456, 0.406]  # per-channel mean of image-folder preprocessing (pixels scaled to [0, 1] first)
+image_std: list = [0.229, 0.224, 0.225]  # per-channel std of image-folder preprocessing
+seed: int = 0  # seed for data selection and synthetic inputs
+threads: int = 0  # CPU threads for inference (0: all usable cores)
+opset: int = 18  # ONNX opset to export to
+exporter: str = "dynamo"  # dynamo or torchscript
+parity_atol: float = 0.0001  # largest |ONNX - PyTorch| output difference, relative to the output's own scale (max |PyTorch output|), for every output
 
 # %%
 import pandas as pd

@@ -21,36 +21,36 @@
 # eager engine is always built: it is the baseline. Writes `build/build.json`.
 
 # %% tags=["parameters"]
-run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets it)
-model = "zoo:digits-cnn"  # zoo:NAME or package.module:factory returning a torch.nn.Module
-input_shape = []  # input shape without the batch axis; needed for models outside the zoo
-inputs = []  # named inputs: [{name, dtype, shape: [batch, ...], range}] (empty: input_shape or the zoo model's)
-outputs = []  # output names, picked by name from dict/ModelOutput results (empty: the model's)
-dims = {}  # size of each named dynamic dimension other than batch, e.g. {seq: 128}
-weights = ""  # safetensors file or torch checkpoint (read weights-only, never as a pickle) loaded into the model
-calib_data = ""  # calibration data: .npz, image folder, .parquet/.csv or package.module:loader (empty: the zoo's data or synthetic)
-val_data = ""  # validation data, same forms as calib_data (the same source as calib_data is split disjointly)
-image_mean = [0.485, 0.456, 0.406]  # per-channel mean of image-folder preprocessing (pixels scaled to [0, 1] first)
-image_std = [0.229, 0.224, 0.225]  # per-channel std of image-folder preprocessing
-threads = 0  # CPU threads for inference (0: all usable cores)
-backend = "auto"  # auto, onnxruntime, torch or tensorrt
-precisions = ["fp32", "int8"]  # precisions to build (fp32, fp16, bf16, int8)
-max_batch = 64  # largest batch an engine must accept
-batch_sizes = [1, 8, 32]  # batch sizes to time
-static_batch = 1  # batch of the static comparison: fixed size, no queue window
-torch_modes = ["eager", "cuda_graph"]  # PyTorch CUDA engines to build: eager, cuda_graph, compile
-compile_mode = "default"  # torch.compile mode (max-autotune takes minutes per shape)
-compile_cache_dir = ""  # folder of torch.compile caches per GPU type, torch version, model and mode (empty means ~/.cache/scaleproof/compile)
-batcher_max_batch = 32  # largest batch the dynamic batcher forms (the TensorRT opt batch by default)
-trt_workspace_mb = 4096  # TensorRT builder workspace limit in MiB
-trt_min_batch = 1  # smallest batch of the TensorRT optimization profile
-trt_opt_batch = 0  # batch TensorRT tunes kernels for (0 means batcher_max_batch)
-trt_opt_level = 3  # TensorRT builder optimization level (0 fastest build to 5 most tuning)
-trt_hardware_compat = "none"  # TensorRT hardware compatibility: none, ampere_plus or same_compute_capability
-trt_version_compatible = False  # build TensorRT engines that later TensorRT versions of the same major load
-trt_weak_typing_fallback = True  # on TensorRT 10.x, retry a failed strongly typed build with the FP16/INT8 builder flags
-trt_cuda_graph = True  # capture one CUDA graph per batch bucket around execute_async_v3 of TensorRT
-trt_timing_cache_dir = ""  # folder of TensorRT timing caches per GPU type and version (empty: the engine store)
+run_dir: str = "../outputs/dev"  # folder the stages read and write (the runner sets it)
+model: str = "zoo:digits-cnn"  # zoo:NAME or package.module:factory returning a torch.nn.Module
+input_shape: list = []  # input shape without the batch axis; needed for models outside the zoo
+inputs: list = []  # named inputs: [{name, dtype, shape: [batch, ...], range}] (empty: input_shape or the zoo model's)
+outputs: list = []  # output names, picked by name from dict/ModelOutput results (empty: the model's)
+dims: dict = {}  # size of each named dynamic dimension other than batch, e.g. {seq: 128}
+weights: str = ""  # safetensors file or torch checkpoint (read weights-only, never as a pickle) loaded into the model
+calib_data: str = ""  # calibration data: .npz, image folder, .parquet/.csv or package.module:loader (empty: the zoo's data or synthetic)
+val_data: str = ""  # validation data, same forms as calib_data (the same source as calib_data is split disjointly)
+image_mean: list = [0.485, 0.456, 0.406]  # per-channel mean of image-folder preprocessing (pixels scaled to [0, 1] first)
+image_std: list = [0.229, 0.224, 0.225]  # per-channel std of image-folder preprocessing
+threads: int = 0  # CPU threads for inference (0: all usable cores)
+backend: str = "auto"  # auto, onnxruntime, torch or tensorrt
+precisions: list = ['fp32', 'int8']  # precisions to build (fp32, fp16, bf16, int8)
+max_batch: int = 64  # largest batch an engine must accept
+batch_sizes: list = [1, 8, 32]  # batch sizes to time
+static_batch: int = 1  # batch of the static comparison: fixed size, no queue window
+torch_modes: list = ['eager', 'cuda_graph']  # PyTorch CUDA engines to build: eager, cuda_graph, compile
+compile_mode: str = "default"  # torch.compile mode (max-autotune takes minutes per shape)
+compile_cache_dir: str = ""  # folder of torch.compile caches per GPU type, torch version, model and mode (empty: ~/.cache/scaleproof/compile)
+batcher_max_batch: int = 32  # largest batch the dynamic batcher forms
+trt_workspace_mb: int = 4096  # TensorRT builder workspace limit in MiB
+trt_min_batch: int = 1  # smallest batch of the TensorRT optimization profile
+trt_opt_batch: int = 0  # batch TensorRT tunes kernels for (0: batcher_max_batch)
+trt_opt_level: int = 3  # TensorRT builder optimization level (0 fastest build to 5 most tuning)
+trt_hardware_compat: str = "none"  # TensorRT hardware compatibility: none, ampere_plus or same_compute_capability
+trt_version_compatible: bool = False  # build TensorRT engines that later TensorRT versions of the same major load
+trt_weak_typing_fallback: bool = True  # on TensorRT 10.x, retry a failed strongly typed build with the FP16/INT8 builder flags (recorded)
+trt_cuda_graph: bool = True  # capture one CUDA graph per batch bucket around TensorRT's execute_async_v3
+trt_timing_cache_dir: str = ""  # folder of TensorRT timing caches per GPU type and version (empty: the engine store of the GPU)
 
 # %%
 import pandas as pd

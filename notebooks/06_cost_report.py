@@ -21,18 +21,18 @@
 # the run folder, whose sha256 is listed in `manifest.json`.
 
 # %% tags=["parameters"]
-run_dir = "../outputs/dev"  # folder the stages read and write (the runner sets it)
-price_table = ""  # CSV of prices with source and date per row (empty: the shipped table)
-instance = "auto"  # price-table row to price this machine at (auto: chosen by device)
-price_usd_per_hour = 0.0  # override the table's hourly price (0: use the table)
-accelerators_per_instance = 1  # accelerators per priced instance (capacity times this times the measured scaling factor)
-daily_requests = 2880000000.0  # requests per day the service handles now
-peak_to_average = 3.0  # peak QPS over the day's average QPS
-target_utilization = 0.7  # planned utilization of each instance at peak
-redundancy = 1  # spare instances beyond what the peak needs (1: N+1)
-growth = [1.0, 2.0, 5.0]  # traffic multiples to plan for, e.g. now, 2x and 5x in 3 years
-price_change = -0.2  # relative hourly price change in the price scenario (-0.2: 20% cheaper)
-revenue_per_1k = 0.0  # revenue per 1,000 requests in USD (0: no margin figures)
+run_dir: str = "../outputs/dev"  # folder the stages read and write (the runner sets it)
+price_table: str = ""  # CSV of prices with source and date per row (empty: the shipped table)
+instance: str = "auto"  # price-table row to price this machine at (auto: chosen by device)
+price_usd_per_hour: float = 0.0  # override the table's hourly price (0: use the table)
+accelerators_per_instance: int = 1  # accelerators per priced instance: capacity is the per-accelerator peak times this times the measured scaling factor
+daily_requests: float = 2880000000.0  # requests per day the service handles now
+peak_to_average: float = 3.0  # peak QPS over the day's average QPS
+target_utilization: float = 0.7  # planned utilization of each instance at peak
+redundancy: int = 1  # spare instances beyond what the peak needs (1: N+1)
+growth: list = [1.0, 2.0, 5.0]  # traffic multiples to plan for, e.g. now, 2x and 5x in 3 years
+price_change: float = -0.2  # relative hourly price change in the price scenario (-0.2: 20% cheaper)
+revenue_per_1k: float = 0.0  # revenue per 1,000 requests in USD (0: no margin figures)
 
 # %%
 import pandas as pd

@@ -8,6 +8,7 @@ with a message that names it.
 
 from __future__ import annotations
 
+import json
 import os
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -405,6 +406,20 @@ def one_line(e: Exception) -> str:
     mark = getattr(e, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
     return f"{getattr(e, 'problem', None) or e}{where}"
+
+
+def notebook_annotation(type_name: str) -> str:
+    """The builtin a notebook's parameters cell annotates a field with (an enum is its string value), so the
+    cell runs without imports and `papermill --help-notebook` shows the type."""
+    return type_name if type_name in ("int", "float", "str", "bool", "list", "dict") else "str"
+
+
+def parameters_cell(names: list[str]) -> str:
+    """A notebook's parameters cell for these Params fields: annotated, the default, the field's help."""
+    rows = {r["name"]: r for r in describe()}
+    return "\n".join(f"{n}: {notebook_annotation(rows[n]['type'])} = "
+                     f"{json.dumps(rows[n]['default']) if isinstance(rows[n]['default'], str) else repr(rows[n]['default'])}"
+                     f"  # {rows[n]['help']}" for n in names)
 
 
 def describe() -> list[dict[str, Any]]:

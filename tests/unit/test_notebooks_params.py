@@ -8,7 +8,7 @@ import jupytext
 import papermill
 import pytest
 
-from scaleproof.config import Params
+from scaleproof.config import Params, parameters_cell
 from scaleproof.paths import STAGES, notebooks_dir
 
 NOTEBOOKS = [notebooks_dir() / f"{s}.ipynb" for s in STAGES]
@@ -25,8 +25,11 @@ def test_parameters_cell_matches_params(nb: Path):
     assert "run_dir" in declared
     # papermill skips a line it cannot parse (e.g. a comment holding "="): then it would never inject it
     source = "".join(tagged[0]["source"])
-    assigned = [ast.unparse(t) for n in ast.parse(source).body if isinstance(n, ast.Assign) for t in n.targets]
+    assigned = [ast.unparse(n.target) for n in ast.parse(source).body if isinstance(n, ast.AnnAssign)]
     assert assigned == list(declared), f"{nb.name}: papermill sees {list(declared)}, the cell assigns {assigned}"
+    # the cell is generated from Params (types, defaults, help): python scripts/sync_notebook_params.py rewrites it
+    assert source.strip() == parameters_cell(list(declared)), f"{nb.name}: run scripts/sync_notebook_params.py"
+    assert all(info["inferred_type_name"] != "None" for info in declared.values())  # --help-notebook shows a type
     defaults = Params().values()
     for name, info in declared.items():
         assert name in Params.model_fields, f"{nb.name}: {name} is not a Params field"
