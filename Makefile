@@ -21,7 +21,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -c "import scaleproof, torch, onnxruntime, papermill, mlperf_loadgen"
 	touch $@
 
-setup: $(VENV)/.installed  ## create .venv with everything the run and the tests need
+# a named kernel for JupyterLab users, in .venv (papermill and nbval run the notebooks on .venv's python3 kernel)
+KERNEL := $(VENV)/share/jupyter/kernels/scaleproof/kernel.json
+$(KERNEL): $(VENV)/.installed
+	$(PY) -m ipykernel install --sys-prefix --name scaleproof --display-name "Python (scaleproof)" >/dev/null
+
+setup: $(VENV)/.installed $(KERNEL)  ## create .venv with everything the run and the tests need, and the scaleproof kernel
 
 # Triton on CPU for `scaleproof serve-bench`: nvidia-pytriton ships a tritonserver binary and pins numpy < 2,
 # which .venv does not take, so it gets an environment of its own
@@ -60,9 +65,12 @@ test-fast: setup  ## tests/unit: no kernel, LoadGen, Ray or spawned process (eac
 lint: setup  ## ruff over lib, tests, scripts and notebooks
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 
-lab: setup  ## JupyterLab on notebooks/ with the project's kernel
+PORT ?= 8888
+LAB_IP ?= 127.0.0.1
+lab: setup  ## JupyterLab on notebooks/ with the scaleproof kernel (PORT=8888, LAB_IP=0.0.0.0 in a container; no browser)
 	$(PY) -m pip install -q -e '.[lab]' 2>&1 | $(QUIET_PIP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --no-browser --port=$(PORT) --ip=$(LAB_IP) \
+		$(if $(filter 0,$(shell id -u)),--allow-root,)
 
 weights: setup  ## re-create data/weights/digits-{cnn,mobile}.safetensors and their sha256
 	$(PY) scripts/train_digits.py --model digits-cnn
