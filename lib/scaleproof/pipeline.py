@@ -34,6 +34,11 @@ FAULT_LOG_ENV = "SCALEPROOF_FAULT_LOG"  # read by scaleproof/__init__.py in the 
 MANIFEST_FORMAT = 1
 
 
+# the stage kernels are local, on loopback: ipykernel's "running over TCP without encryption" warning (and other
+# kernel-app chatter) would be printed once per stage; the cells' own warnings and errors still reach the logs
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
+
 @dataclass
 class RunOutcome:
     status: str  # "succeeded" | "failed"
@@ -189,7 +194,7 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
                     # stdout_file/stderr_file take effect without log_output (which would echo every cell)
                     papermill.execute_notebook(str(src), str(out_nb), parameters=wanted, progress_bar=progress,
                                                cwd=str(paths.notebooks_dir()), kernel_name="python3",
-                                               stdout_file=out, stderr_file=err)
+                                               stdout_file=out, stderr_file=err, extra_arguments=KERNEL_ARGS)
             except BaseException as exc:
                 record.update(status="failed", seconds=round(time.time() - t0, 2),
                               error=describe_failure(exc) + crash_cause(staging, stage, exc))
@@ -242,7 +247,8 @@ def deploy_notebook(run_dir: Path, repo: Path, progress: bool = False) -> Path:
     out_nb = repo / "notebooks" / f"08_deploy-{run_dir.name}.ipynb"
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(src), str(out_nb), parameters={"run_dir": str(run_dir), "deploy_repo": str(repo)},
-                               progress_bar=progress, cwd=str(paths.notebooks_dir()), kernel_name="python3")
+                               progress_bar=progress, cwd=str(paths.notebooks_dir()), kernel_name="python3",
+                               extra_arguments=KERNEL_ARGS)
     report.render_html(out_nb, out_nb.with_suffix(".html"))
     return out_nb
 
