@@ -27,7 +27,7 @@ NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
 # the smallest real chain: the smoke profile, one batch size, short LoadGen runs, a two-run peak search
 FAST = dict(model="tests.user_models:tiny_unless_marked_node", input_shape=[3, 16, 16], precisions=["fp32"],
             batch_sizes=[8], max_batch=8, batcher_max_batch=8, peak_repeats=1, peak_search_runs=2,
-            loadgen_min_duration_s=0.2, min_time_s=0.1, val_samples=64,
+            loadgen_min_duration_s=0.2, min_time_s=0.1, val_samples=64, static_search=False,
             confirm_steps=6)  # two members share 2 cores: a short search overshoots, the confirmation steps down
 
 

@@ -7,7 +7,6 @@ import pytest
 from scaleproof.cli import main
 from scaleproof.config import Params
 from scaleproof.errors import ParamsError
-from scaleproof.pipeline import run_chain
 from scaleproof.provenance import sha256_file
 from scaleproof.run_folders import claim as claim_run_folder
 from tests import ROOT
@@ -62,19 +61,6 @@ def test_default_chain_publishes_a_hashed_run_with_its_report(published):
     html = (run / "report.html").read_text()
     assert "Key results" in html and html.count("<img") >= 2 and "where each claim comes from" in html
     assert "params = Params.from_namespace" not in html, "report must not show code"
-
-
-@pytest.mark.slow
-def test_user_model_chain_validates_by_agreement(tmp_path):
-    # what is checked is validation by agreement: a short benchmark is enough
-    params = Params.from_yaml(SMOKE, {"model": "tests.user_models:tiny_convnet", "input_shape": [3, 16, 16],
-                                      "peak_repeats": 1, "peak_search_runs": 2, "loadgen_min_duration_s": 0.2,
-                                      "static_search": False, "confirm_steps": 1})
-    outcome = run_chain(params, run_id="user", outputs=tmp_path, progress=False)
-    assert outcome.ok, outcome.error
-    validated = json.loads((tmp_path / "user" / "validate" / "validate.json").read_text())
-    assert "agreement" in validated["metric"] and "min_agreement" in validated["gate"]
-    assert all("top1" not in e for e in validated["engines"])
 
 
 def test_bad_parameter_stops_the_run_before_any_work(tmp_path, capsys):
