@@ -130,9 +130,9 @@ def infer_inputs(x: dict[str, np.ndarray], rows: slice | int) -> list:
 
 
 class TritonSut:
-    """LoadGen's system under test for a served model: each query is one gRPC request (async), completed from
-    the client's callback thread. The batcher protocol of `loadgen.run_scenario`: start, submit, stop,
-    batch_sizes (here the request sizes, always 1: Triton forms the batches)."""
+    """LoadGen's system under test for a served model (`bench.sut.Sut`): each query is one gRPC request (async),
+    completed from the client's callback thread. `batch_sizes` counts request sizes, always 1: Triton forms
+    the batches."""
 
     def __init__(self, url: str, model: str, x: dict[str, np.ndarray], output: str, complete) -> None:
         import tritonclient.grpc as grpcclient
@@ -179,13 +179,15 @@ class TritonSut:
 
 
 class ServedEngine:
-    """What `loadgen.run_scenario` and the capacity search take as an engine: a name and `make_batcher`."""
+    """A served model as `loadgen.run_scenario` and the capacity search take a target: a name and `sut`."""
 
-    def __init__(self, name: str, url: str, model: str, x: dict[str, np.ndarray], output: str) -> None:
-        self.name, self.url, self.model, self.x, self.output = name, url, model, x, output
+    def __init__(self, name: str, url: str, model: str, output: str) -> None:
+        self.name, self.url, self.model, self.output = name, url, model, output
 
-    def make_batcher(self, complete) -> TritonSut:
-        return TritonSut(self.url, self.model, self.x, self.output, complete)
+    def sut(self, library, config, complete) -> TritonSut:
+        """Requests built from the library's samples (the server holds none); batching is Triton's, configured
+        from the deployed config.pbtxt, so `config` is what that file says, not applied here."""
+        return TritonSut(self.url, self.model, library.samples, self.output, complete)
 
 
 def served_outputs(url: str, model: str, x: dict[str, np.ndarray], output: str, max_batch: int) -> np.ndarray:
@@ -268,7 +270,7 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
             log(f"[scaleproof] {d['model']}: served outputs vs in-process: max |diff| {check['max_abs_diff']:.3g}, "
                 f"argmax agreement {check['argmax_agreement']}")
             log(f"[scaleproof] {d['model']}: served by Triton over gRPC …")
-            served_engine = ServedEngine(f"{d['model']} (Triton)", server.url, d["model"], x, output)
+            served_engine = ServedEngine(f"{d['model']} (Triton)", server.url, d["model"], output)
             served_offline = offline(served_engine, x, cfg, out_dir / "loadgen-served")
             served_server = measure_server(served_engine, x, cfg, 0.5 * served_offline["qps"], one,
                                            out_dir / "loadgen-served", out_dir,

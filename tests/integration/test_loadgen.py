@@ -41,6 +41,8 @@ def test_overloaded_server_run_is_invalid_with_loadgens_reason(tmp_path):
     assert "Performance constraints satisfied : NO" in run.reason or "Early stopping" in run.reason
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlperf_log_detail.txt", "mlperf_log_summary.txt"]
     assert read_detail_log(tmp_path / "mlperf_log_detail.txt")["result_validity"] == "INVALID"
+    # the sample library loaded the samples before the SUT started; LoadGen asked for all of them
+    assert run.extra["performance_samples"] == len(SAMPLES["input"])
 
 
 def test_early_stopping_shortfall_is_retried_with_the_queries_loadgen_asks_for(tmp_path):

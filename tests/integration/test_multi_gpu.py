@@ -1,6 +1,8 @@
 """Per-device scaling: one worker process per device, one LoadGen run over all of them, with CPU workers
 standing in for GPUs (engines whose service time is spent asleep, as a GPU's is to the host)."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,25 @@ def test_two_workers_serve_about_twice_one_under_the_same_p99_bound(tmp_path):
 def test_a_worker_that_cannot_load_its_engine_stops_the_pool_with_its_error():
     with pytest.raises(RuntimeError, match="worker cpu:1 failed to start: RuntimeError: this engine cannot load"):
         WorkerPool(broken_engine, SAMPLES, ["cpu:1"], 8, 0.002)
+
+
+def test_the_pool_is_one_sut_and_refuses_a_test_with_other_batcher_settings():
+    from scaleproof.bench.sut import SampleLibrary, SutConfig
+
+    pool = WorkerPool(sleep_engine, SAMPLES, ["cpu:0"], 8, 0.002)
+    try:
+        done = []
+        sut = pool.sut(SampleLibrary(SAMPLES), SutConfig(8, 0.002), lambda ids, rows: done.extend(ids)).start()
+        sut.submit([(1, 0), (2, 1)])
+        deadline = time.time() + 10
+        while len(done) < 2 and time.time() < deadline:
+            time.sleep(0.01)
+        sut.stop()
+        assert sorted(done) == [1, 2]
+        with pytest.raises(ValueError, match="max batch 8 and a 2 ms window"):
+            pool.sut(SampleLibrary(SAMPLES), SutConfig(16, 0.002), lambda ids, rows: None)
+    finally:
+        pool.close()
 
 
 def test_cost_uses_the_measured_factor_or_says_it_assumed_linear_scaling():

@@ -9,6 +9,7 @@ import pytest
 
 from scaleproof.backends.base import Engine
 from scaleproof.bench.batcher import DynamicBatcher
+from scaleproof.bench.sut import SampleLibrary
 
 
 class EchoEngine(Engine):
@@ -30,6 +31,12 @@ class EchoEngine(Engine):
 SAMPLES = {"input": np.arange(1000, dtype=np.float32).reshape(1000, 1, 1, 1)}
 
 
+def loaded(engine):
+    """The engine with the test's samples in it, as the sample library leaves it before a SUT starts."""
+    SampleLibrary(SAMPLES).load_into(engine)
+    return engine
+
+
 class Collector:
     def __init__(self):
         self.lock, self.got, self.when = threading.Lock(), [], {}
@@ -44,7 +51,7 @@ class Collector:
 
 def test_no_lost_or_duplicated_responses_under_concurrent_producers():
     done = Collector()
-    batcher = DynamicBatcher(EchoEngine(max_batch=16, delay_s=0.0002), SAMPLES, 16, 0.001, done).start()
+    batcher = DynamicBatcher(loaded(EchoEngine(max_batch=16, delay_s=0.0002)), 16, 0.001, done).start()
 
     def produce(offset):
         for i in range(500):
@@ -66,7 +73,7 @@ def test_no_lost_or_duplicated_responses_under_concurrent_producers():
 def test_batches_keep_arrival_order_and_respect_max_batch():
     done = Collector()
     engine = EchoEngine(max_batch=8)
-    batcher = DynamicBatcher(engine, SAMPLES, 8, 0.05, done)
+    batcher = DynamicBatcher(loaded(engine), 8, 0.05, done)
     batcher.submit([(i, i) for i in range(20)])  # queued before the worker starts: 8 + 8 + 4
     batcher.start().stop()
     assert [rid for rid, _ in done.got] == list(range(20))
@@ -75,7 +82,7 @@ def test_batches_keep_arrival_order_and_respect_max_batch():
 
 def test_a_lone_request_waits_for_the_window_then_runs():
     done = Collector()
-    batcher = DynamicBatcher(EchoEngine(), SAMPLES, 32, 0.02, done).start()
+    batcher = DynamicBatcher(loaded(EchoEngine()), 32, 0.02, done).start()
     t0 = time.perf_counter()
     batcher.submit([(7, 7)])
     deadline = time.time() + 2
@@ -90,7 +97,7 @@ def test_a_lone_request_waits_for_the_window_then_runs():
 def test_static_batching_pads_to_the_fixed_batch_without_waiting():
     done = Collector()
     engine = EchoEngine(max_batch=8)
-    batcher = DynamicBatcher(engine, SAMPLES, 4, 10.0, done, fixed_batch=True).start()
+    batcher = DynamicBatcher(loaded(engine), 4, 10.0, done, fixed_batch=True).start()
     t0 = time.perf_counter()
     batcher.submit([(1, 1)])
     batcher.stop()
@@ -105,7 +112,7 @@ def test_engine_errors_surface_instead_of_hanging():
                 raise RuntimeError("device lost")
             return super().infer(x)
 
-    batcher = DynamicBatcher(Broken(), SAMPLES, 4, 0.0, Collector()).start()
+    batcher = DynamicBatcher(loaded(Broken()), 4, 0.0, Collector()).start()
     batcher.submit([(1, 1)])
     with pytest.raises(RuntimeError, match="device lost"):
         batcher.stop()
@@ -122,10 +129,10 @@ def test_warm_up_runs_on_the_worker_thread_and_its_errors_surface():
             return super().infer(x)
 
     with pytest.raises(RuntimeError, match="batch 3"):
-        DynamicBatcher(Recorder(), SAMPLES, 4, 0.0, Collector()).start()
+        DynamicBatcher(loaded(Recorder()), 4, 0.0, Collector()).start()
     assert set(seen) == {"scaleproof-batcher"}
 
 
 def test_batch_larger_than_the_engine_is_refused():
     with pytest.raises(ValueError, match="engine's limit"):
-        DynamicBatcher(EchoEngine(max_batch=8), SAMPLES, 16, 0.0, Collector())
+        DynamicBatcher(loaded(EchoEngine(max_batch=8)), 16, 0.0, Collector())

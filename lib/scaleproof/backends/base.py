@@ -63,6 +63,14 @@ class Engine(ABC):
             np.take(v, idx, axis=0, out=self._gather[k][:n])
         return self.infer({k: b[:n] for k, b in self._gather.items()})
 
+    def sut(self, library, config, complete):
+        """The system under test LoadGen drives for this engine in this process: the samples loaded into it,
+        and a dynamic batcher in front of it (`bench.sut` says what the interface is)."""
+        from ..bench.batcher import DynamicBatcher
+
+        library.load_into(self)
+        return DynamicBatcher(self, config.max_batch, config.max_delay_s, complete, config.fixed_batch)
+
     def host_buffer(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
         """A host array for inputs, allocated once by callers (page-locked where the backend can)."""
         return np.zeros(shape, dtype)

@@ -1,10 +1,9 @@
-"""A dynamic batcher between a request source (LoadGen) and an engine.
+"""A dynamic batcher between a request source (LoadGen) and an engine: the in-process system under test.
 
-Requests are sample indices into a preloaded array. A worker thread forms a batch from the queue
-in arrival order and runs it when the batch is full (`max_batch`) or when the oldest waiting
-request has waited `max_delay_s`, the policy of Triton's dynamic batcher. The input and output
-buffers are allocated once, at start: the samples are loaded into the engine first (LoadGen's QSL
-load, untimed; a GPU engine keeps them in device memory), and a batch is formed from their indices.
+Requests are indices of samples already loaded into the engine (by the sample library, `sut.SampleLibrary`).
+A worker thread forms a batch from the queue in arrival order and runs it when the batch is full
+(`max_batch`) or when the oldest waiting request has waited `max_delay_s`, the policy of Triton's dynamic
+batcher. The output buffer is allocated once, at start, and a batch is formed from sample indices.
 Every batch size the batcher can form is run once before the test, on the worker thread itself
 (cuDNN and cuBLAS keep per-thread handles and plans), so no first-call cost (a new shape's kernel
 selection, a lazy allocation) lands inside the measured run.
@@ -18,27 +17,23 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
 
 import numpy as np
 
-from ..io_spec import Feed
-
-# complete(request ids, output rows of the same length); the rows are views into the output buffer,
-# valid only until complete returns (LoadGen copies what it keeps)
-CompleteFn = Callable[[list[int], np.ndarray], None]
+from .sut import CompleteFn
 
 
 class DynamicBatcher:
-    def __init__(self, engine, samples: Feed, max_batch: int, max_delay_s: float, complete: CompleteFn,
+    def __init__(self, engine, max_batch: int, max_delay_s: float, complete: CompleteFn,
                  fixed_batch: bool = False) -> None:
+        """`engine` holds the samples already (`SampleLibrary.load_into`); `complete` gets views into the output
+        buffer, valid only until it returns (LoadGen copies what it keeps)."""
         if max_batch < 1 or max_batch > engine.max_batch:
             raise ValueError(f"batcher max_batch {max_batch} must be in 1..{engine.max_batch} (the engine's limit)")
         if max_delay_s < 0:
             raise ValueError(f"max_delay_s must be >= 0, got {max_delay_s}")
         self.engine, self.complete = engine, complete
         self.max_batch, self.max_delay_s, self.fixed_batch = max_batch, max_delay_s, fixed_batch
-        engine.load_samples(samples)
         self._idx = np.zeros(max_batch, dtype=np.int64)  # sample indices of the batch being formed
         self.out_buf: np.ndarray | None = None  # the first output's rows, allocated once by the worker's warm-up
         self.batch_sizes: Counter[int] = Counter()

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..io_spec import Feed, feed_len
+from ..io_spec import Feed
 from . import gc_pause
-from .batcher import DynamicBatcher
+from .sut import SampleLibrary, SutConfig
 
 # LoadGen's issue thread and the batcher's worker share the GIL; at the default 5 ms switch interval
 # a request can wait milliseconds for it, which would be measured as engine latency
@@ -101,7 +101,8 @@ def switch_interval(seconds: float):
 def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings, log_dir: Path,
                  target_qps: float | None = None, expected_qps: float | None = None,
                  expected_latency_s: float | None = None) -> LoadgenRun:
-    """One LoadGen test of `engine` in `scenario`; logs kept in `log_dir`."""
+    """One LoadGen test of `engine` in `scenario`; logs kept in `log_dir`. `engine` is anything with
+    `sut(library, config, complete)`: an engine in this process, a worker pool, a served model."""
     import mlperf_loadgen as lg
 
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -116,10 +117,8 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
 
     # SingleStream measures one query at a time: no queue window, nothing to wait for
     delay = 0.0 if scenario is Scenario.single_stream else cfg.max_delay_ms / 1e3
-    if hasattr(engine, "make_batcher"):  # a multi-device WorkerPool batches in its worker processes
-        batcher = engine.make_batcher(complete).start()
-    else:
-        batcher = DynamicBatcher(engine, samples, cfg.max_batch, delay, complete, fixed_batch=cfg.fixed_batch).start()
+    library = SampleLibrary(samples)
+    batcher = engine.sut(library, SutConfig(cfg.max_batch, delay, cfg.fixed_batch), complete).start()
 
     settings = lg.TestSettings()
     settings.mode = lg.TestMode.PerformanceOnly
@@ -143,8 +142,7 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
     log.enable_trace = False
 
     sut = lg.ConstructSUT(lambda qs: batcher.submit([(q.id, q.index) for q in qs]), lambda: None)
-    n = feed_len(samples)
-    qsl = lg.ConstructQSL(n, n, lambda _: None, lambda _: None)
+    qsl = library.construct(lg)
     try:
         with switch_interval(GIL_SWITCH_INTERVAL_S), gc_pause.paused():
             lg.StartTestWithLogSettings(sut, qsl, settings, log)
@@ -172,6 +170,7 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
         batching=(f"static: fixed batch {cfg.max_batch}, no queue window" if cfg.fixed_batch
                   else f"dynamic: max batch {cfg.max_batch}, max queue delay {delay * 1e3:g} ms"),
         min_duration_s=detail.get("effective_min_duration_ms", cfg.min_duration_s * 1e3) / 1e3,
+        extra={"performance_samples": library.performance_set},  # what LoadGen's QSL load asked for
     )
 
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from ..io_spec import Feed
+from ..io_spec import Feed, feed_len
 from . import gc_pause
 from .capacity import confirm, confirm_duration_s, repeat_start, upper_bound
 from .loadgen import LoadgenSettings, find_peak, run_server
@@ -51,11 +51,11 @@ def _serve(make_engine: Callable[[], Any], samples: Feed, device: str, threads: 
     else:
         os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
-        from .batcher import DynamicBatcher
+        from .sut import SampleLibrary, SutConfig
 
         engine = make_engine()
-        batcher = DynamicBatcher(engine, samples, max_batch, max_delay_s,
-                                 lambda ids, rows: results.put(("done", device, ids))).start()
+        batcher = engine.sut(SampleLibrary(samples), SutConfig(max_batch, max_delay_s),
+                             lambda ids, rows: results.put(("done", device, ids))).start()
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
         results.put(("error", device, f"{type(e).__name__}: {e}"))
         return
@@ -68,12 +68,14 @@ def _serve(make_engine: Callable[[], Any], samples: Feed, device: str, threads: 
 
 
 class WorkerPool:
-    """Worker processes, one per device, fed by one LoadGen SUT (see `make_batcher`)."""
+    """Worker processes, one per device, each holding the samples and batching in front of its engine; one
+    LoadGen system under test over all of them (`sut`)."""
 
     def __init__(self, make_engine: Callable[[], Any], samples: Feed, devices: list[str], max_batch: int,
                  max_delay_s: float, threads_per_cpu_worker: int = 1) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.devices = devices
+        self.sample_count = feed_len(samples)
         self._requests = [ctx.Queue() for _ in devices]
         self._results = ctx.Queue()
         self._procs = [ctx.Process(target=_serve, daemon=True, name=f"scaleproof-{d}",
@@ -93,12 +95,31 @@ class WorkerPool:
                 self.close()
                 raise RuntimeError(f"worker {device} failed to start: {detail}")
             ready += kind == "ready"
+        self.max_batch, self.max_delay_s = max_batch, max_delay_s
         self._outstanding = [0] * len(devices)
         self._lock = threading.Lock()
 
-    def make_batcher(self, complete) -> _PoolBatcher:
-        """What `loadgen.run_scenario` drives instead of a DynamicBatcher of its own."""
-        return _PoolBatcher(self, complete)
+    def sut(self, library, config, complete) -> PoolSut:
+        """The system under test over the workers. Their samples and batcher settings were given when the pool
+        started (each worker loaded the samples then); a LoadGen test with other settings is refused."""
+        if library.count != self.sample_count or (config.max_batch, config.max_delay_s) not in (
+                (self.max_batch, self.max_delay_s), (self.max_batch, 0.0)):  # SingleStream runs without a window
+            raise ValueError(f"this pool serves {self.sample_count} samples with max batch {self.max_batch} and a "
+                             f"{self.max_delay_s * 1e3:g} ms window; start another pool for {library.count} samples, "
+                             f"max batch {config.max_batch}, {config.max_delay_s * 1e3:g} ms")
+        return PoolSut(self, complete)
+
+    def next_completion(self, timeout_s: float) -> list[int] | None:
+        """Request ids a worker finished (its outstanding count updated), or None if none within the timeout."""
+        try:
+            kind, device, ids = self._results.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+        if kind != "done":
+            return None
+        with self._lock:
+            self._outstanding[self.devices.index(device)] -= len(ids)
+        return ids
 
     def submit(self, requests: list[tuple[int, int]]) -> None:
         """Deal requests to the workers with the fewest outstanding (a slower device gets fewer)."""
@@ -113,10 +134,6 @@ class WorkerPool:
             if reqs:
                 self._requests[i].put(reqs)
 
-    def _completed(self, device: str, n: int) -> None:
-        with self._lock:
-            self._outstanding[self.devices.index(device)] -= n
-
     def close(self) -> None:
         for q, p in zip(self._requests, self._procs, strict=True):
             if p.is_alive():
@@ -127,8 +144,9 @@ class WorkerPool:
                 p.terminate()
 
 
-class _PoolBatcher:
-    """Reads completions from the pool for one LoadGen run and hands them to LoadGen."""
+class PoolSut:
+    """The pool as LoadGen's system under test for one test: requests dealt to the workers, their completions
+    read back and handed to LoadGen."""
 
     def __init__(self, pool: WorkerPool, complete) -> None:
         self.pool, self.complete = pool, complete
@@ -136,7 +154,7 @@ class _PoolBatcher:
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read, name="scaleproof-pool-reader", daemon=True)
 
-    def start(self) -> _PoolBatcher:
+    def start(self) -> PoolSut:
         self._reader.start()
         return self
 
@@ -145,12 +163,7 @@ class _PoolBatcher:
 
     def _read(self) -> None:
         while not self._stop.is_set():
-            try:
-                kind, device, ids = self.pool._results.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if kind == "done":
-                self.pool._completed(device, len(ids))
+            if (ids := self.pool.next_completion(0.05)) is not None:
                 self.complete(ids, None)
 
     def stop(self) -> None:
