@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from .errors import EngineMismatchError, ParamsError
 from .io_spec import ModelIO
 from .isolate import call_isolated
 from .provenance import read_json
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -174,11 +177,11 @@ def run(params: Params) -> dict[str, Any]:
             except Exception as e:  # noqa: BLE001 - a crash or an Inductor error fails this engine, not the stage
                 engines.pop()
                 skipped.append({"engine": sc["name"], "reason": f"torch.compile failed: {str(e).splitlines()[0][:300]}"})
-                print(f"[scaleproof] {sc['name']}: torch.compile failed: {e}")
+                logger.warning(f"{sc['name']}: torch.compile failed: {e}")
                 continue
-            print(f"[scaleproof] compiled {sc['name']}: cache {engines[-1]['compile'].get('outcome')}, "
+            logger.info(f"compiled {sc['name']}: cache {engines[-1]['compile'].get('outcome')}, "
                   f"{engines[-1]['compile'].get('load_seconds')} s")
-        print(f"[scaleproof] built {sc['name']} in {sc['build_seconds']:.2f} s")
+        logger.info(f"built {sc['name']} in {sc['build_seconds']:.2f} s")
     result = {
         "device_slug": hardware.device_slug(),
         "capabilities": {"cuda": caps.cuda, "tensorrt": caps.tensorrt},

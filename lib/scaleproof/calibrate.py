@@ -14,6 +14,7 @@ the stage goes on.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ from .quantize import (
 )
 from .validate import BATCH as VALIDATE_BATCH
 from .validate import engine_outputs
+
+logger = logging.getLogger(__name__)
 
 TIMING_BATCH = 8  # CPU timings compare models with each other at a batch the dynamic batcher forms
 
@@ -95,11 +98,11 @@ class Judge:
         try:
             out = self.worker.call(_child_outputs, str(path))
         except ChildCrashed as e:
-            say(f"{path.name}: {e}")
+            logger.warning(f"{path.name}: {e}")
             return {"passed": False, "crashed": True, "reason": f"crashed while judging {path.name}: {e}",
                     "accuracy_cost_pts": 100.0}
         except Exception as e:  # e.g. ONNX Runtime refusing an op of this candidate: it fails, the others go on
-            say(f"{path.name}: {type(e).__name__}: {e}")
+            logger.warning(f"{path.name}: {type(e).__name__}: {e}")
             return {"passed": False, "reason": f"{path.name} could not be run: {type(e).__name__}: {e}",
                     "accuracy_cost_pts": 100.0}
         return judge(self.ref, out, self.val.y, self.params, self.io.outputs)
@@ -116,8 +119,6 @@ class Judge:
         self.worker.close()
 
 
-def say(msg: str) -> None:
-    print(f"[scaleproof] {msg}", flush=True)
 
 
 def io_of(exported: dict[str, Any]) -> ModelIO:
@@ -149,7 +150,7 @@ def run(params: Params) -> dict[str, Any]:
         if Precision.int8 in params.precisions:
             timing_x = feed_resize(val.x, TIMING_BATCH)
             result.update(int8_model(params, src, out_dir, calib, judged, timing_x))
-            say(result["statement"])
+            logger.info(result["statement"])
         else:
             result.update(int8_onnx=None, statement="no INT8 model: int8 is not in precisions")
         fp16 = to_fp16(src, out_dir / "model.fp16.onnx")
@@ -183,7 +184,7 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
         needs_ranges = any(s is not QuantScope.dynamic for s in scopes)
         ranges, cache = quantizer.ranges(method, settings) if needs_ranges else \
             (None, {"status": "unused", "reason": "dynamic INT8 calibrates at run time"})
-        say(f"calibration ranges ({method.value}): {cache['status']}")
+        logger.info(f"calibration ranges ({method.value}): {cache['status']}")
         attempts = []
         for scope in scopes:  # every scope quantized in full and judged first: that is cheap
             attempts.append(full_scope(quantizer.with_scope(scope), work, method, settings, ranges, judged))
@@ -262,7 +263,7 @@ def full_scope(quantizer, work: Path, method: CalibMethod, settings: dict[str, A
     full = quantizer.quantize(work / f"int8-{scope.value}.onnx", method, settings, ranges)
     row = judged(full)
     nodes = quantized_nodes(full, quantizer.model)
-    say(f"INT8 {scope.value} ({len(nodes)} quantized nodes): {row['reason']}")
+    logger.info(f"INT8 {scope.value} ({len(nodes)} quantized nodes): {row['reason']}")
     return {"scope": scope, "quantizer": quantizer, "path": full, "row": row, "all_nodes_row": row, "nodes": nodes,
             "kept": [], "ranking": [], "groups": 0, "mixed": None}
 
@@ -277,7 +278,7 @@ def rank(params: Params, attempt: dict[str, Any], work: Path, method: CalibMetho
     attempt["groups"] = len(grouped)
     attempt["ranking"] = sensitivity.rank_groups(
         grouped, lambda names: quantizer.quantize(work / "one-group.onnx", method, settings, ranges,
-                                                  nodes_to_quantize=names), judged, deadline, progress=say)
+                                                  nodes_to_quantize=names), judged, deadline, progress=logger.info)
 
 
 def recover(params: Params, attempt: dict[str, Any], work: Path, method: CalibMethod, settings: dict[str, Any], ranges,
@@ -290,7 +291,7 @@ def recover(params: Params, attempt: dict[str, Any], work: Path, method: CalibMe
     mixed_path = work / f"int8-{scope.value}-mixed.onnx"
     mixed = sensitivity.mixed_precision(
         attempt["ranking"], lambda kept: quantizer.quantize(mixed_path, method, settings, ranges, nodes_to_exclude=kept),
-        judged, params.mixed_precision_max_nodes, deadline, progress=say)
+        judged, params.mixed_precision_max_nodes, deadline, progress=logger.info)
     if mixed["passed"]:
         attempt.update(path=mixed_path, row=mixed["steps"][-1], kept=mixed["kept_fp32"])
     attempt["mixed"] = {k: v for k, v in mixed.items() if k != "model"}
@@ -314,5 +315,5 @@ def compare_methods(params: Params, quantizer, judged: Judge, timing_x: Feed, wo
         rows.append({"method": m.value, **({"percentile": params.calib_percentile} if m is CalibMethod.percentile
                                            else {}), **sensitivity.summary(row), "int8_cpu": speed,
                      "cache": cache["status"]})
-        say(f"method {m.value}: {rows[-1]['reason']}, {speed['samples_per_s'] or 0:,.0f} samples/s")
+        logger.info(f"method {m.value}: {rows[-1]['reason']}, {speed['samples_per_s'] or 0:,.0f} samples/s")
     return rows

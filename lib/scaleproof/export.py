@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from .io_spec import Feed, ModelIO, feed_len, feed_slice
 from .onnx_io import load_onnx_checked
 from .provenance import sha256_file
 from .zoo import ModelBundle, load_model_for
+
+logger = logging.getLogger(__name__)
 
 PARITY_SAMPLES = 256
 NEAR_ZERO = 1e-6  # outputs smaller than this everywhere say nothing (and underflow in FP16)
@@ -39,7 +42,7 @@ def onnx_from_torch(bundle: ModelBundle, out: Path, opset: int, exporter: Export
             raise AccuracyError(f"the {exporter.value} exporter failed on {bundle.name}: {type(first).__name__}: "
                                 f"{first}") from first
         reason = f"{type(first).__name__}: {str(first).strip().splitlines()[0] if str(first).strip() else ''}"[:300]
-        print(f"[scaleproof] the dynamo exporter failed ({reason}); trying the TorchScript exporter", flush=True)
+        logger.warning(f"the dynamo exporter failed ({reason}); trying the TorchScript exporter")
         try:
             return export_with(bundle, out, opset, Exporter.torchscript), {
                 "exporter_used": Exporter.torchscript.value, "exporter_fallback_reason": reason}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
 import secrets
 import shutil
@@ -29,7 +30,10 @@ from typing import Any
 from . import hardware, paths, report
 from .config import Params
 from .errors import ArtifactError, ParamsError
+from .log import quiet_console
 from .provenance import read_json, sha256_file, write_json
+
+logger = logging.getLogger(__name__)
 
 FLEET_FORMAT = 1
 RESOURCE_PREFIX = "accelerator_type:"
@@ -79,8 +83,9 @@ def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> di
             contextlib.nullcontext() as tmp:
         outputs = Path(tmp) if tmp else Path(fleet_location) / "runs"
         set_aside_dead_attempt(outputs, gpu_type)
-        outcome = run_chain(params, run_id=gpu_type, outputs=outputs, progress=False,
-                            command=f"scaleproof fleet (member {gpu_type})", log=lambda _: None)
+        with quiet_console():  # the member's progress is in its run's logs/run.log; the driver reports it
+            outcome = run_chain(params, run_id=gpu_type, outputs=outputs, progress=False,
+                                command=f"scaleproof fleet (member {gpu_type})")
         rel = outcome.run_dir.relative_to(outputs).as_posix()
         manifest = outcome.run_dir / "manifest.json"
         digest = sha256_file(manifest) if manifest.is_file() else None
@@ -319,9 +324,12 @@ def new_fleet_id() -> str:
 
 
 def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", address: str | None = None,
-              fleet_id: str | None = None, timeout_s: float | None = None, log=print) -> dict[str, Any]:
-    """One member run per GPU type, on Ray; then the fleet report and manifest. Returns fleet.json."""
+              fleet_id: str | None = None, timeout_s: float | None = None, log=None) -> dict[str, Any]:
+    """One member run per GPU type, on Ray; then the fleet report and manifest. Returns fleet.json. `log` receives
+    each progress line (default: the package logger)."""
     import ray
+
+    log = log or logger.info
 
     if not gpu_types:
         raise ParamsError("--gpus names no GPU type (e.g. --gpus T4,L4,H100)")
@@ -371,10 +379,10 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
     try:
         try:
             available = cluster_types()
-            log(f"[scaleproof] fleet {fleet_id}: cluster has {available or 'no accelerator types'}")
+            log(f"fleet {fleet_id}: cluster has {available or 'no accelerator types'}")
             missing = [t for t in gpu_types if t not in available]
             if missing and params.member_pending_wait_s > 0:
-                log(f"[scaleproof] waiting up to {params.member_pending_wait_s:g} s for nodes of {', '.join(missing)}")
+                log(f"waiting up to {params.member_pending_wait_s:g} s for nodes of {', '.join(missing)}")
                 if wait_for_types(ray, missing, params.member_pending_wait_s):
                     available = cluster_types()
             to_run = [t for t in gpu_types if t in available]
@@ -383,7 +391,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
                     waited = f" after waiting {params.member_pending_wait_s:g} s" if params.member_pending_wait_s else ""
                     members[t] = Member(t, "not run", error=f"no node with {RESOURCE_PREFIX}{t} in the cluster"
                                         f"{waited} (it has: {', '.join(sorted(available)) or 'none'})")
-                    log(f"[scaleproof] {t}: not run ({members[t].error})")
+                    log(f"{t}: not run ({members[t].error})")
             check_shared_storage(ray, location, local_dir, {t: available[t] for t in to_run})
         except BaseException:  # nothing started: nothing to keep (a ParamsError says why; Ctrl-C says itself)
             shutil.rmtree(local_dir.parent if is_url(outputs) else local_dir, ignore_errors=True)
@@ -394,9 +402,9 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
             for t in to_run:
                 opts = {"resources": {RESOURCE_PREFIX + t: 0.001}, "num_gpus": 1 if available[t]["gpus"] else 0}
                 pending[task.options(**opts).remote(params.values(), t, location)] = t
-                log(f"[scaleproof] {t}: scheduled on a node with {RESOURCE_PREFIX}{t}")
+                log(f"{t}: scheduled on a node with {RESOURCE_PREFIX}{t}")
             if pending:
-                log(f"[scaleproof] members still running {limit:,.0f} s after they were scheduled are stopped and "
+                log(f"members still running {limit:,.0f} s after they were scheduled are stopped and "
                     "reported failed")
             write_record()
             deadline = time.time() + limit
@@ -411,7 +419,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
                 t = pending[ref]
                 members[t] = collect(ray, ref, t, local_dir)
                 del pending[ref]  # only once recorded: an interrupt before this still stops and records it
-                log(f"[scaleproof] {t}: {members[t].status}" + (f" ({members[t].error})" if members[t].error else ""))
+                log(f"{t}: {members[t].status}" + (f" ({members[t].error})" if members[t].error else ""))
                 write_record()
         except BaseException as e:  # Ctrl-C, or the driver failing: keep what finished, stop and record the rest
             interrupted = isinstance(e, KeyboardInterrupt)
@@ -424,7 +432,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
                 stop_members(ray, pending, members, local_dir, "interrupted", why, write_record)
             with contextlib.suppress(BaseException):
                 write_record()
-            log(f"[scaleproof] {'interrupted' if interrupted else 'failed'}: finished members are kept in {location} "
+            log(f"{'interrupted' if interrupted else 'failed'}: finished members are kept in {location} "
                 "(fleet.json, manifest.json)")
             raise
     finally:

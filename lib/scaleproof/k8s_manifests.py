@@ -9,6 +9,7 @@ resource. The model repository is mounted from a PersistentVolumeClaim the platf
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import yaml
 
 from . import stages
 from .errors import ParamsError
+
+logger = logging.getLogger(__name__)
 
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:25.10-py3"  # pick the release whose ORT/TensorRT match the run's
 PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
@@ -76,7 +79,7 @@ def write(run_dir: Path, out: Path, claim: str, image: str = TRITON_IMAGE) -> Pa
 
 
 def deploy_with_manifests(run_dir: str | Path, repo: str | Path, claim: str = "triton-models",
-                          image: str | None = None, log=print) -> tuple[dict[str, Any], Path]:
+                          image: str | None = None, log=logger.info) -> tuple[dict[str, Any], Path]:
     """`triton_repo.deploy` and the Kubernetes objects for the run's GPU type, traced in deploy.json: what
     `scaleproof deploy` and the 08_deploy notebook both do. Returns deploy.json and the manifests' path."""
     from . import triton_repo

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import secrets
@@ -28,7 +29,10 @@ from . import cost, paths, report, run_folders
 from .config import Params
 from .errors import StageFailed
 from .isolate import call_isolated, read_fault_log
+from .log import run_log
 from .provenance import environment, sha256_file, write_json
+
+logger = logging.getLogger(__name__)
 
 FAULT_LOG_ENV = "SCALEPROOF_FAULT_LOG"  # read by scaleproof/__init__.py in the kernel
 MANIFEST_FORMAT = 1
@@ -158,7 +162,7 @@ def crash_cause(run_dir: Path, stage: str, exc: BaseException) -> str:
 
 
 def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "outputs",
-              progress: bool = True, command: str | None = None, log=print) -> RunOutcome:
+              progress: bool = True, command: str | None = None) -> RunOutcome:
     """Execute the stages with papermill; publish the run only if all of them succeed."""
     import papermill
 
@@ -177,32 +181,35 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
     (staging / "params.yaml").write_text(yaml.safe_dump({k: v for k, v in values.items() if k != "run_dir"},
                                                         sort_keys=False))
     started, stages, error = time.time(), [], None
-    log(f"[scaleproof] run {run_id}: staging in {staging}")
     try:
-        for stage in paths.STAGES:
-            src = paths.notebooks_dir() / f"{stage}.ipynb"
-            out_nb = staging / "notebooks" / f"{stage}.ipynb"
-            out_nb.parent.mkdir(exist_ok=True)
-            wanted = {k: values[k] for k in notebook_parameters(src) if k in values}
-            t0 = time.time()
-            log(f"[scaleproof] {stage} …")
-            record = {"stage": stage, "notebook": f"notebooks/{stage}.ipynb",
-                      "result": str(paths.result_path(".", stage)), "status": "running"}
-            stages.append(record)
-            try:
-                with capture_stage(staging, stage) as (out, err):
-                    # stdout_file/stderr_file take effect without log_output (which would echo every cell)
-                    papermill.execute_notebook(str(src), str(out_nb), parameters=wanted, progress_bar=progress,
-                                               cwd=str(paths.notebooks_dir()), kernel_name="python3",
-                                               stdout_file=out, stderr_file=err, extra_arguments=KERNEL_ARGS)
-            except BaseException as exc:
-                record.update(status="failed", seconds=round(time.time() - t0, 2),
-                              error=describe_failure(exc) + crash_cause(staging, stage, exc))
-                error = f"stage {stage} failed in {record['error']}"
-                raise
-            record.update(status="succeeded", seconds=round(time.time() - t0, 2))
-            log(f"[scaleproof] {stage} done in {record['seconds']:.1f} s")
-        report.render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
+        # the runner's own record of the run (each stage's kernel output has its logs/<stage>.*.log); closed
+        # before the manifest hashes the folder
+        with run_log(staging / "logs" / "run.log"):
+            logger.info(f"run {run_id}: staging in {staging}")
+            for stage in paths.STAGES:
+                src = paths.notebooks_dir() / f"{stage}.ipynb"
+                out_nb = staging / "notebooks" / f"{stage}.ipynb"
+                out_nb.parent.mkdir(exist_ok=True)
+                wanted = {k: values[k] for k in notebook_parameters(src) if k in values}
+                t0 = time.time()
+                logger.info(f"{stage} …")
+                record = {"stage": stage, "notebook": f"notebooks/{stage}.ipynb",
+                          "result": str(paths.result_path(".", stage)), "status": "running"}
+                stages.append(record)
+                try:
+                    with capture_stage(staging, stage) as (out, err):
+                        # stdout_file/stderr_file take effect without log_output (which would echo every cell)
+                        papermill.execute_notebook(str(src), str(out_nb), parameters=wanted, progress_bar=progress,
+                                                   cwd=str(paths.notebooks_dir()), kernel_name="python3",
+                                                   stdout_file=out, stderr_file=err, extra_arguments=KERNEL_ARGS)
+                except BaseException as exc:
+                    record.update(status="failed", seconds=round(time.time() - t0, 2),
+                                  error=describe_failure(exc) + crash_cause(staging, stage, exc))
+                    error = f"stage {stage} failed in {record['error']}"
+                    raise
+                record.update(status="succeeded", seconds=round(time.time() - t0, 2))
+                logger.info(f"{stage} done in {record['seconds']:.1f} s")
+            report.render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
     except BaseException as exc:
         error = error or f"run interrupted: {describe_failure(exc)}"
         note = ""
@@ -211,7 +218,8 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
         except OSError as e:  # a full disk must not turn the failure report into a second failure
             note = f" (its manifest could not be written: {e.strerror or e})"
         failed_dir, moved = run_folders.keep_failed(staging, outputs, run_id)
-        log(f"[scaleproof] FAILED: {error}\n[scaleproof] the executed notebooks are kept as the log in "
+        logger.error(f"FAILED: {error}")
+        logger.error(f"the executed notebooks are kept as the log in "
             f"{failed_dir}{moved}{note}")
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -219,21 +227,23 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
     write_manifest(staging, run_id, "succeeded", params, stages, started, command)
     final, clash = run_folders.publish(staging, final)
     if clash:
-        log(f"[scaleproof] FAILED: {clash}")
+        logger.error(f"FAILED: {clash}")
         return RunOutcome("failed", final, stages, clash)
     text, priced = headline(final)
     digest = sha256_file(final / "manifest.json")
-    log(f"[scaleproof] run {run_id} succeeded in {time.time() - started:.1f} s: {final / 'report.html'}\n"
-        f"[scaleproof] {text}\n[scaleproof] manifest sha256 {digest}\n"
-        f"[scaleproof] check it: scaleproof verify {final} --manifest-sha256 {digest}")
+    logger.info(f"run {run_id} succeeded in {time.time() - started:.1f} s: {final / 'report.html'}")
+    (logger.info if priced else logger.warning)(text)
+    logger.info(f"manifest sha256 {digest}")
+    logger.info(f"check it: scaleproof verify {final} --manifest-sha256 {digest}")
     if params.deploy_repo:
         try:
-            log(f"[scaleproof] 08_deploy into {params.deploy_repo} …")
+            logger.info(f"08_deploy into {params.deploy_repo} …")
             executed = deploy_notebook(final, Path(params.deploy_repo), progress)
-            log(f"[scaleproof] 08_deploy done: {executed}")
+            logger.info(f"08_deploy done: {executed}")
         except Exception as exc:  # the run stands, published and verifiable; only its deploy failed
             error = f"08_deploy failed: {describe_failure(exc)}"
-            log(f"[scaleproof] FAILED: {error}\n[scaleproof] the run itself is published in {final}")
+            logger.error(f"FAILED: {error}")
+            logger.error(f"the run itself is published in {final}")
             return RunOutcome("failed", final, stages, error, priced=priced)
     return RunOutcome("succeeded", final, stages, priced=priced)
 

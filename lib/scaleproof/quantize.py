@@ -32,6 +32,8 @@ from .io_spec import Feed, ModelIO, feed_len, feed_slice
 from .onnx_io import load_onnx_checked
 from .provenance import atomic_path, package_versions, sha256_array, sha256_file
 
+logger = logging.getLogger(__name__)
+
 CALIB_BATCH = 32
 
 
@@ -154,11 +156,11 @@ class OrtQuantizer:
         if found.ranges is not None:
             return found.ranges, found.as_dict()
         if found.status != "miss":
-            print(f"[scaleproof] {found.reason}")
+            logger.info(found.reason)
         ranges = self._calibrate(method, settings)
         bad = calib_cache.range_problems(ranges)
         if bad:  # never store what a later lookup would refuse: say it, and quantize from these ranges once
-            print(f"[scaleproof] calibration gave unusable ranges ({bad}); not stored in the cache")
+            logger.warning(f"calibration gave unusable ranges ({bad}); not stored in the cache")
             return ranges, {**found.as_dict(), "stored": None, "unusable": bad}
         calib_cache.store(path, self.key(method, settings), ranges)
         return ranges, {**found.as_dict(), "stored": str(path)}

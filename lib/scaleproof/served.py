@@ -17,6 +17,7 @@ Results go to `<repo>/served/<model>.json`, LoadGen logs beside it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -30,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from . import build, paths, stages
-from .bench.stage import say
 from .errors import ArtifactError, ParamsError
 from .provenance import write_json
+
+logger = logging.getLogger(__name__)
 
 SERVER_SCRIPT = paths.PACKAGE_DIR / "triton_server.py"
 READY_TIMEOUT_S = 180.0
@@ -222,7 +224,7 @@ def deployed_models(repo: Path, run: Path) -> list[dict[str, Any]]:
     return mine
 
 
-def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None, log=print) -> list[dict[str, Any]]:
+def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None, log=logger.info) -> list[dict[str, Any]]:
     """Outputs and Server peak of each deployed ONNX Runtime model of the run, served and in process."""
     from .bench.capacity import capacity, pricing_floor
     from .bench.loadgen import LoadgenSettings
@@ -256,7 +258,7 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
             local = engine.infer(x)[0] if len(next(iter(x.values()))) <= engine.max_batch else np.concatenate(
                 [engine.infer({k: v[i:i + engine.max_batch] for k, v in x.items()})[0]
                  for i in range(0, len(next(iter(x.values()))), engine.max_batch)])
-            log(f"[scaleproof] {d['model']}: in process ({d['engine']}) …")
+            log(f"{d['model']}: in process ({d['engine']}) …")
             in_offline = offline(engine, x, cfg, out_dir / "loadgen-in-process")
             # each search starts as the run's did: at half the Offline throughput of what is measured
             in_process = measure_server(engine, x, cfg, 0.5 * in_offline["qps"], one, out_dir / "loadgen-in-process", out_dir,
@@ -267,9 +269,9 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
             output = _first_output(repo / d["model"])
             served = served_outputs(server.url, d["model"], x, output, batcher["max_batch"])
             check = compare_outputs(served, local)
-            log(f"[scaleproof] {d['model']}: served outputs vs in-process: max |diff| {check['max_abs_diff']:.3g}, "
+            log(f"{d['model']}: served outputs vs in-process: max |diff| {check['max_abs_diff']:.3g}, "
                 f"argmax agreement {check['argmax_agreement']}")
-            log(f"[scaleproof] {d['model']}: served by Triton over gRPC …")
+            log(f"{d['model']}: served by Triton over gRPC …")
             served_engine = ServedEngine(f"{d['model']} (Triton)", server.url, d["model"], output)
             served_offline = offline(served_engine, x, cfg, out_dir / "loadgen-served")
             served_server = measure_server(served_engine, x, cfg, 0.5 * served_offline["qps"], one,
@@ -295,7 +297,7 @@ def offline(engine, x: dict[str, np.ndarray], cfg, log_root: Path) -> dict[str, 
     if not r["valid"] and r["qps"] > 0:  # LoadGen issues expected_qps x duration queries: too few, try once more
         r = run_scenario(engine, x, Scenario.offline, cfg, log_root / "offline",
                          expected_qps=1.5 * r["qps"]).as_dict()
-    say(f"{engine.name} offline: {r['qps']:,.0f} samples/s" if r["valid"] else f"{engine.name} offline: INVALID ({r['reason'][:90]})")
+    logger.info(f"{engine.name} offline: {r['qps']:,.0f} samples/s" if r["valid"] else f"{engine.name} offline: INVALID ({r['reason'][:90]})")
     return r
 
 

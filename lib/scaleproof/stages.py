@@ -10,12 +10,15 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import logging
 from typing import Any
 
 from . import paths
 from .config import Params
 from .errors import ArtifactError
 from .provenance import read_json, write_json
+
+logger = logging.getLogger(__name__)
 
 # stage -> module whose run(params) produces its result
 STAGE_MODULES = {
@@ -71,7 +74,7 @@ def require(params: Params, stage: str) -> dict[str, Any]:
     if not path.exists():
         for upstream in paths.STAGES[: paths.STAGES.index(stage)]:
             require(params, upstream)
-        print(f"[scaleproof] {path} is missing: running stage {stage} with these parameters first")
+        logger.info(f"{path} is missing: running stage {stage} with these parameters first")
         importlib.import_module(f"scaleproof.{STAGE_MODULES[stage]}").run(params)
     result = read_result(params.run_path, stage)
     differ = parameter_mismatch(params, stage, result)

@@ -17,6 +17,7 @@ The dynamic batcher gets the configuration the run measured as best for that eng
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -25,6 +26,8 @@ from typing import Any
 from . import paths, stages
 from .errors import ArtifactError, ParamsError
 from .provenance import read_json, sha256_file, write_json
+
+logger = logging.getLogger(__name__)
 
 DEPLOY_FORMAT = 1
 # ONNX TensorProto element types -> Triton data types
@@ -137,7 +140,7 @@ def versions_of(model_dir: Path) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()) if model_dir.is_dir() else []
 
 
-def deploy(run_dir: str | Path, repo: str | Path, log=print) -> dict[str, Any]:
+def deploy(run_dir: str | Path, repo: str | Path, log=logger.info) -> dict[str, Any]:
     """Add the run's deployable engines to the repository as new versions, pinned; returns deploy.json."""
     from .audit import verify_run
 
@@ -212,7 +215,7 @@ def deploy(run_dir: str | Path, repo: str | Path, log=print) -> dict[str, Any]:
         doc["configs"][name] = sha256_file(model_dir / "config.pbtxt")
         doc["skipped"] = skipped
         write_json(repo / "deploy.json", doc)  # after every model: a failure later leaves no untraced version
-        log(f"[scaleproof] {name}: version {version} ({e['name']}, batcher {batcher and batcher['max_batch']} / "
+        log(f"{name}: version {version} ({e['name']}, batcher {batcher and batcher['max_batch']} / "
             f"{batcher and batcher['max_queue_delay_ms']} ms) pinned")
     return doc
 

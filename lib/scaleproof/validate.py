@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from .isolate import ChildCrashed, IsolatedWorker
 from .metrics import METRIC_WORDS, chosen_metric, gate, judge, judged_index
 from .provenance import runtime_versions
 from .zoo import load_model_for
+
+logger = logging.getLogger(__name__)
 
 BATCH = 64
 
@@ -67,7 +70,7 @@ def run(params: Params) -> dict[str, Any]:
             except Exception as e:  # this engine could not run these inputs: it fails, the others go on
                 row = {"passed": False, "reason": f"{entry['name']} could not be run: {type(e).__name__}: {e}"}
             rows.append({"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"], **row})
-            print(f"[scaleproof] {entry['name']}: {rows[-1]['reason']}")
+            logger.info(f"{entry['name']}: {rows[-1]['reason']}")
     result = {
         "reference": f"PyTorch FP32 eager, {params.model} ({bundle.weights})",
         "samples": len(val),

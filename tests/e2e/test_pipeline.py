@@ -7,6 +7,7 @@ import pytest
 from scaleproof.cli import main
 from scaleproof.config import Params
 from scaleproof.errors import ParamsError
+from scaleproof.paths import STAGES
 from scaleproof.provenance import sha256_file
 from scaleproof.run_folders import claim as claim_run_folder
 from tests import ROOT
@@ -24,11 +25,13 @@ def test_default_chain_publishes_a_hashed_run_with_its_report(published):
     for rel, meta in manifest["artifacts"].items():
         assert sha256_file(run / rel) == meta["sha256"], rel
     for must in ("report.html", "export/model.onnx", "calibrate/model.int8.onnx", "benchmark/benchmark.json",
-                 "notebooks/06_cost_report.ipynb", "params.yaml"):
+                 "notebooks/06_cost_report.ipynb", "params.yaml", "logs/run.log"):
         assert must in manifest["artifacts"]
     env = manifest["environment"]
     assert env["packages"]["onnxruntime"] and env["cpu"]["model"] and "commit" in env["git"]
     assert manifest["params"]["calib_samples"] == 64
+    run_log = (run / "logs" / "run.log").read_text()  # the runner's record: every stage's start and end, timed
+    assert all(f"INFO scaleproof.pipeline: {s} done in" in run_log for s in STAGES)
 
     validated = json.loads((run / "validate" / "validate.json").read_text())
     int8 = next(e for e in validated["engines"] if e["engine"] == "onnxruntime-int8")

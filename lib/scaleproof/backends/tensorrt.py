@@ -17,7 +17,7 @@ graphs come through `CUDA`, the seam the GPU-free tests replace.
 from __future__ import annotations
 
 import collections
-import sys
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +42,8 @@ from .trt_api import (
     summarize_layers,
 )
 from .trt_timing_cache import TimingCacheFile
+
+logger = logging.getLogger(__name__)
 
 NAME = "tensorrt"
 
@@ -81,9 +83,9 @@ def _logger(trt):
             if int(severity) <= int(trt.ILogger.Severity.ERROR):  # pybind enums compare reliably as ints
                 self.recent.append(str(msg))
                 self.count += 1
-                print(f"[tensorrt] ERROR: {msg}", file=sys.stderr, flush=True)
+                logger.error(f"TensorRT: {msg}")
             elif int(severity) == int(trt.ILogger.Severity.WARNING):
-                print(f"[tensorrt] {msg}", flush=True)
+                logger.warning(f"TensorRT: {msg}")
 
         def since(self, mark: int) -> list[str]:
             n = min(self.count - mark, len(self.recent))
@@ -193,7 +195,7 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str,
         if not (api.weak_typing_available and opts.weak_typing_fallback and precision != "fp32"):
             raise
         plan = precision_plan(api, precision, artifacts, weak=True)
-        print(f"[scaleproof] {e}; retrying with {plan.typing}", flush=True)
+        logger.warning(f"{e}; retrying with {plan.typing}")
         data, info = _build_serialized(trt, api, plan, Path(inputs.onnx_by_precision[plan.onnx]), inputs, opts, cache,
                                        hardware_level)
         info["fallback_reason"] = str(e)
@@ -381,7 +383,7 @@ class TrtEngine(Engine):
             self._graphs.clear()
             self._contexts = {self.max_batch: self._ctx}
             self._graph_fallback = str(e)
-            print(f"[scaleproof] {self.name}: no CUDA graphs, plain execute_async_v3 instead ({e})", flush=True)
+            logger.warning(f"{self.name}: no CUDA graphs, plain execute_async_v3 instead ({e})")
         CUDA.synchronize()
 
     def _run(self, n: int) -> list[np.ndarray]:

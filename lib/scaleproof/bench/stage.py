@@ -9,6 +9,7 @@ another's timings, and the process's peak memory belongs to that engine alone.
 
 from __future__ import annotations
 
+import logging
 import resource
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -38,6 +39,8 @@ from .capacity import (
 from .loadgen import LoadgenSettings, PeakSearch, Scenario, find_peak, run_scenario, run_server
 from .timing import time_engine
 
+logger = logging.getLogger(__name__)
+
 CAPACITY_METHOD = ("confirmed MLPerf LoadGen Server QPS with dynamic batching: {repeats} independent peak searches "
                    "(short runs, bisected to within {tol:.0%}), then a run of at least {confirm_s:g} s at the lowest "
                    "peak found, stepping down by 1, 2, 4 ... times {tol:.0%} while INVALID; the capacity is the QPS LoadGen achieved in "
@@ -64,7 +67,8 @@ def batch_input(engine, x: Feed, batch: int) -> Feed:
 
 
 def say(msg: str) -> None:
-    print(f"[scaleproof] {msg}", flush=True)
+    """Progress of the benchmark stage (INFO on the package logger)."""
+    logger.info(msg)
 
 
 def peak_repeats(params: Params, gpu: bool) -> int:
