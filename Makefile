@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip install -q "$(TORCH_SPEC)" 2>&1 | $(QUIET_PIP)
-	$(PY) -m pip install -q -e '.[dev]' 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -e '.[dev,fleet]' 2>&1 | $(QUIET_PIP)
 	$(PY) -c "import scaleproof, torch, onnxruntime, papermill, mlperf_loadgen"
 	touch $@
 

@@ -327,7 +327,10 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
               fleet_id: str | None = None, timeout_s: float | None = None, log=None) -> dict[str, Any]:
     """One member run per GPU type, on Ray; then the fleet report and manifest. Returns fleet.json. `log` receives
     each progress line (default: the package logger)."""
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise ParamsError("scaleproof fleet needs Ray: pip install -e '.[fleet]' (make setup installs it)") from None
 
     log = log or logger.info
 
