@@ -185,7 +185,8 @@ def reproduce_run(run_dir: str | Path, outputs: str | Path | None = None, timing
     from .pipeline import run_chain
 
     run = Path(run_dir).resolve()
-    params = Params.from_yaml(run / "params.yaml", overrides)
+    # a reproduction is compared, never deployed: the original's deploy_repo would pin it in a live repository
+    params = Params.from_yaml(run / "params.yaml", {"deploy_repo": "", **(overrides or {})})
     run_id = f"{run.name}-repro-{secrets.token_hex(2)}"
     outcome = run_chain(params, run_id=run_id, outputs=outputs or run.parent, progress=progress)
     if not outcome.ok:

@@ -78,7 +78,8 @@ def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> di
     context = ray.get_runtime_context()
     node_id = context.get_node_id()
     use_shipped_project((context.runtime_env or {}).get("working_dir") and Path.cwd())
-    params = Params.parse(values)
+    # members never deploy: several would write one repository at once (deploy each member run afterwards)
+    params = Params.parse({**values, "deploy_repo": ""})
     with tempfile.TemporaryDirectory(prefix="scaleproof-fleet-") if is_url(fleet_location) else \
             contextlib.nullcontext() as tmp:
         outputs = Path(tmp) if tmp else Path(fleet_location) / "runs"

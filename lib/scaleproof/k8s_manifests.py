@@ -30,9 +30,12 @@ def gpu_product_label(gpu_name: str) -> str:
     return re.sub(r"\s+", "-", gpu_name.strip())
 
 
-def manifests(run_dir: Path, claim: str, image: str = TRITON_IMAGE, engine: str | None = None) -> list[dict[str, Any]]:
+def manifests(run_dir: Path, claim: str, image: str = TRITON_IMAGE, engine: str | None = None,
+              models: list[str] | None = None) -> list[dict[str, Any]]:
     """Deployment and Service for the run's GPU type; replicas from its cost report (the best engine's
-    instance count, or `engine`'s)."""
+    instance count, or `engine`'s). Triton loads exactly `models` (explicit model control): the repository
+    also holds deploy.json, k8s/, served/ and notebooks/, which Triton 2.51 refuses to start beside in its
+    default mode ("Poll failed for model directory 'k8s'", checked with the tritonserver binary here)."""
     bench = stages.read_result(run_dir, "05_benchmark")
     cost = stages.read_result(run_dir, "06_cost_report")
     rows = {e["engine"]: e for e in cost["engines"]}
@@ -47,7 +50,8 @@ def manifests(run_dir: Path, claim: str, image: str = TRITON_IMAGE, engine: str 
               "scaleproof/run": re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(run_dir).name)[:63]}
     container: dict[str, Any] = {
         "name": "triton", "image": image,
-        "args": ["tritonserver", "--model-repository=/models", "--model-control-mode=none"],
+        "args": ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit",
+                 *(f"--load-model={m}" for m in models or [])],
         "ports": [{"name": k, "containerPort": v} for k, v in PORTS.items()],
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10},
@@ -69,9 +73,9 @@ def manifests(run_dir: Path, claim: str, image: str = TRITON_IMAGE, engine: str 
     return [deployment, service]
 
 
-def write(run_dir: Path, out: Path, claim: str, image: str = TRITON_IMAGE) -> Path:
+def write(run_dir: Path, out: Path, claim: str, image: str = TRITON_IMAGE, models: list[str] | None = None) -> Path:
     """`<out>/<device slug>.yaml` with both objects; returns its path."""
-    objs = manifests(run_dir, claim, image)
+    objs = manifests(run_dir, claim, image, models=models)
     path = out / f"{stages.read_result(run_dir, '05_benchmark')['device_slug']}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump_all(objs, sort_keys=False))
@@ -85,8 +89,9 @@ def deploy_with_manifests(run_dir: str | Path, repo: str | Path, claim: str = "t
     from . import triton_repo
 
     run, repo = Path(run_dir).resolve(), Path(repo).resolve()
-    triton_repo.deploy(run, repo, log=log)
-    path = write(run, repo / "k8s", claim, image or TRITON_IMAGE)
+    doc = triton_repo.deploy(run, repo, log=log)
+    mine = sorted({d["model"] for d in doc["deploys"] if Path(d["run"]) == run})  # this run's models, pinned now
+    path = write(run, repo / "k8s", claim, image or TRITON_IMAGE, models=mine)
     triton_repo.record_file(repo, path)
     return triton_repo.read_deploys(repo), path
 

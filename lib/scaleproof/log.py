@@ -36,7 +36,12 @@ def _configure() -> None:
     handler = _CurrentStdout()
     handler.setFormatter(logging.Formatter("[scaleproof] %(message)s"))
     ROOT.addHandler(handler)
-    ROOT.setLevel(os.environ.get("SCALEPROOF_LOG_LEVEL", "INFO").upper())
+    level = os.environ.get("SCALEPROOF_LOG_LEVEL", "INFO").upper()
+    if level not in logging.getLevelNamesMapping():
+        sys.stderr.write(f"[scaleproof] SCALEPROOF_LOG_LEVEL={level!r} is no logging level (DEBUG, INFO, WARNING, "
+                         "ERROR); using INFO\n")
+        level = "INFO"
+    ROOT.setLevel(level)
     ROOT.propagate = False  # a user's root logging configuration does not print every line twice
 
 

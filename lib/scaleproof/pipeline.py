@@ -161,11 +161,45 @@ def crash_cause(run_dir: Path, stage: str, exc: BaseException) -> str:
     return "".join(f"\n{p}" for p in parts)
 
 
+def execute_stages(staging: Path, values: dict[str, Any], stages: list[dict[str, Any]], progress: bool) -> None:
+    """Each stage notebook with papermill, in order, into `staging`; `stages` gets a record per stage as it runs
+    (the failed one says why). Raises on the first failure."""
+    import papermill
+
+    for stage in paths.STAGES:
+        src = paths.notebooks_dir() / f"{stage}.ipynb"
+        out_nb = staging / "notebooks" / f"{stage}.ipynb"
+        out_nb.parent.mkdir(exist_ok=True)
+        wanted = {k: values[k] for k in notebook_parameters(src) if k in values}
+        t0 = time.time()
+        logger.info(f"{stage} …")
+        record = {"stage": stage, "notebook": f"notebooks/{stage}.ipynb",
+                  "result": str(paths.result_path(".", stage)), "status": "running"}
+        stages.append(record)
+        try:
+            with capture_stage(staging, stage) as (out, err):
+                # stdout_file/stderr_file take effect without log_output (which would echo every cell)
+                papermill.execute_notebook(str(src), str(out_nb), parameters=wanted, progress_bar=progress,
+                                           cwd=str(paths.notebooks_dir()), kernel_name="python3",
+                                           stdout_file=out, stderr_file=err, extra_arguments=KERNEL_ARGS)
+        except BaseException as exc:
+            record.update(status="failed", seconds=round(time.time() - t0, 2),
+                          error=describe_failure(exc) + crash_cause(staging, stage, exc))
+            raise
+        record.update(status="succeeded", seconds=round(time.time() - t0, 2))
+        logger.info(f"{stage} done in {record['seconds']:.1f} s")
+
+
+def failure_of(stages: list[dict[str, Any]], exc: BaseException) -> str:
+    """What stopped a run: the stage that failed and why, or what interrupted it between stages."""
+    failed = next((r for r in stages if r["status"] == "failed"), None)
+    return f"stage {failed['stage']} failed in {failed['error']}" if failed else \
+        f"run interrupted: {describe_failure(exc)}"
+
+
 def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "outputs",
               progress: bool = True, command: str | None = None) -> RunOutcome:
     """Execute the stages with papermill; publish the run only if all of them succeed."""
-    import papermill
-
     outputs = Path(outputs).resolve()
     params = params.with_absolute_paths()  # the kernels run in notebooks/: relative paths would not resolve there
     # …nor would a user's `mypkg.models:build` or `mypkg.data:load` that sits in the folder the run was started from
@@ -185,42 +219,23 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
         # the runner's own record of the run (each stage's kernel output has its logs/<stage>.*.log); closed
         # before the manifest hashes the folder
         with run_log(staging / "logs" / "run.log"):
-            logger.info(f"run {run_id}: staging in {staging}")
-            for stage in paths.STAGES:
-                src = paths.notebooks_dir() / f"{stage}.ipynb"
-                out_nb = staging / "notebooks" / f"{stage}.ipynb"
-                out_nb.parent.mkdir(exist_ok=True)
-                wanted = {k: values[k] for k in notebook_parameters(src) if k in values}
-                t0 = time.time()
-                logger.info(f"{stage} …")
-                record = {"stage": stage, "notebook": f"notebooks/{stage}.ipynb",
-                          "result": str(paths.result_path(".", stage)), "status": "running"}
-                stages.append(record)
-                try:
-                    with capture_stage(staging, stage) as (out, err):
-                        # stdout_file/stderr_file take effect without log_output (which would echo every cell)
-                        papermill.execute_notebook(str(src), str(out_nb), parameters=wanted, progress_bar=progress,
-                                                   cwd=str(paths.notebooks_dir()), kernel_name="python3",
-                                                   stdout_file=out, stderr_file=err, extra_arguments=KERNEL_ARGS)
-                except BaseException as exc:
-                    record.update(status="failed", seconds=round(time.time() - t0, 2),
-                                  error=describe_failure(exc) + crash_cause(staging, stage, exc))
-                    error = f"stage {stage} failed in {record['error']}"
-                    raise
-                record.update(status="succeeded", seconds=round(time.time() - t0, 2))
-                logger.info(f"{stage} done in {record['seconds']:.1f} s")
-            report.render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
+            try:
+                logger.info(f"run {run_id}: staging in {staging}")
+                execute_stages(staging, values, stages, progress)
+                report.render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
+            except BaseException as exc:  # said in run.log too, before the file is closed and hashed
+                error = failure_of(stages, exc)
+                logger.error(f"FAILED: {error}")
+                raise
     except BaseException as exc:
-        error = error or f"run interrupted: {describe_failure(exc)}"
+        error = error or failure_of(stages, exc)
         note = ""
         try:
             write_manifest(staging, run_id, "failed", params, stages, started, command, error)
         except OSError as e:  # a full disk must not turn the failure report into a second failure
             note = f" (its manifest could not be written: {e.strerror or e})"
         failed_dir, moved = run_folders.keep_failed(staging, outputs, run_id)
-        logger.error(f"FAILED: {error}")
-        logger.error(f"the executed notebooks are kept as the log in "
-            f"{failed_dir}{moved}{note}")
+        logger.error(f"the executed notebooks are kept as the log in {failed_dir}{moved}{note}")
         if isinstance(exc, KeyboardInterrupt):
             raise
         return RunOutcome("failed", failed_dir, stages, error)

@@ -302,14 +302,21 @@ def plot_server(bench: dict[str, Any]):
     return fig
 
 
+def rounded(value: float | None, digits: int) -> float | str:
+    """A figure for a table; "n/a" where there is none (a CoV needs enough iterations for its block means:
+    the results file holds null for it then)."""
+    return "n/a" if value is None or value != value else round(value, digits)
+
+
 def timings_table(bench: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for e in bench["engines"]:
         for t in e["timings"]:
             rows.append({"engine": e["engine"], "batch": t["batch"],
                          "inferences/s": round(t["throughput"]) if t["valid"] else "INVALID",
-                         "P50 ms": round(t["p50_ms"], 3), "P90 ms": round(t["p90_ms"], 3), "P99 ms": round(t["p99_ms"], 3),
-                         "CoV": round(t["cov"], 3), "iterations": t["iterations"], "verdict": t["reason"]})
+                         "P50 ms": rounded(t["p50_ms"], 3), "P90 ms": rounded(t["p90_ms"], 3),
+                         "P99 ms": rounded(t["p99_ms"], 3), "CoV": rounded(t["cov"], 3), "iterations": t["iterations"],
+                         "verdict": t["reason"]})
     return pd.DataFrame(rows)
 
 

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 SERVER_SCRIPT = paths.PACKAGE_DIR / "triton_server.py"
 READY_TIMEOUT_S = 180.0
+REQUEST_TIMEOUT_S = 60.0  # a request the server has not answered by then fails (and the measurement with it)
 NUMPY_TO_TRITON = {"float32": "FP32", "float16": "FP16", "float64": "FP64", "int64": "INT64", "int32": "INT32",
                    "int8": "INT8", "uint8": "UINT8", "bool": "BOOL"}
 
@@ -61,8 +62,9 @@ class TritonServer:
     """`triton_server.py` for one model in a subprocess of its own session; stopped (SIGINT, then SIGKILL to
     its process group) when the block ends, whatever happens inside it."""
 
-    def __init__(self, repo: Path, model: str, log_file: Path, threads: int = 0) -> None:
-        self.repo, self.model, self.log_file, self.threads = repo, model, log_file, threads
+    def __init__(self, repo: Path, model: str, log_file: Path, threads: int = 0,
+                 batcher: dict[str, Any] | None = None) -> None:
+        self.repo, self.model, self.log_file, self.threads, self.batcher = repo, model, log_file, threads, batcher
         self.grpc_port, self.http_port, self.metrics_port = free_port(), free_port(), free_port()
         self.url = f"127.0.0.1:{self.grpc_port}"
         self.proc: subprocess.Popen | None = None
@@ -71,6 +73,9 @@ class TritonServer:
         cmd = [str(serve_python()), str(SERVER_SCRIPT), "--repo", str(self.repo), "--model", self.model,
                "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port),
                "--metrics-port", str(self.metrics_port), "--threads", str(self.threads)]
+        if self.batcher:  # Triton batches as the in-process batcher it is compared with
+            cmd += ["--max-batch", str(self.batcher["max_batch"]),
+                    "--queue-delay-us", str(round(self.batcher["max_queue_delay_ms"] * 1000))]
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -103,16 +108,19 @@ class TritonServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        """SIGINT to the server's process group, then SIGKILL to whatever of it is left (tritonserver and the
+        Python backend's stubs are children of the script, in its group)."""
+        if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+                os.killpg(self.proc.pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
 
     def __exit__(self, *exc) -> None:
         self.stop()
@@ -155,8 +163,11 @@ class TritonSut:
         for rid, idx in requests:
             with self._lock:
                 self._pending += 1
-            self.client.async_infer(self.model, self.requests[idx], callback=lambda result, error, rid=rid:
-                                    self._done(rid, result, error))
+            try:
+                self.client.async_infer(self.model, self.requests[idx], client_timeout=REQUEST_TIMEOUT_S,
+                                        callback=lambda result, error, rid=rid: self._done(rid, result, error))
+            except Exception as e:  # noqa: BLE001 - never into LoadGen's issue thread: complete it, report at stop
+                self._done(rid, None, e)
         self.batch_sizes[1] += len(requests)
 
     def _done(self, rid: int, result, error) -> None:
@@ -174,8 +185,11 @@ class TritonSut:
 
     def stop(self) -> None:
         with self._lock:
-            self._lock.wait_for(lambda: self._pending == 0, timeout=60)
+            drained = self._lock.wait_for(lambda: self._pending == 0, timeout=REQUEST_TIMEOUT_S + 10)
         self.client.close()
+        if not drained:
+            raise ArtifactError(f"{self._pending} request(s) to the Triton server got no answer or error in "
+                                f"{REQUEST_TIMEOUT_S + 10:g} s after the test ended")
         if self.error is not None:
             raise ArtifactError(f"the Triton server failed a request: {self.error}")
 
@@ -232,6 +246,10 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
     from .config import Params
     from .triton_repo import example_inputs, verify_repo
 
+    try:
+        import tritonclient.grpc  # noqa: F401
+    except ImportError as e:
+        raise ParamsError(f"serve-bench needs Triton's gRPC client ({e}): pip install -e '.[serve]'") from None
     run, repo = Path(run_dir).resolve(), Path(repo).resolve()
     problems, _ = verify_repo(repo)
     if problems:
@@ -265,7 +283,7 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
                                         None, gpu=False)
         finally:
             engine.close()
-        with TritonServer(repo, d["model"], out_dir / "triton_server.log", params.threads) as server:
+        with TritonServer(repo, d["model"], out_dir / "triton_server.log", params.threads, batcher) as server:
             output = _first_output(repo / d["model"])
             served = served_outputs(server.url, d["model"], x, output, batcher["max_batch"])
             check = compare_outputs(served, local)
@@ -313,5 +331,6 @@ def summary(results: list[dict[str, Any]]) -> str:
         return f"{c[0]['qps']:,.0f} QPS (P99 {c[0]['p99_ms']:.1f} ms)" if c[0] else f"none ({c[1]})"
 
     return "\n".join(f"{r['model']}: in process {qps(r['capacity']['in_process'])}; served by Triton "
-                     f"{qps(r['capacity']['served'])}; outputs max |diff| {r['outputs']['max_abs_diff']:.3g}, "
-                     f"argmax agreement {r['outputs']['argmax_agreement']:.1%}" for r in results)
+                     f"{qps(r['capacity']['served'])}; outputs max |diff| {r['outputs']['max_abs_diff']:.3g}"
+                     + (f", argmax agreement {r['outputs']['argmax_agreement']:.1%}"
+                        if r["outputs"]["argmax_agreement"] is not None else "") for r in results)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths, stages
-from .errors import ArtifactError, ParamsError
+from .errors import ArtifactError, ParamsError, ScaleproofError
 from .provenance import read_json, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,10 @@ DEPLOY_FORMAT = 1
 ONNX_TO_TRITON = {1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 5: "TYPE_INT16", 6: "TYPE_INT32", 7: "TYPE_INT64",
                   9: "TYPE_BOOL", 10: "TYPE_FP16", 11: "TYPE_FP64", 16: "TYPE_BF16"}
 BACKENDS = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt", "torch": "pytorch"}  # scaleproof -> Triton backend
+
+
+class NotDeployable(ArtifactError):
+    """One engine cannot be written for Triton (e.g. a model that does not trace); the deploy goes on without it."""
 
 
 def model_name(run_model: str, engine: str) -> str:
@@ -182,8 +186,11 @@ def deploy(run_dir: str | Path, repo: str | Path, log=logger.info) -> dict[str, 
                 for key, prefix in (("inputs", "INPUT"), ("outputs", "OUTPUT")):
                     renamed[key] = [{**s, "name": f"{prefix}__{i}"} for i, s in enumerate(renamed[key])]
                 signature, default_file = renamed, "model.pt"
-                traced = torch_backend.torchscript(build_dir / e["sidecar"], e["source_sha256"], example_inputs(run),
-                                                   vdir / default_file)
+                try:
+                    traced = torch_backend.torchscript(build_dir / e["sidecar"], e["source_sha256"],
+                                                       example_inputs(run), vdir / default_file)
+                except (ScaleproofError, RuntimeError) as exc:  # untraceable, or not this machine's engine
+                    raise NotDeployable(f"no TorchScript program: {str(exc).splitlines()[0][:300]}") from exc
                 files, kind = [], "KIND_GPU" if sidecar.get("compute_capability") else "KIND_CPU"
             else:  # a TensorRT plan for the compute capability it was built on
                 src = (build_dir / e["sidecar"]).parent / sidecar["engine_file"]
@@ -198,11 +205,15 @@ def deploy(run_dir: str | Path, repo: str | Path, log=logger.info) -> dict[str, 
             config = model_config(name, BACKENDS[e["backend"]], signature, max_batch, batcher, kind, version,
                                   default_file, cc_files)
             (model_dir / "config.pbtxt").write_text(config)
-        except BaseException:  # a model that could not be written leaves no version folder behind
+        except BaseException as exc:  # a model that could not be written leaves no version folder behind
             shutil.rmtree(vdir, ignore_errors=True)
             if not any(model_dir.iterdir()):
                 model_dir.rmdir()
-            raise
+            if not isinstance(exc, NotDeployable):
+                raise
+            skipped.append({"engine": e["name"], "reason": str(exc)})  # the other engines are still deployed
+            log(f"{name}: not deployed ({exc})")
+            continue
         doc["deploys"].append({
             "model": name, "version": version, "engine": e["name"], "backend": e["backend"],
             "run": str(run), "run_id": manifest["run_id"], "run_manifest_sha256": sha256_file(run / "manifest.json"),
@@ -217,6 +228,8 @@ def deploy(run_dir: str | Path, repo: str | Path, log=logger.info) -> dict[str, 
         write_json(repo / "deploy.json", doc)  # after every model: a failure later leaves no untraced version
         log(f"{name}: version {version} ({e['name']}, batcher {batcher and batcher['max_batch']} / "
             f"{batcher and batcher['max_queue_delay_ms']} ms) pinned")
+    doc["skipped"] = skipped
+    write_json(repo / "deploy.json", doc)
     return doc
 
 

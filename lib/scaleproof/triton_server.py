@@ -53,6 +53,19 @@ def tensors(specs, names_to_type):
             for s in specs]
 
 
+def die_with_parent() -> None:
+    """SIGTERM when the process that started this one dies (Linux), so a killed serve-bench leaves no server."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the caller's stop() is the only guard
+        return
+    if os.getppid() == 1:  # the parent died before the call
+        raise SystemExit("the process that started this server is gone")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repo", required=True, type=Path, help="a repository written by `scaleproof deploy`")
@@ -61,7 +74,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--http-port", type=int, default=8000, help="Triton's HTTP port")
     ap.add_argument("--metrics-port", type=int, default=8002, help="Triton's Prometheus metrics port")
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its default)")
+    ap.add_argument("--max-batch", type=int, default=0,
+                    help="largest batch Triton forms (0: the config's max_batch_size); serve-bench passes the batcher's")
+    ap.add_argument("--queue-delay-us", type=int, default=-1,
+                    help="dynamic batcher queue delay in microseconds (-1: the config's)")
     args = ap.parse_args(argv)
+    die_with_parent()
 
     import onnxruntime as ort
     from pytriton.decorators import batch
@@ -86,8 +104,11 @@ def main(argv: list[str] | None = None) -> None:
         return dict(zip(output_names, session.run(output_names, inputs), strict=True))
 
     db = config.dynamic_batching
-    model_config = ModelConfig(max_batch_size=config.max_batch_size, batcher=DynamicBatcher(
-        max_queue_delay_microseconds=db.max_queue_delay_microseconds, preferred_batch_size=list(db.preferred_batch_size)))
+    max_batch = args.max_batch or config.max_batch_size
+    delay_us = db.max_queue_delay_microseconds if args.queue_delay_us < 0 else args.queue_delay_us
+    preferred = [b for b in db.preferred_batch_size if b <= max_batch] or [max_batch]
+    model_config = ModelConfig(max_batch_size=max_batch, batcher=DynamicBatcher(
+        max_queue_delay_microseconds=delay_us, preferred_batch_size=preferred))
     # the backend's stub process embeds whatever libpython3.11 the loader finds first (the system's, here
     # 3.11.2) but imports this interpreter's standard library: point the loader at this interpreter's own
     libdir = sysconfig.get_config_var("LIBDIR")

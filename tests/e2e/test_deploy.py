@@ -146,6 +146,11 @@ def test_the_deploy_command_writes_repository_and_manifests_and_verify_accepts_t
     assert "not deployed" not in out and f"scaleproof verify {repo_dir}" in out
     objs = list(yaml.safe_load_all(next((repo_dir / "k8s").glob("*.yaml")).read_text()))
     assert [o["kind"] for o in objs] == ["Deployment", "Service"]
+    # the repository also holds deploy.json, k8s/ ...: Triton loads exactly this run's models, by name
+    args = objs[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+    pins = triton_repo.read_deploys(repo_dir)["pins"]
+    assert "--model-control-mode=explicit" in args and sorted(a.split("=", 1)[1] for a in args
+                                                              if a.startswith("--load-model=")) == sorted(pins)
     assert cli.main(["verify", str(repo_dir)]) == 0
 
 

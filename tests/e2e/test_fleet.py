@@ -124,7 +124,8 @@ def test_fleet_report_compares_the_types(fleet):
     engines = {t: {r["engine"] for r in summary["rows"] if r["gpu_type"] == t} for t in ("CPU-A", "CPU-B")}
     for t in ("CPU-A", "CPU-B"):  # every engine is priced, or excluded with its reason in the member's report
         excluded = {x["engine"] for x in read_json(fleet_dir / "runs" / t / "cost_report" / "cost_report.json")["excluded"]}
-        assert "torch-fp32" in engines[t] and engines[t] | excluded == {"torch-fp32", "onnxruntime-fp32"}
+        # (on a loaded machine an engine's capacity may not confirm: then it is excluded, with why)
+        assert engines[t] and not engines[t] & excluded and engines[t] | excluded == {"torch-fp32", "onnxruntime-fp32"}
     cheapest, html = summary["cheapest"], (fleet_dir / "fleet_report.html").read_text()
     tie = [w for w in summary["warnings"] if w.startswith("no cheapest type named")]
     if tie:  # two members on one host: their cost ranges usually overlap, and then no winner is named
@@ -145,7 +146,7 @@ def test_verify_checks_the_fleet_and_every_member(fleet, tmp_path, capsys):
     shutil.copytree(fleet_dir, copy)
     bench = copy / "runs" / "CPU-B" / "benchmark" / "benchmark.json"
     doc = json.loads(bench.read_text())
-    doc["engines"][0]["capacity"]["qps"] *= 2
+    next(e for e in doc["engines"] if e["capacity"])["capacity"]["qps"] *= 2  # a priced figure, doubled
     bench.write_text(json.dumps(doc))
     problems, _ = verify_fleet(copy)
     assert any(p.startswith("runs/CPU-B: benchmark/benchmark.json: changed") for p in problems)

@@ -42,12 +42,16 @@ def test_triton_answers_like_the_run_and_its_server_peak_sits_beside_the_in_proc
     for side in ("in_process", "served"):
         server = row[side]["server"]
         searches = [server["dynamic"], *server["dynamic_repeats"]]
-        assert len(searches) == 2 and server["batcher"]["max_batch"] == row["batcher"]["max_batch"]
-        # confirmed at the lower peak when both searches found one (the smoke profile's 3-run searches may not)
-        assert (server["confirmation"] is not None) == all(s["peak_qps"] is not None for s in searches)
+        assert server["batcher"]["max_batch"] == row["batcher"]["max_batch"]
+        # a second search when the first found a peak; confirmed at the lower peak when both did (the smoke
+        # profile's 3-run searches may find none on a loaded machine: then the capacity says why)
+        assert len(searches) == (2 if server["dynamic"]["peak_qps"] is not None else 1)
+        assert (server["confirmation"] is not None) == (len(searches) == 2 and all(s["peak_qps"] for s in searches))
         runs = [r for s in searches for r in s["runs"]] + (server["confirmation"] or {}).get("tries", [])
-        assert any(r["valid"] for r in runs), f"{side}: no VALID Server run at any rate"
-        assert all(r["scenario"] == "server" and r["target_qps"] > 0 for r in runs)
+        assert runs and all(r["scenario"] == "server" and r["target_qps"] > 0 for r in runs)
+        assert all((repo / "served" / model / r["log_dir"] / "mlperf_log_detail.txt").is_file() for r in runs)
+        assert row["capacity"][side][0] is not None or row["capacity"][side][1]  # a figure, or why there is none
+    assert any(r["valid"] for r in row["in_process"]["server"]["dynamic"]["runs"])
     # the served runs went through Triton: one request per query, and the server saw them (its log names the model)
     served_runs = row["served"]["server"]["dynamic"]["runs"]
     assert set(served_runs[0]["batch_sizes"]) == {1}

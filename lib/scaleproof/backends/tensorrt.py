@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -83,7 +84,8 @@ def _logger(trt):
             if int(severity) <= int(trt.ILogger.Severity.ERROR):  # pybind enums compare reliably as ints
                 self.recent.append(str(msg))
                 self.count += 1
-                logger.error(f"TensorRT: {msg}")
+                # stderr, as TensorRT's own: the stage's stderr log is what a crash report quotes
+                print(f"[tensorrt] ERROR: {msg}", file=sys.stderr, flush=True)
             elif int(severity) == int(trt.ILogger.Severity.WARNING):
                 logger.warning(f"TensorRT: {msg}")
 

@@ -102,6 +102,8 @@ class WorkerPool:
     def sut(self, library, config, complete) -> PoolSut:
         """The system under test over the workers. Their samples and batcher settings were given when the pool
         started (each worker loaded the samples then); a LoadGen test with other settings is refused."""
+        if config.fixed_batch:
+            raise ValueError("the worker pool batches dynamically; static batching runs on one engine in process")
         if library.count != self.sample_count or (config.max_batch, config.max_delay_s) not in (
                 (self.max_batch, self.max_delay_s), (self.max_batch, 0.0)):  # SingleStream runs without a window
             raise ValueError(f"this pool serves {self.sample_count} samples with max batch {self.max_batch} and a "
