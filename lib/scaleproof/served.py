@@ -32,6 +32,7 @@ import numpy as np
 
 from . import build, paths, stages
 from .errors import ArtifactError, ParamsError
+from .io_spec import feed_len
 from .provenance import write_json
 
 logger = logging.getLogger(__name__)
@@ -259,6 +260,7 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
         raise ParamsError(f"no deployed model named {model!r} of this run in {repo}")
     params = Params.from_yaml(run / "params.yaml")
     x = example_inputs(run)
+    output = stages.read_result(run, "01_export")["output_names"][0]  # the first output, compared and returned
     built = {e["name"]: e for e in stages.read_result(run, "03_build")["engines"]}
     floor = pricing_floor(params.min_priced_duration_s, gpu=False)["floor_s"]
     results = []
@@ -273,9 +275,8 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
                                         "batcher_max_batch": cfg.max_batch, "max_queue_delay_ms": cfg.max_delay_ms})
         engine = build.load_engine(run, built[d["engine"]], params.threads)
         try:
-            local = engine.infer(x)[0] if len(next(iter(x.values()))) <= engine.max_batch else np.concatenate(
-                [engine.infer({k: v[i:i + engine.max_batch] for k, v in x.items()})[0]
-                 for i in range(0, len(next(iter(x.values()))), engine.max_batch)])
+            local = np.concatenate([engine.infer({k: v[i:i + engine.max_batch] for k, v in x.items()})[0]
+                                    for i in range(0, feed_len(x), engine.max_batch)])
             log(f"{d['model']}: in process ({d['engine']}) …")
             in_offline = offline(engine, x, cfg, out_dir / "loadgen-in-process")
             # each search starts as the run's did: at half the Offline throughput of what is measured
@@ -284,7 +285,6 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
         finally:
             engine.close()
         with TritonServer(repo, d["model"], out_dir / "triton_server.log", params.threads, batcher) as server:
-            output = _first_output(repo / d["model"])
             served = served_outputs(server.url, d["model"], x, output, batcher["max_batch"])
             check = compare_outputs(served, local)
             log(f"{d['model']}: served outputs vs in-process: max |diff| {check['max_abs_diff']:.3g}, "
@@ -317,12 +317,6 @@ def offline(engine, x: dict[str, np.ndarray], cfg, log_root: Path) -> dict[str, 
                          expected_qps=1.5 * r["qps"]).as_dict()
     logger.info(f"{engine.name} offline: {r['qps']:,.0f} samples/s" if r["valid"] else f"{engine.name} offline: INVALID ({r['reason'][:90]})")
     return r
-
-
-def _first_output(model_dir: Path) -> str:
-    text = (model_dir / "config.pbtxt").read_text()
-    block = text.split("output [", 1)[1]
-    return block.split('name: "', 1)[1].split('"', 1)[0]
 
 
 def summary(results: list[dict[str, Any]]) -> str:
