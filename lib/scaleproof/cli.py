@@ -73,7 +73,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from .triton_repo import rollback
 
     version = rollback(args.repo, args.model, args.to)
-    print(f"{args.model}: now serving version {version} (Triton reloads it when it polls the repository or restarts)")
+    print(f"{args.model}: version {version} pinned; Triton (explicit model control) serves it after a restart or "
+          f"POST /v2/repository/models/{args.model}/load")
     return 0
 
 
