@@ -334,6 +334,8 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
         raise ParamsError("scaleproof fleet needs Ray: pip install -e '.[fleet]' (make setup installs it)") from None
 
     log = log or logger.info
+    if params.deploy_repo:  # members would write one repository at once: each member run is deployed afterwards
+        log(f"deploy_repo={params.deploy_repo} is not used by a fleet: deploy each member run with scaleproof deploy")
 
     if not gpu_types:
         raise ParamsError("--gpus names no GPU type (e.g. --gpus T4,L4,H100)")
