@@ -22,7 +22,7 @@ import numpy as np
 
 from ..io_spec import Feed
 from . import gc_pause
-from .sut import SampleLibrary, SutConfig
+from .sut import SampleLibrary, Sut, SutConfig
 
 # LoadGen's issue thread and the batcher's worker share the GIL; at the default 5 ms switch interval
 # a request can wait milliseconds for it, which would be measured as engine latency
@@ -118,7 +118,7 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
     # SingleStream measures one query at a time: no queue window, nothing to wait for
     delay = 0.0 if scenario is Scenario.single_stream else cfg.max_delay_ms / 1e3
     library = SampleLibrary(samples)
-    batcher = engine.sut(library, SutConfig(cfg.max_batch, delay, cfg.fixed_batch), complete).start()
+    batcher: Sut = engine.sut(library, SutConfig(cfg.max_batch, delay, cfg.fixed_batch), complete).start()
 
     settings = lg.TestSettings()
     settings.mode = lg.TestMode.PerformanceOnly

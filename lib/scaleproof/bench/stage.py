@@ -66,11 +66,6 @@ def batch_input(engine, x: Feed, batch: int) -> Feed:
     return out
 
 
-def say(msg: str) -> None:
-    """Progress of the benchmark stage (INFO on the package logger)."""
-    logger.info(msg)
-
-
 def peak_repeats(params: Params, gpu: bool) -> int:
     return params.peak_repeats or (3 if gpu else 2)
 
@@ -81,7 +76,7 @@ def _runner(engine, x: Feed, cfg: LoadgenSettings, log_root: Path, run_dir: Path
         n = len(list(log_root.glob(f"server-{label}-*")))
         r = run_server(engine, x, cfg, q, log_root / f"server-{label}-{n:02d}").as_dict()
         r["log_dir"] = str(Path(r["log_dir"]).relative_to(run_dir))
-        say(f"{engine.name} server {label} @ {q:,.0f} QPS: "
+        logger.info(f"{engine.name} server {label} @ {q:,.0f} QPS: "
             + (f"VALID, {r['qps']:,.0f} QPS achieved, P99 {r['p99_ms']:.3f} ms" if r["valid"]
                else f"INVALID ({r['reason'][:90]})"))
         return r
@@ -95,7 +90,7 @@ def server_search(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, param
     if latency_floor_ms is not None and latency_floor_ms > params.sla_p99_ms:
         reason = (f"one inference takes {latency_floor_ms:.3f} ms (P50), more than the P99 bound sla_p99_ms="
                   f"{params.sla_p99_ms:g} ms: no Server rate can be VALID; raise sla_p99_ms or use a faster engine")
-        say(f"{engine.name} server {label}: {reason}")
+        logger.info(f"{engine.name} server {label}: {reason}")
         return asdict(PeakSearch(None, None, [], reason))
     run_at = _runner(engine, x, cfg, log_root, run_dir, label)
     return asdict(find_peak(run_at, start_qps, params.peak_search_runs, params.peak_tolerance))
@@ -116,7 +111,7 @@ def measure_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, para
     chosen = choose_batcher(sweep)
     cfg = replace(cfg, max_batch=chosen["max_batch"], max_delay_ms=chosen["max_queue_delay_ms"])
     if len(grid) > 1:
-        say(f"{engine.name} batcher: max batch {cfg.max_batch}, queue delay {cfg.max_delay_ms:g} ms "
+        logger.info(f"{engine.name} batcher: max batch {cfg.max_batch}, queue delay {cfg.max_delay_ms:g} ms "
             f"(highest peak of {len(grid)} configurations)")
     n = peak_repeats(params, gpu)
     repeats = [server_search(engine, x, cfg, repeat_start(start_qps, k, n), params, log_root, run_dir, f"dynamic-r{k}",
@@ -148,7 +143,7 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
             t = time_engine(engine, batch_input(engine, x, b), params.warmup, params.min_repeats, params.min_time_s,
                             params.max_cov).as_dict()
             timings.append(t)
-            say(f"{entry['name']} batch {b}: " + (f"{t['throughput']:.0f} samples/s, P99 {t['p99_ms']:.3f} ms"
+            logger.info(f"{entry['name']} batch {b}: " + (f"{t['throughput']:.0f} samples/s, P99 {t['p99_ms']:.3f} ms"
                                                   if t["valid"] else f"INVALID: {t['reason']}"))
         best_offline = max((t["throughput"] for t in timings if t["valid"]), default=1000.0)
         cfg = LoadgenSettings(min_duration_s=params.loadgen_min_duration_s, min_queries=params.loadgen_min_queries,
@@ -162,7 +157,7 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
                                expected_qps=1.5 * best_offline).as_dict()
         for r in (single, offline):
             r["log_dir"] = str(Path(r["log_dir"]).relative_to(run_path))
-            say(f"{entry['name']} {r['scenario']}: " + (f"{r['qps']:,.0f} samples/s, P90 {r['p90_ms']:.3f} ms"
+            logger.info(f"{entry['name']} {r['scenario']}: " + (f"{r['qps']:,.0f} samples/s, P90 {r['p90_ms']:.3f} ms"
                                                         if r["valid"] else f"INVALID ({r['reason'][:90]})"))
         # Offline latencies run from the start of the test, not from a query's arrival: not reported
         offline.update(p50_ms=None, p90_ms=None, p99_ms=None)
@@ -207,11 +202,11 @@ def scaling(params: Params, built: dict[str, Any], rows: list[dict[str, Any]], x
     cfg = LoadgenSettings(min_duration_s=params.loadgen_min_duration_s, min_queries=params.loadgen_min_queries,
                           sla_p99_ms=params.sla_p99_ms, max_batch=chosen["max_batch"],
                           max_delay_ms=chosen["max_queue_delay_ms"])
-    say(f"scaling of {best['engine']} over {devices}")
+    logger.info(f"scaling of {best['engine']} over {devices}")
     out = measure_scaling(partial(load_for_worker, str(params.run_path), entry, per_worker), x, devices, cfg,
                           0.5 * best["capacity"]["qps"], params.peak_search_runs, params.peak_tolerance,
                           paths.stage_dir(params.run_path, "05_benchmark") / "loadgen" / f"scaling-{best['engine']}",
-                          per_worker, progress=say, repeats=peak_repeats(params, bool(gpu)),
+                          per_worker, progress=logger.info, repeats=peak_repeats(params, bool(gpu)),
                           confirm_s=pricing_floor(params.min_priced_duration_s, bool(gpu))["floor_s"],
                           confirm_steps=params.confirm_steps)
     return {"engine": best["engine"], "device_kind": "gpu" if gpu else "cpu (stand-ins for GPUs)", **out}
@@ -222,7 +217,7 @@ def measured_row(params: Params, entry: dict[str, Any], x: Feed, passed: set[str
     measured = call_isolated(measure_engine, str(params.run_path), entry, params.values(), x,
                              what=f"benchmarking {entry['name']}", versions=runtime_versions())
     cap, why = capacity(measured["server"], floor_s)
-    say(f"{entry['name']} capacity: " + (f"{cap['qps']:,.0f} QPS ({why})" if cap else why))
+    logger.info(f"{entry['name']} capacity: " + (f"{cap['qps']:,.0f} QPS ({why})" if cap else why))
     row = {"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"],
            "baseline": entry["baseline"], "validated": entry["name"] in passed, **measured,
            "capacity": cap, "capacity_reason": why}
@@ -236,7 +231,7 @@ def with_second_look(measure: Callable[[], dict[str, Any]], remeasure: bool, nam
     row = measure()
     if not (row["flags"] and remeasure):
         return row
-    say(f"{name} flagged ({', '.join(f['rule'] for f in row['flags'])}): measuring it once more")
+    logger.info(f"{name} flagged ({', '.join(f['rule'] for f in row['flags'])}): measuring it once more")
     first = row
     try:
         row = measure()
@@ -257,7 +252,7 @@ def run(params: Params) -> dict[str, Any]:
     gpu = hardware.gpu_info() is not None
     pricing = pricing_floor(params.min_priced_duration_s, gpu)
     if pricing["exploratory"]:
-        say(pricing["exploratory"])
+        logger.info(pricing["exploratory"])
     rows, excluded = [], []
     for entry in built["engines"]:
         if entry["name"] not in passed and not entry["baseline"]:
@@ -268,7 +263,7 @@ def run(params: Params) -> dict[str, Any]:
                                    params.remeasure_flagged, entry["name"])
         except ChildCrashed as e:
             excluded.append({"engine": entry["name"], "reason": f"crashed: {e}"})
-            say(f"{entry['name']}: crashed: {e}")
+            logger.info(f"{entry['name']}: crashed: {e}")
             continue
         rows.append(row)
     result = {
