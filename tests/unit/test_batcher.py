@@ -136,3 +136,39 @@ def test_warm_up_runs_on_the_worker_thread_and_its_errors_surface():
 def test_batch_larger_than_the_engine_is_refused():
     with pytest.raises(ValueError, match="engine's limit"):
         DynamicBatcher(loaded(EchoEngine(max_batch=8)), 16, 0.0, Collector())
+
+
+def test_the_next_test_on_an_engine_finds_its_batch_shapes_warm_unless_the_samples_changed():
+    from scaleproof.bench.sut import SutConfig
+
+    engine = EchoEngine(max_batch=8)
+    config = SutConfig(max_batch=8, max_delay_s=0.0)
+
+    def one_test(samples):
+        engine.calls.clear()
+        sut = engine.sut(SampleLibrary(samples), config, Collector()).start()
+        warm_up = list(engine.calls)
+        sut.submit([(0, 3)])
+        sut.stop()
+        return warm_up
+
+    first = one_test(SAMPLES)
+    assert first == list(range(1, 9))  # every size the batcher can form, before the first test
+    again = one_test(SAMPLES)
+    assert again == [8]  # only the largest again: it touches the freshly loaded input buffers
+    wider = {"input": np.zeros((50, 1, 2, 1), np.float32)}
+    assert one_test(wider) == list(range(1, 9))  # another sample shape is another kernel choice
+
+
+def test_one_engine_thread_serves_test_after_test():
+    threads = []
+
+    class Where(EchoEngine):
+        def infer(self, x):
+            threads.append(threading.get_ident())
+            return super().infer(x)
+
+    engine = loaded(Where(max_batch=4))
+    for _ in range(3):
+        DynamicBatcher(engine, 4, 0.0, Collector()).start().stop()
+    assert len(set(threads)) == 1 and threads[0] != threading.get_ident()

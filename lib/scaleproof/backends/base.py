@@ -69,7 +69,8 @@ class Engine(ABC):
         from ..bench.batcher import DynamicBatcher
 
         library.load_into(self)
-        return DynamicBatcher(self, config.max_batch, config.max_delay_s, complete, config.fixed_batch)
+        shape = tuple((k, v.shape[1:], v.dtype.str) for k, v in sorted(library.samples.items()))
+        return DynamicBatcher(self, config.max_batch, config.max_delay_s, complete, config.fixed_batch, shape)
 
     def host_buffer(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
         """A host array for inputs, allocated once by callers (page-locked where the backend can)."""
