@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import logging
 from dataclasses import dataclass
@@ -10,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from . import hardware, paths, stages
-from .backends import torch as torch_backend  # imports no torch until an engine is built
-from .backends.base import BuildInputs, Engine
+from .backends import by_name
+from .backends.base import BuildInputs, BuildJob, Engine, EngineSkipped
 from .config import Backend, Params, Precision, TorchMode
+from .engine_store import read_sidecar
 from .errors import EngineMismatchError, ParamsError
 from .io_spec import ModelIO
 from .isolate import call_isolated
@@ -46,15 +46,6 @@ class Capabilities:
         return cls(cuda=cuda, tensorrt=cuda and importlib.util.find_spec("tensorrt") is not None)
 
 
-# (backend, device) -> {precision: modes}; "" is the only mode of backends without modes
-SUPPORTED: dict[tuple[str, str], dict[str, set[str]]] = {
-    ("torch", "cpu"): torch_backend.supported("cpu"),
-    ("torch", "cuda"): torch_backend.supported("cuda"),
-    ("onnxruntime", "cpu"): {"fp32": {""}, "int8": {""}},
-    ("tensorrt", "cuda"): {"fp32": {""}, "fp16": {""}, "int8": {""}},
-}
-
-
 def plan_engines(backend: Backend, precisions: list[Precision], caps: Capabilities,
                  torch_modes: list[TorchMode] = (TorchMode.eager,)) -> tuple[list[EngineSpec], list[dict[str, str]]]:
     """Which engines to build here, and why each asked-for one is skipped.
@@ -71,7 +62,7 @@ def plan_engines(backend: Backend, precisions: list[Precision], caps: Capabiliti
             raise ParamsError("backend=tensorrt needs TensorRT and a CUDA GPU, and this machine has "
                               f"{'no TensorRT' if caps.cuda else 'no CUDA GPU'}; use backend=auto")
     modes = [m.value for m in torch_modes] if chosen == "torch" else [""]
-    table = SUPPORTED.get((chosen, device), {})
+    table = by_name(chosen).supported(device)  # precision -> modes; "" is the only mode of backends without modes
     planned, skipped = [BASELINE], []
     for p in (p.value for p in precisions):
         for m in modes:
@@ -85,10 +76,6 @@ def plan_engines(backend: Backend, precisions: list[Precision], caps: Capabiliti
     return planned, skipped
 
 
-def backend_module(name: str):
-    return importlib.import_module(f"scaleproof.backends.{name}")
-
-
 def engine_store(run_dir: Path) -> Path:
     return paths.stage_dir(run_dir, "03_build") / "engines"
 
@@ -100,7 +87,7 @@ def load_engine(run_dir: Path, entry: dict[str, Any], threads: int = 0) -> Engin
     if recorded is not None and recorded != entry["engine_sha256"]:  # a sidecar rewritten to match another engine
         raise EngineMismatchError(f"{entry['name']}: its sidecar names engine sha256 {recorded[:16]}… but build.json "
                                   f"recorded {entry['engine_sha256'][:16]}… when it was built; rebuild (03_build)")
-    return backend_module(entry["backend"]).load(sidecar, threads=threads, source_sha256=entry["source_sha256"])
+    return by_name(entry["backend"]).load(sidecar, threads=threads, source_sha256=entry["source_sha256"])
 
 
 def compile_into_cache(run_dir: str, entry: dict[str, Any], threads: int) -> dict[str, Any]:
@@ -112,18 +99,6 @@ def compile_into_cache(run_dir: str, entry: dict[str, Any], threads: int) -> dic
     finally:
         engine.close()
     return {**info.get("compile_cache", {}), "load_seconds": info.get("load_seconds")}
-
-
-def trt_options(params: Params):
-    from .backends.trt_api import TrtOptions
-
-    return TrtOptions(
-        workspace_mb=params.trt_workspace_mb, min_batch=params.trt_min_batch,
-        opt_batch=params.trt_opt_batch or params.batcher_max_batch, max_batch=params.max_batch,
-        opt_level=params.trt_opt_level, hardware_compat=params.trt_hardware_compat.value,
-        version_compatible=params.trt_version_compatible, weak_typing_fallback=params.trt_weak_typing_fallback,
-        cuda_graph=params.trt_cuda_graph, timing_cache_dir=params.trt_timing_cache_dir,
-    )
 
 
 def run(params: Params) -> dict[str, Any]:
@@ -146,42 +121,35 @@ def run(params: Params) -> dict[str, Any]:
     build_dir = paths.stage_dir(run_dir, "03_build")
     engines = []
     for spec in planned:
-        backend, precision = spec.backend, spec.precision
-        if backend == "tensorrt" and precision == "int8" and calibrated.get("quant_scope") == "dynamic":
-            skipped.append({"engine": spec.name, "reason": "the INT8 model is dynamic INT8 (not Q/DQ): TensorRT "
-                                                           "cannot build it; use quant_scope all or matmul"})
+        job = BuildJob(inputs, spec.precision, spec.mode, store, params,
+                       int8_dynamic=calibrated.get("quant_scope") == "dynamic")
+        module = by_name(spec.backend)
+        try:
+            sidecar_path = module.build_engine(job)
+        except EngineSkipped as e:
+            skipped.append({"engine": spec.name, "reason": str(e)})
             continue
-        if backend == "torch":
-            sidecar_path = backend_module(backend).build(inputs, precision, store, params.model, mode=spec.mode,
-                                                         compile_mode=params.compile_mode.value,
-                                                         compile_cache_dir=params.compile_cache_dir)
-        elif backend == "tensorrt":
-            sidecar_path = backend_module(backend).build(inputs, precision, store, "", options=trt_options(params))
-        else:
-            src = Path(onnx_by_precision[precision])
-            sidecar_path = backend_module(backend).build(inputs, precision, store, f"{src.parent.name}/{src.name}")
-        sc = read_json(sidecar_path)
+        sc = read_sidecar(sidecar_path)
         engines.append({
-            "name": sc["name"], "backend": backend, "precision": precision,
-            "sidecar": str(sidecar_path.relative_to(build_dir)), "engine_sha256": sc["engine_sha256"],
-            "source": sc["source"], "source_sha256": sc["source_sha256"], "build_seconds": sc["build_seconds"],
-            "size_bytes": (sidecar_path.parent / sc["engine_file"]).stat().st_size,
+            "name": sc.name, "backend": spec.backend, "precision": spec.precision,
+            "sidecar": str(sidecar_path.relative_to(build_dir)), "engine_sha256": sc.engine_sha256,
+            "source": sc.source, "source_sha256": sc.source_sha256, "build_seconds": sc.build_seconds,
+            "size_bytes": (sidecar_path.parent / sc.engine_file).stat().st_size,
             "mode": spec.mode, "baseline": spec == BASELINE,
-            **({"tensorrt": {k: sc["extra"][k] for k in ("typing", "layers", "timing_cache", "profile")
-                             if k in sc["extra"]}} if backend == "tensorrt" else {}),
+            **module.build_record(sc),
         })
         if spec.mode == "compile":  # compile once here, into the cache every later load of this engine reads
             try:
                 engines[-1]["compile"] = call_isolated(compile_into_cache, str(run_dir), engines[-1], params.threads,
-                                                       what=f"compiling {sc['name']}")
+                                                       what=f"compiling {sc.name}")
             except Exception as e:  # noqa: BLE001 - a crash or an Inductor error fails this engine, not the stage
                 engines.pop()
-                skipped.append({"engine": sc["name"], "reason": f"torch.compile failed: {str(e).splitlines()[0][:300]}"})
-                logger.warning(f"{sc['name']}: torch.compile failed: {e}")
+                skipped.append({"engine": sc.name, "reason": f"torch.compile failed: {str(e).splitlines()[0][:300]}"})
+                logger.warning(f"{sc.name}: torch.compile failed: {e}")
                 continue
-            logger.info(f"compiled {sc['name']}: cache {engines[-1]['compile'].get('outcome')}, "
+            logger.info(f"compiled {sc.name}: cache {engines[-1]['compile'].get('outcome')}, "
                   f"{engines[-1]['compile'].get('load_seconds')} s")
-        logger.info(f"built {sc['name']} in {sc['build_seconds']:.2f} s")
+        logger.info(f"built {sc.name} in {sc.build_seconds:.2f} s")
     result = {
         "device_slug": hardware.device_slug(),
         "capabilities": {"cuda": caps.cuda, "tensorrt": caps.tensorrt},

@@ -61,12 +61,6 @@ def new_run_id(params: Params) -> str:
     return f"{dt.datetime.now():%Y%m%d-%H%M%S}-{model}-{secrets.token_hex(2)}"
 
 
-def notebook_parameters(notebook: Path) -> list[str]:
-    import papermill
-
-    return list(papermill.inspect_notebook(str(notebook)))
-
-
 def hash_artifacts(run_dir: Path) -> dict[str, dict[str, Any]]:
     """sha256 and size of every file in the run except the manifest itself."""
     out = {}
@@ -170,7 +164,7 @@ def execute_stages(staging: Path, values: dict[str, Any], stages: list[dict[str,
         src = paths.notebooks_dir() / f"{stage}.ipynb"
         out_nb = staging / "notebooks" / f"{stage}.ipynb"
         out_nb.parent.mkdir(exist_ok=True)
-        wanted = {k: values[k] for k in notebook_parameters(src) if k in values}
+        wanted = {k: values[k] for k in paths.notebook_parameters(src) if k in values}
         t0 = time.time()
         logger.info(f"{stage} …")
         record = {"stage": stage, "notebook": f"notebooks/{stage}.ipynb",

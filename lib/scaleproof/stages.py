@@ -34,9 +34,7 @@ STAGE_MODULES = {
 @functools.cache
 def stage_parameters(stage: str) -> tuple[str, ...]:
     """The parameters a stage's notebook declares (its parameters cell): what its result depends on."""
-    import papermill
-
-    names = papermill.inspect_notebook(str(paths.notebooks_dir() / f"{stage}.ipynb"))
+    names = paths.notebook_parameters(paths.notebooks_dir() / f"{stage}.ipynb")
     return tuple(n for n in names if n != "run_dir")
 
 

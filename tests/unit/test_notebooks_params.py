@@ -9,7 +9,7 @@ import papermill
 import pytest
 
 from scaleproof.config import Params, parameters_cell
-from scaleproof.paths import STAGES, notebooks_dir
+from scaleproof.paths import STAGES, notebook_parameters, notebooks_dir
 
 NOTEBOOKS = [notebooks_dir() / f"{s}.ipynb" for s in STAGES]
 # 07 runs after a fleet, 08 after a published run: not in the chain
@@ -27,6 +27,7 @@ def test_parameters_cell_matches_params(nb: Path):
     source = "".join(tagged[0]["source"])
     assigned = [ast.unparse(n.target) for n in ast.parse(source).body if isinstance(n, ast.AnnAssign)]
     assert assigned == list(declared), f"{nb.name}: papermill sees {list(declared)}, the cell assigns {assigned}"
+    assert notebook_parameters(nb) == list(declared)  # what stages record as made_with, read without papermill
     # the cell is generated from Params (types, defaults, help): python scripts/sync_notebook_params.py rewrites it
     assert source.strip() == parameters_cell(list(declared)), f"{nb.name}: run scripts/sync_notebook_params.py"
     assert all(info["inferred_type_name"] != "None" for info in declared.values())  # --help-notebook shows a type
@@ -67,3 +68,8 @@ def test_notebooks_stay_thin(nb: Path):
         if cell.cell_type == "code":
             tree = ast.parse(cell.source)
             assert not [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+
+
+@pytest.mark.parametrize("nb", ALL_NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_are_read_as_papermill_reads_them(nb: Path):
+    assert notebook_parameters(nb) == list(papermill.inspect_notebook(str(nb)))

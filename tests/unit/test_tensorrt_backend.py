@@ -339,7 +339,7 @@ def test_fp32_model_asked_for_fp16_is_converted_to_an_fp16_model(tmp_path, digit
 
 
 def test_stage_options_come_from_params():
-    from scaleproof.build import trt_options
+    from scaleproof.backends.tensorrt import trt_options
 
     o = trt_options(Params(trt_opt_batch=0, batcher_max_batch=16, max_batch=64, trt_hardware_compat="ampere_plus"))
     assert (o.opt_batch, o.max_batch, o.hardware_compat) == (16, 64, "ampere_plus")

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..io_spec import Feed, ModelIO
+
+if TYPE_CHECKING:
+    from ..config import Params
 
 
 def usable_threads(threads: int) -> int:
@@ -33,6 +37,23 @@ class BuildInputs:
     def profile(self, min_batch: int = 1) -> dict[str, Any]:
         """The sidecar's input profile: the model's inputs and outputs and the batch range."""
         return {"io": self.io.model_dump(mode="json"), "min_batch": min_batch, "max_batch": self.max_batch}
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """One engine to build: the model's artifacts, the precision and mode, where it goes, and the run's
+    parameters (each backend reads its own options from them)."""
+
+    inputs: BuildInputs
+    precision: str
+    mode: str  # the torch backend's eager, cuda_graph or compile; "" elsewhere
+    store: Path
+    params: Params
+    int8_dynamic: bool = False  # the INT8 model is dynamic INT8 (no Q/DQ): not every backend can build it
+
+
+class EngineSkipped(Exception):
+    """A backend cannot build this engine here; the message says why (the build stage records it and goes on)."""
 
 
 class Engine(ABC):

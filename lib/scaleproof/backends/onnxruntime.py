@@ -11,7 +11,7 @@ import numpy as np
 from ..engine_store import Sidecar, check_engine, current_device, save_engine
 from ..io_spec import Feed
 from ..provenance import sha256_file
-from .base import BuildInputs, Engine, usable_threads
+from .base import BuildInputs, BuildJob, Engine, usable_threads
 
 NAME = "onnxruntime"
 
@@ -48,6 +48,20 @@ class OrtEngine(Engine):
 
     def infer(self, x: Feed) -> list[np.ndarray]:
         return self._sess.run(None, x)
+
+
+def supported(device: str) -> dict[str, set[str]]:
+    """precision -> modes built on `device`: ONNX Runtime's CPU provider only."""
+    return {"fp32": {""}, "int8": {""}} if device == "cpu" else {}
+
+
+def build_engine(job: BuildJob) -> Path:
+    src = Path(job.inputs.onnx_by_precision[job.precision])
+    return build(job.inputs, job.precision, job.store, f"{src.parent.name}/{src.name}")
+
+
+def build_record(sc: Sidecar) -> dict:
+    return {}  # build.json's common fields say it all
 
 
 def build(inputs: BuildInputs, precision: str, store: Path, source_label: str) -> Path:

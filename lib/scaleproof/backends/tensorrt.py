@@ -31,7 +31,7 @@ from ..errors import ArtifactError, EngineMismatchError
 from ..io_spec import Feed, ModelIO
 from ..onnx_io import io_from_onnx, load_onnx_checked
 from ..provenance import sha256_file
-from .base import BuildInputs, Engine
+from .base import BuildInputs, BuildJob, Engine, EngineSkipped
 from .cuda_io import DeviceSamples, pinned_array
 from .torch import bucket_for, buckets, nvml_process_memory_mb
 from .trt_api import (
@@ -174,6 +174,34 @@ def _build_serialized(trt, api: TrtApi, plan: PrecisionPlan, onnx_path: Path, in
             "build_seconds_tensorrt": round(seconds, 3), "layers": layers,
             "device_memory_bytes": api.device_memory_bytes(engine)}
     return bytes(serialized), info
+
+
+def supported(device: str) -> dict[str, set[str]]:
+    """precision -> modes built on `device`: CUDA GPUs only."""
+    return {"fp32": {""}, "fp16": {""}, "int8": {""}} if device == "cuda" else {}
+
+
+def trt_options(params) -> TrtOptions:
+    """The builder options a run's parameters ask for."""
+    return TrtOptions(
+        workspace_mb=params.trt_workspace_mb, min_batch=params.trt_min_batch,
+        opt_batch=params.trt_opt_batch or params.batcher_max_batch, max_batch=params.max_batch,
+        opt_level=params.trt_opt_level, hardware_compat=params.trt_hardware_compat.value,
+        version_compatible=params.trt_version_compatible, weak_typing_fallback=params.trt_weak_typing_fallback,
+        cuda_graph=params.trt_cuda_graph, timing_cache_dir=params.trt_timing_cache_dir,
+    )
+
+
+def build_engine(job: BuildJob) -> Path:
+    if job.precision == "int8" and job.int8_dynamic:
+        raise EngineSkipped("the INT8 model is dynamic INT8 (not Q/DQ): TensorRT cannot build it; "
+                            "use quant_scope all or matmul")
+    return build(job.inputs, job.precision, job.store, "", options=trt_options(job.params))
+
+
+def build_record(sc: Sidecar) -> dict:
+    """Precision typing, layers, timing cache and profile, kept in build.json."""
+    return {"tensorrt": {k: sc.extra[k] for k in ("typing", "layers", "timing_cache", "profile") if k in sc.extra}}
 
 
 def build(inputs: BuildInputs, precision: str, store: Path, source_label: str,

@@ -21,7 +21,7 @@ from ..errors import ArtifactError, ParamsError
 from ..io_spec import Feed, ModelIO
 from ..provenance import sha256_file
 from . import compile_cache
-from .base import BuildInputs, Engine, usable_threads
+from .base import BuildInputs, BuildJob, Engine, usable_threads
 from .cuda_io import DeviceSamples, pinned_array
 
 NAME = "torch"
@@ -227,6 +227,15 @@ def supported(device: str) -> dict[str, set[str]]:
     if device == "cuda":
         return {p: {"eager", "cuda_graph", "compile"} for p in DTYPES}
     return {"fp32": {"eager"}}
+
+
+def build_engine(job: BuildJob) -> Path:
+    return build(job.inputs, job.precision, job.store, job.inputs.model_spec, mode=job.mode,
+                 compile_mode=job.params.compile_mode.value, compile_cache_dir=job.params.compile_cache_dir)
+
+
+def build_record(sc: Sidecar) -> dict:
+    return {}  # build.json's common fields say it all
 
 
 def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, mode: str = "eager",
