@@ -16,6 +16,7 @@ from . import anomalies, paths, stages
 from .config import Params
 from .errors import ParamsError
 from .metrics import describe as describe_metric
+from .results import BenchmarkResult, Capacity, Scaling, ValidateResult
 
 HOURS_PER_YEAR = 8760
 HOURS_PER_MONTH = 730
@@ -149,17 +150,16 @@ def claim(cid: str, text: str, value: float, source: str, key: str) -> dict[str,
     return {"id": cid, "text": text, "value": value, "source": source, "key": key}
 
 
-def instance_scaling(accelerators: int, bench: dict[str, Any]) -> dict[str, Any]:
+def instance_scaling(accelerators: int, measured: Scaling | None) -> dict[str, Any]:
     """How per-accelerator capacity becomes per-instance capacity: the measured scaling factor where the
-    benchmark measured this many devices, else linear scaling, said plainly."""
-    measured = bench.get("scaling") or {}
+    benchmark measured this many devices (`measured`, benchmark.json's scaling), else linear scaling, said plainly."""
     out = {"accelerators_per_instance": accelerators, "factor": 1.0}
     if accelerators == 1:
         return {**out, "source": "one accelerator per instance: no scaling involved"}
-    n = len(measured.get("devices", []))
-    if measured.get("scaling_factor") and 1 < n <= accelerators:
-        where = f"benchmark/benchmark.json scaling ({n} devices, {measured['engine']})"
-        return {**out, "factor": measured["scaling_factor"], "factor_range": measured.get("factor_range"),
+    n = len(measured.devices) if measured else 0
+    if measured and measured.scaling_factor and 1 < n <= accelerators:
+        where = f"benchmark/benchmark.json scaling ({n} devices, {measured.engine})"
+        return {**out, "factor": measured.scaling_factor, "factor_range": measured.factor_range,
                 "measured": n == accelerators, "measured_devices": n,
                 "source": f"measured: {where}" if n == accelerators else
                 f"measured over {n} of the instance's {accelerators} accelerators ({where}); that the factor holds "
@@ -168,25 +168,24 @@ def instance_scaling(accelerators: int, bench: dict[str, Any]) -> dict[str, Any]
             "source": f"assumed linear: this run measured no scaling over {accelerators} devices (scaling_devices)"}
 
 
-def price_engine(cap: dict[str, Any], price: PriceRow, traffic: Traffic, params: Params,
+def price_engine(cap: Capacity, price: PriceRow, traffic: Traffic, params: Params,
                  per_instance: float = 1.0) -> dict[str, Any]:
     """Cost of one engine now, per growth scenario and in the price scenario, with a range: from the
     run-to-run spread of repeated peak searches, or else from one search's VALID/INVALID bracket.
     `per_instance` turns the per-accelerator capacity into an instance's (accelerators x scaling)."""
-    measured_qps = cap["qps"]  # per accelerator, as benchmark.json has it (the claims cite this value)
-    cap = {**cap, "qps": cap["qps"] * per_instance,
-           **({"qps_upper": cap["qps_upper"] * per_instance} if cap.get("qps_upper") else {})}
-    now = fleet_cost(cap["qps"], price.usd_per_hour, traffic)
-    out = {"qps": measured_qps, "instance_qps": cap["qps"], **now}
-    if cap.get("qps_upper"):
-        hi = fleet_cost(cap["qps_upper"], price.usd_per_hour, traffic)
-        out["range"] = {"source": cap["range_source"], "qps": [cap["qps"], cap["qps_upper"]],
+    qps = cap.qps * per_instance  # benchmark.json's capacity is per accelerator (the claims cite that value)
+    now = fleet_cost(qps, price.usd_per_hour, traffic)
+    out = {"qps": cap.qps, "instance_qps": qps, **now}
+    if cap.qps_upper:
+        qps_upper = cap.qps_upper * per_instance
+        hi = fleet_cost(qps_upper, price.usd_per_hour, traffic)
+        out["range"] = {"source": cap.range_source, "qps": [qps, qps_upper],
                         "instances": [hi["instances"], now["instances"]],
                         "annual_usd": [hi["annual_usd"], now["annual_usd"]],
                         "usd_per_1m": [hi["usd_per_1m"], now["usd_per_1m"]]}
-    out["scenarios"] = [{"growth": g, **fleet_cost(cap["qps"], price.usd_per_hour, traffic, g)} for g in params.growth]
+    out["scenarios"] = [{"growth": g, **fleet_cost(qps, price.usd_per_hour, traffic, g)} for g in params.growth]
     out["price_scenario"] = {"price_change": params.price_change,
-                             **fleet_cost(cap["qps"], price.usd_per_hour * (1 + params.price_change), traffic)}
+                             **fleet_cost(qps, price.usd_per_hour * (1 + params.price_change), traffic)}
     if params.revenue_per_1k > 0:
         revenue = traffic.daily_requests * 365 / 1000 * params.revenue_per_1k
         out["cost_share_of_revenue"] = now["annual_usd"] / revenue
@@ -207,36 +206,34 @@ def ratio_ranges(baseline: dict[str, Any], engine: dict[str, Any]) -> dict[str, 
 
 
 def run(params: Params) -> dict[str, Any]:
-    validated = stages.require(params, "04_validate")
-    bench = stages.require(params, "05_benchmark")
-    price = pick_price(load_prices(params.price_table or None), params.instance, bench["device_slug"],
+    validated: ValidateResult = stages.require_typed(params, "04_validate")
+    bench: BenchmarkResult = stages.require_typed(params, "05_benchmark")
+    price = pick_price(load_prices(params.price_table or None), params.instance, bench.device_slug,
                        params.price_usd_per_hour)
     traffic = Traffic(params.daily_requests, params.peak_to_average, params.target_utilization, params.redundancy)
     bench_file, val_file, cost_file = "benchmark/benchmark.json", "validate/validate.json", "cost_report/cost_report.json"
-    val_rows = {r["engine"]: r for r in validated["engines"]}
-    scaling = instance_scaling(params.accelerators_per_instance, bench)
+    scaling = instance_scaling(params.accelerators_per_instance, bench.scaling)
     per_instance = scaling["accelerators_per_instance"] * scaling["factor"]
     # price rows are per accelerator: an instance of N accelerators costs N times the row's rate
     instance_price = replace(price, usd_per_hour=price.usd_per_hour * params.accelerators_per_instance)
     scaling["usd_per_instance_hour"] = instance_price.usd_per_hour
-    priced, excluded = [], list(bench["excluded"])
-    for i, row in enumerate(bench["engines"]):
-        name = row["engine"]
-        if not row["validated"]:
-            excluded.append({"engine": name, "reason": f"failed validation: {val_rows[name]['reason']}"})
+    priced, excluded = [], list(bench.excluded)
+    for i, row in enumerate(bench.engines):
+        name, v = row.engine, validated.engine(row.engine)
+        if not row.validated:
+            excluded.append({"engine": name, "reason": f"failed validation: {v.reason}"})
             continue
-        if row["capacity"] is None:
-            excluded.append({"engine": name, "reason": f"not priced: {row.get('capacity_reason') or row['server']['dynamic']['reason']}"})
+        if row.capacity is None:
+            excluded.append({"engine": name, "reason": f"not priced: {row.capacity_reason or row.server['dynamic']['reason']}"})
             continue
-        cap = row["capacity"]
-        priced.append({"engine": name, "backend": row["backend"], "precision": row["precision"],
-                       "baseline": row["baseline"], "batching": cap["batching"], "p99_ms": cap["p99_ms"],
-                       "loadgen_log": cap["log_dir"],
-                       "memory_mb": row["memory"].get("gpu_peak_allocated_mb", row["memory"].get("process_peak_rss_mb")),
-                       "top1_delta_pts": val_rows[name].get("top1_delta_pts"),
-                       "top1_agreement": val_rows[name].get("top1_agreement"),
-                       "accuracy": describe_metric(val_rows[name]), "flags": row["flags"] if "flags" in row else anomalies.check(row, params.peak_tolerance),
-                       "remeasured": row.get("remeasured"),
+        cap = row.capacity
+        flags = [f.model_dump() for f in row.flags] if row.flags is not None else \
+            anomalies.check(row.model_dump(), params.peak_tolerance)
+        priced.append({"engine": name, "backend": row.backend, "precision": row.precision,
+                       "baseline": row.baseline, "batching": cap.batching, "p99_ms": cap.p99_ms,
+                       "loadgen_log": cap.log_dir, "memory_mb": row.memory_mb(),
+                       "top1_delta_pts": v.top1_delta_pts, "top1_agreement": v.top1_agreement,
+                       "accuracy": describe_metric(v.model_dump()), "flags": flags, "remeasured": row.remeasured,
                        "bench_index": i, **price_engine(cap, instance_price, traffic, params, per_instance)})
     baseline = next((p for p in priced if p["baseline"]), None)
     claims = []
@@ -246,23 +243,23 @@ def run(params: Params) -> dict[str, Any]:
                             f"LoadGen Server run (P99 {p['p99_ms']:.3f} ms)", p["qps"], bench_file, f"{k}.qps"))
         claims.append(claim(f"{p['engine']}.p99", f"{p['engine']} P99 latency {p['p99_ms']:.3f} ms at its confirmed Server QPS",
                             p["p99_ms"], bench_file, f"{k}.p99_ms"))
-        vi = next(j for j, r in enumerate(validated["engines"]) if r["engine"] == p["engine"])
-        v = val_rows[p["engine"]]
-        if v.get("metric") == "top1":
-            claims.append(claim(f"{p['engine']}.top1", f"{p['engine']} top-1 {100 * v['top1']:.2f}% "
-                                f"({p['top1_delta_pts']:+.2f} pt vs FP32)", v["top1"], val_file, f"engines[{vi}].top1"))
-        elif v.get("metric") == "agreement":
+        vi = next(j for j, r in enumerate(validated.engines) if r.engine == p["engine"])
+        v = validated.engines[vi]
+        if v.metric == "top1":
+            claims.append(claim(f"{p['engine']}.top1", f"{p['engine']} top-1 {100 * v.top1:.2f}% "
+                                f"({p['top1_delta_pts']:+.2f} pt vs FP32)", v.top1, val_file, f"engines[{vi}].top1"))
+        elif v.metric == "agreement":
             claims.append(claim(f"{p['engine']}.agreement", f"{p['engine']} agrees with FP32 on "
                                 f"{100 * p['top1_agreement']:.2f}% of top-1 predictions", p["top1_agreement"], val_file,
                                 f"engines[{vi}].top1_agreement"))
-        elif v.get("metric") == "cosine":
+        elif v.metric == "cosine":
             claims.append(claim(f"{p['engine']}.cosine", f"{p['engine']} outputs have mean cosine "
-                                f"{v['cosine_mean']:.4f} to FP32", v["cosine_mean"], val_file, f"engines[{vi}].cosine_mean"))
-        elif v.get("metric") == "user":
-            claims.append(claim(f"{p['engine']}.score", f"{p['engine']} scores {v['score']:.4g} on the user metric "
-                                f"(FP32 {v['ref_score']:.4g})", v["score"], val_file, f"engines[{vi}].score"))
-        claims.append(claim(f"{p['engine']}.output_err", f"{p['engine']} output error vs FP32 {v['output_err']:.3g}",
-                            v["output_err"], val_file, f"engines[{vi}].output_err"))
+                                f"{v.cosine_mean:.4f} to FP32", v.cosine_mean, val_file, f"engines[{vi}].cosine_mean"))
+        elif v.metric == "user":
+            claims.append(claim(f"{p['engine']}.score", f"{p['engine']} scores {v.score:.4g} on the user metric "
+                                f"(FP32 {v.ref_score:.4g})", v.score, val_file, f"engines[{vi}].score"))
+        claims.append(claim(f"{p['engine']}.output_err", f"{p['engine']} output error vs FP32 {v.output_err:.3g}",
+                            v.output_err, val_file, f"engines[{vi}].output_err"))
         claims.append(claim(f"{p['engine']}.instances", f"{p['engine']} needs {p['instances']} instances for "
                             f"{traffic.peak_qps:,.0f} QPS peak (N+{traffic.redundancy})", p["instances"], cost_file,
                             f"engines[{n}].instances"))
@@ -277,21 +274,21 @@ def run(params: Params) -> dict[str, Any]:
                                 f"year against {baseline['engine']}", p["annual_savings_usd"], cost_file,
                                 f"engines[{n}].annual_savings_usd"))
     best = max(priced, key=lambda p: p["qps"]) if priced else None
-    exploratory = (bench.get("pricing") or {}).get("exploratory")
+    exploratory = (bench.pricing or {}).get("exploratory")
     result = {
         "status": exploratory or ("priced" if priced else "nothing priced: no engine has a confirmed capacity"),
         "exploratory": bool(exploratory),
-        "measured_hardware": bench.get("hardware"),
+        "measured_hardware": bench.hardware,
         "price": {**asdict(price), "table": price_table_label(params.price_table)},
         "anomaly_rules": anomalies.RULES,
         "assumptions": {"daily_requests": params.daily_requests, "peak_to_average": params.peak_to_average,
                         "peak_qps": traffic.peak_qps, "target_utilization": params.target_utilization,
                         "redundancy": params.redundancy, "growth": params.growth, "price_change": params.price_change,
                         "revenue_per_1k": params.revenue_per_1k, "hours_per_year": HOURS_PER_YEAR,
-                        "capacity": bench["capacity_method"], "sla_p99_ms": bench["loadgen"]["sla_p99_ms"],
+                        "capacity": bench.capacity_method, "sla_p99_ms": bench.loadgen["sla_p99_ms"],
                         "inference": "one sample through the model", "scaling": scaling,
                         "range": "run-to-run spread of the peaks of the repeated searches "
-                                 f"({bench['loadgen'].get('peak_repeats', params.peak_repeats)} per engine; with one "
+                                 f"({bench.loadgen.get('peak_repeats', params.peak_repeats)} per engine; with one "
                                  "search, its VALID/INVALID bracket); ratios and savings take both ends"},
         "baseline": baseline["engine"] if baseline else None,
         "best": best["engine"] if best else None,

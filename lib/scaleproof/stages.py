@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any
 
-from . import paths
+from . import paths, results
 from .config import Params
 from .errors import ArtifactError
 from .provenance import read_json, write_json
@@ -45,7 +45,11 @@ def write_result(run_dir, stage: str, result: dict[str, Any], params: Params | N
     if params is not None:
         values = params.values()
         made_with = {"made_with": {k: values[k] for k in stage_parameters(stage) if k in values}}
-    write_json(paths.result_path(run_dir, stage), {"stage": stage, **made_with, **result})
+    doc = {"stage": stage, "result_format": results.FORMAT, **made_with, **result}
+    path = paths.result_path(run_dir, stage)
+    if stage in results.MODELS:  # a stage that breaks its contract fails here, not in the stage that reads it
+        results.check(stage, doc, path)
+    write_json(path, doc)
 
 
 def parameter_mismatch(params: Params, stage: str, result: dict[str, Any]) -> list[str]:
@@ -57,13 +61,17 @@ def parameter_mismatch(params: Params, stage: str, result: dict[str, Any]) -> li
 
 
 def read_result(run_dir, stage: str) -> dict[str, Any]:
+    """A stage's result as written, after checking its format version and contract (`results`)."""
     path = paths.result_path(run_dir, stage)
     try:
-        return read_json(path)
+        raw = read_json(path)
     except FileNotFoundError:
         raise ArtifactError(f"{path} is missing: run stage {stage} first") from None
     except json.JSONDecodeError as e:
         raise ArtifactError(f"{path} is not valid JSON ({e}): rerun stage {stage}") from e
+    if stage in results.MODELS:
+        results.check(stage, raw, path)
+    return raw
 
 
 def require(params: Params, stage: str) -> dict[str, Any]:
@@ -81,3 +89,8 @@ def require(params: Params, stage: str) -> dict[str, Any]:
                             f"build on results that do not belong to these parameters. Use the same values, or "
                             f"delete {path.parent} to make {stage} again with these")
     return result
+
+
+def require_typed(params: Params, stage: str) -> results.StageResult:
+    """`require`, as the stage's typed result (`results.MODELS[stage]`)."""
+    return results.MODELS[stage].model_validate(require(params, stage))
