@@ -13,11 +13,15 @@ QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(VENV)/.installed: pyproject.toml
+# requirements.lock pins every package of .[dev,fleet] but torch, with hashes (scripts/update_lock.sh); torch first,
+# from TORCH_SPEC, then the lock without resolving anything, then the package itself; pip check proves it complete
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip install -q "$(TORCH_SPEC)" 2>&1 | $(QUIET_PIP)
-	$(PY) -m pip install -q -e '.[dev,fleet]' 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements.lock 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip check
 	$(PY) -c "import scaleproof, torch, onnxruntime, papermill, mlperf_loadgen"
 	touch $@
 

@@ -15,3 +15,29 @@ def test_environment_yml_lists_the_pyproject_dependencies():
     listed = {d for d in pip if not d.startswith("-e")}
     assert listed == wanted, f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
     assert "python=3.11" in env["dependencies"]
+
+
+def test_the_lock_pins_what_make_setup_installs_with_hashes_and_satisfies_pyproject():
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    wanted = [Requirement(r) for r in [*project["dependencies"], *extras["dev"], *extras["fleet"]]]
+    pins, hashed = {}, set()
+    text = (ROOT / "requirements.lock").read_text()
+    for entry in text.replace("\\\n", " ").splitlines():
+        if "==" in entry and not entry.startswith("#"):
+            name, rest = entry.split("==", 1)
+            version = rest.split()[0]
+            pins[name.strip().lower().replace("_", "-")] = Version(version)
+            if "--hash=sha256:" in rest:
+                hashed.add(name.strip().lower().replace("_", "-"))
+    assert pins and set(pins) == hashed, f"pinned without a hash: {set(pins) - hashed}"
+    for req in wanted:
+        name = req.name.lower().replace("_", "-")
+        if name == "torch":  # installed first from TORCH_SPEC (a CPU or CUDA build: different hashes)
+            assert name not in pins
+            continue
+        assert name in pins, f"{req} is not in requirements.lock: run bash scripts/update_lock.sh"
+        assert req.specifier.contains(pins[name], prereleases=True), f"the lock's {name} {pins[name]} is not {req}"
