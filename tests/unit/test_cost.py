@@ -3,16 +3,21 @@ import math
 import pytest
 
 from scaleproof.cli import main
+from scaleproof.config import Params
 from scaleproof.cost import (
+    PriceRow,
     Traffic,
     compare,
     cost_per_million,
     fleet_cost,
+    instance_scaling,
     instances_needed,
     load_prices,
     pick_price,
+    price_engine,
 )
 from scaleproof.errors import ParamsError
+from scaleproof.results import Capacity, Scaling
 
 
 def test_reference_worked_check_t4():
@@ -76,3 +81,28 @@ def test_price_rows_without_source_are_refused(tmp_path):
     f.write_text("id,accelerator\nx,T4\n")
     with pytest.raises(ParamsError, match="lacks columns"):
         load_prices(f)
+
+
+def test_cost_uses_the_measured_factor_or_says_it_assumed_linear_scaling():
+    bench = Scaling(engine="e", devices=["cuda:0", "cuda:1"], scaling_factor=0.9, factor_range=[0.85, 0.95])
+    measured = instance_scaling(2, bench)
+    assert measured["factor"] == 0.9 and measured["measured"] and measured["source"].startswith("measured")
+    assert measured["factor_range"] == [0.85, 0.95]
+    partly = instance_scaling(8, bench)  # measured on 2, priced for 8: the report says which part is assumed
+    assert partly["factor"] == 0.9 and not partly["measured"] and partly["measured_devices"] == 2
+    assert "measured over 2 of the instance's 8 accelerators" in partly["source"] and "is assumed" in partly["source"]
+    assumed = instance_scaling(8, None)
+    assert assumed["factor"] == 1.0 and not assumed["measured"] and "assumed linear" in assumed["source"]
+    assert instance_scaling(1, None)["source"].startswith("one accelerator per instance")
+
+
+def test_an_instance_of_n_accelerators_is_priced_at_n_times_the_rate_and_its_scaled_capacity():
+    price = PriceRow("x", "H100", "per GPU", 2.0, "test", "2026-11", "low", "")
+    traffic = Traffic(daily_requests=86400 * 1000.0, peak_to_average=1.0, utilization=1.0, redundancy=0)
+    cap = Capacity(qps=100.0, p99_ms=5.0, log_dir="benchmark/loadgen/e/server-confirm-00", batching="dynamic")
+    one = price_engine(cap, price, traffic, Params())
+    eight = price_engine(cap, PriceRow(**{**price.__dict__, "usd_per_hour": 16.0}), traffic, Params(),
+                         per_instance=8 * 0.5)
+    assert one["instances"] == 10 and eight["instances"] == 3  # 1,000 QPS over 400 QPS per instance
+    assert eight["qps"] == 100.0 and eight["instance_qps"] == 400.0
+    assert eight["usd_per_1m"] == pytest.approx(one["usd_per_1m"] * 2)  # half the per-GPU yield: twice the cost
