@@ -5,7 +5,7 @@ from scaleproof import stages
 from scaleproof.datasets import Split
 from scaleproof.errors import ParamsError
 from scaleproof.io_spec import ModelIO
-from scaleproof.quantize import check_calibration_data
+from scaleproof.quantization.quantizers import check_calibration_data
 
 
 @pytest.mark.parametrize("x, message", [

@@ -111,7 +111,7 @@ def test_a_declared_length_that_disagrees_with_the_shape_is_refused_naming_the_t
 
 
 def test_fp16_conversion_refuses_the_same_model_with_the_same_error(tmp_path):
-    from scaleproof.fp16 import to_fp16
+    from scaleproof.quantization.fp16 import to_fp16
 
     path = write_model(tmp_path, external=True)
     declare_length(path, 128)

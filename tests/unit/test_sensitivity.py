@@ -4,7 +4,7 @@ contiguous runs), judged within a time budget; mixed precision keeps whole group
 import time
 from pathlib import Path
 
-from scaleproof import sensitivity
+from scaleproof.quantization import sensitivity
 
 
 def nodes(names, op="MatMul"):

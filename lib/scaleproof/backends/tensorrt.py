@@ -494,7 +494,7 @@ def inputs_for_onnx(onnx_path: Path, precision: str, max_batch: int, work_dir: P
     an FP32 file asked for FP16 is converted to an FP16 model first (TensorRT 11 takes precision from it)."""
     import onnx
 
-    from ..fp16 import to_fp16
+    from ..quantization.fp16 import to_fp16
 
     model = load_onnx_checked(onnx_path, load_external=False)
     io = io_from_onnx(model, dims)  # named dimensions after the batch axis need their sizes in `dims`

@@ -24,13 +24,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..config import CalibMethod, Quantizer, QuantScope
+from ..datasets import Split
+from ..errors import ParamsError
+from ..io_spec import Feed, ModelIO, feed_len, feed_slice
+from ..onnx_io import load_onnx_checked
+from ..provenance import atomic_path, package_versions, sha256_array, sha256_file
 from . import calib_cache
-from .config import CalibMethod, Quantizer, QuantScope
-from .datasets import Split
-from .errors import ParamsError
-from .io_spec import Feed, ModelIO, feed_len, feed_slice
-from .onnx_io import load_onnx_checked
-from .provenance import atomic_path, package_versions, sha256_array, sha256_file
 
 logger = logging.getLogger(__name__)
 

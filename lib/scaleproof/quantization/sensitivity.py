@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .metrics import describe
+from ..metrics import describe
 
 Evaluate = Callable[[Path], dict[str, Any]]  # a model file -> metrics.judge's row (passed, accuracy_cost_pts…)
 LAYER_RE = re.compile(r"(?:^|[./_])(?:layers?|blocks?|h|stages?|encoder_layer)[./_](\d+)(?=[./_]|$)")

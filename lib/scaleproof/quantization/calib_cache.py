@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .provenance import read_json, write_json
+from ..provenance import read_json, write_json
 
 FORMAT = "scaleproof-calibration-cache/1"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .onnx_io import load_onnx_checked
-from .provenance import atomic_path, sha256_file
+from ..onnx_io import load_onnx_checked
+from ..provenance import atomic_path, sha256_file
 
 
 def to_fp16(src: Path, dst: Path) -> dict[str, Any]:
