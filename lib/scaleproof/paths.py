@@ -22,15 +22,26 @@ def notebooks_dir() -> Path:
 
 
 def notebook_parameters(notebook: Path) -> list[str]:
-    """The names a notebook's parameters cell assigns, in order: what papermill injects (its cells are plain
-    `name: type = value` lines, generated from Params; tests/unit/test_notebooks_params.py holds this equal to
-    `papermill.inspect_notebook`). Read here without papermill, whose import costs each stage kernel ~3 s."""
+    """The names a notebook's parameters cell assigns, in order: what papermill injects (the stage notebooks'
+    cells are plain `name: type = value` lines, generated from Params; tests/unit/test_notebooks_params.py holds
+    this equal to `papermill.inspect_notebook`). Read here without papermill, whose import costs each stage
+    kernel ~3 s. Like papermill: no cell, no names; `x: int` without a value and `a = b = 1` are not
+    parameters; a name assigned twice counts once; IPython magics are skipped."""
     cells = json.loads(Path(notebook).read_text())["cells"]
-    cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
-    names = []
-    for node in ast.parse("".join(cell["source"])).body:
-        targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
-        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    cell = next((c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return []
+    source = "\n".join(line for line in "".join(cell["source"]).splitlines() if not line.lstrip().startswith(("%", "!")))
+    names: list[str] = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target = node.target
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id not in names:
+            names.append(target.id)
     return names
 
 

@@ -104,8 +104,8 @@ class ValidateResult(StageResult):
     metric: str
     gate: dict[str, Any]
     engines: list[ValidatedEngine]
-    passed: list[str]
-    failed: list[str]
+    passed: list[str] = Field(description="the engines that passed the gate")
+    failed: list[dict[str, Any]] = Field(description="the engines that did not, each with its reason")
 
     def engine(self, name: str) -> ValidatedEngine:
         return next(e for e in self.engines if e.engine == name)

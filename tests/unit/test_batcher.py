@@ -172,3 +172,17 @@ def test_one_engine_thread_serves_test_after_test():
     for _ in range(3):
         DynamicBatcher(engine, 4, 0.0, Collector()).start().stop()
     assert len(set(threads)) == 1 and threads[0] != threading.get_ident()
+
+
+def test_an_engine_is_freed_once_its_last_test_is_over_and_an_unstarted_batcher_stops_at_once():
+    import gc
+    import weakref
+
+    engine = loaded(EchoEngine(max_batch=4))
+    DynamicBatcher(engine, 4, 0.0, Collector()).start().stop()
+    never_started = DynamicBatcher(engine, 4, 0.0, Collector())
+    never_started.stop()  # returns: there is no worker to wait for (a LoadGen test that failed before starting it)
+    gone = weakref.ref(engine)
+    del engine, never_started
+    gc.collect()
+    assert gone() is None  # the engine's worker thread does not keep it (or its GPU memory) alive

@@ -1,3 +1,4 @@
+import re
 import tomllib
 
 import yaml
@@ -17,6 +18,10 @@ def test_environment_yml_lists_the_pyproject_dependencies():
     assert "python=3.11" in env["dependencies"]
 
 
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()  # PEP 503
+
+
 def test_the_lock_pins_what_make_setup_installs_with_hashes_and_satisfies_pyproject():
     from packaging.requirements import Requirement
     from packaging.version import Version
@@ -30,12 +35,14 @@ def test_the_lock_pins_what_make_setup_installs_with_hashes_and_satisfies_pyproj
         if "==" in entry and not entry.startswith("#"):
             name, rest = entry.split("==", 1)
             version = rest.split()[0]
-            pins[name.strip().lower().replace("_", "-")] = Version(version)
+            pins[normalized(name)] = Version(version)
             if "--hash=sha256:" in rest:
-                hashed.add(name.strip().lower().replace("_", "-"))
+                hashed.add(normalized(name))
     assert pins and set(pins) == hashed, f"pinned without a hash: {set(pins) - hashed}"
+    # torch's build (CPU here, CUDA elsewhere) brings its own CUDA stack: none of it may be locked
+    assert not [n for n in pins if n.startswith(("nvidia-", "cuda-")) or n == "triton"]
     for req in wanted:
-        name = req.name.lower().replace("_", "-")
+        name = normalized(req.name)
         if name == "torch":  # installed first from TORCH_SPEC (a CPU or CUDA build: different hashes)
             assert name not in pins
             continue

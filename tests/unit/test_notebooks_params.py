@@ -73,3 +73,15 @@ def test_notebooks_stay_thin(nb: Path):
 @pytest.mark.parametrize("nb", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_parameters_are_read_as_papermill_reads_them(nb: Path):
     assert notebook_parameters(nb) == list(papermill.inspect_notebook(str(nb)))
+
+
+@pytest.mark.parametrize("source", ["x: int = 1\ny = 2", "%matplotlib inline\nx = 1", "a = b = 1\nc = 3",
+                                    "x: int\ny: str = 'a'", "x = 1\nx = 2\nz = 3", None])
+def test_parameters_of_other_cells_are_read_as_papermill_reads_them(tmp_path, source):
+    cell = {"cell_type": "code", "metadata": {"tags": ["parameters"]} if source is not None else {},
+            "source": source or "q = 1", "outputs": [], "execution_count": None}
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text(json.dumps({"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "language": "python",
+                                                                         "display_name": "Python 3"}},
+                              "nbformat": 4, "nbformat_minor": 5}))
+    assert notebook_parameters(nb) == list(papermill.inspect_notebook(str(nb)))

@@ -52,3 +52,13 @@ def test_the_committed_schemas_are_the_models_schemas():
     committed = {p.name: p.read_text() for p in (ROOT / "docs" / "schemas").glob("*.schema.json")}
     assert committed == export_result_schemas.rendered(), "run: python scripts/export_result_schemas.py"
     assert set(results.MODELS) == set(stages.STAGE_MODULES)  # every stage's result has a model
+
+
+def test_a_validate_result_with_failed_engines_is_written(tmp_path):
+    failing = {**VALIDATED, "engines": [*VALIDATED["engines"], {
+        "engine": "onnxruntime-int8", "backend": "onnxruntime", "precision": "int8", "passed": False,
+        "reason": "top-1 dropped 3.1 pt (gate 1 pt)", "crashed": False}],
+        "failed": [{"engine": "onnxruntime-int8", "reason": "top-1 dropped 3.1 pt (gate 1 pt)"}]}
+    stages.write_result(tmp_path, "04_validate", failing)
+    typed = results.check("04_validate", stages.read_result(tmp_path, "04_validate"), "validate.json")
+    assert typed.failed[0]["engine"] == "onnxruntime-int8" and not typed.engine("onnxruntime-int8").passed

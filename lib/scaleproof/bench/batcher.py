@@ -39,6 +39,7 @@ class EngineThread:
     def _serve(self) -> None:
         while (job := self.jobs.get()) is not None:
             job()
+            job = None  # the finished batcher holds its engine: waiting with it would keep the engine alive
 
 
 _ENGINE_THREADS: weakref.WeakKeyDictionary[object, EngineThread] = weakref.WeakKeyDictionary()
@@ -75,6 +76,7 @@ class DynamicBatcher:
         self._done = threading.Event()
         self._thread = engine_thread(engine)
         self._sample_shape = sample_shape
+        self._started = False
 
     # producer side ---------------------------------------------------------------------------
     def submit(self, requests: list[tuple[int, int]]) -> None:
@@ -90,6 +92,7 @@ class DynamicBatcher:
     def start(self) -> DynamicBatcher:
         """Start serving on the engine's thread; return once every batch shape it will run is warm.
         One batcher at a time serves an engine (the next one's start waits for this one's stop)."""
+        self._started = True
         self._thread.jobs.put(self._run)
         self._ready.wait()
         if self._error is not None:
@@ -99,6 +102,8 @@ class DynamicBatcher:
 
     def stop(self) -> None:
         """Drain what is queued, then stop the worker; re-raise an engine error from the worker."""
+        if not self._started:
+            return
         with self._cond:
             self._stop = True
             self._cond.notify()

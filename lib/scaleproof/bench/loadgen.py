@@ -118,8 +118,6 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
     # SingleStream measures one query at a time: no queue window, nothing to wait for
     delay = 0.0 if scenario is Scenario.single_stream else cfg.max_delay_ms / 1e3
     library = SampleLibrary(samples)
-    batcher: Sut = engine.sut(library, SutConfig(cfg.max_batch, delay, cfg.fixed_batch), complete).start()
-
     settings = lg.TestSettings()
     settings.mode = lg.TestMode.PerformanceOnly
     settings.min_duration_ms = int(cfg.min_duration_s * 1000)
@@ -141,14 +139,19 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
     log.log_output.copy_summary_to_stdout = False
     log.enable_trace = False
 
-    sut = lg.ConstructSUT(lambda qs: batcher.submit([(q.id, q.index) for q in qs]), lambda: None)
-    qsl = library.construct(lg)
+    # started last and stopped whatever happens: an in-process batcher holds its engine's one worker thread
+    batcher: Sut = engine.sut(library, SutConfig(cfg.max_batch, delay, cfg.fixed_batch), complete).start()
+    sut = qsl = None
     try:
+        sut = lg.ConstructSUT(lambda qs: batcher.submit([(q.id, q.index) for q in qs]), lambda: None)
+        qsl = library.construct(lg)
         with switch_interval(GIL_SWITCH_INTERVAL_S), gc_pause.paused():
             lg.StartTestWithLogSettings(sut, qsl, settings, log)
     finally:
-        lg.DestroyQSL(qsl)
-        lg.DestroySUT(sut)
+        if qsl is not None:
+            lg.DestroyQSL(qsl)
+        if sut is not None:
+            lg.DestroySUT(sut)
         batcher.stop()
     for f in log_dir.iterdir():  # keep the summary and detail logs; the rest is empty in performance mode
         if f.name not in KEEP_LOGS:
