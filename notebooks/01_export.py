@@ -41,8 +41,8 @@ parity_atol: float = 0.0001  # largest |ONNX - PyTorch| output difference, relat
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scaleproof import export
 from scaleproof.config import Params
+from scaleproof.stages import export
 
 params = Params.from_namespace(globals())
 result = export.run(params)

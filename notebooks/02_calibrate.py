@@ -67,8 +67,9 @@ max_cov: float = 0.2  # largest spread (CoV of 5 block means of latency) for a v
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scaleproof import calibrate, report
+from scaleproof import report
 from scaleproof.config import Params
+from scaleproof.stages import calibrate
 
 params = Params.from_namespace(globals())
 result = calibrate.run(params)

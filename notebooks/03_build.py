@@ -56,8 +56,9 @@ trt_timing_cache_dir: str = ""  # folder of TensorRT timing caches per GPU type 
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scaleproof import build, report
+from scaleproof import report
 from scaleproof.config import Params
+from scaleproof.stages import build
 
 params = Params.from_namespace(globals())
 result = build.run(params)

@@ -47,8 +47,9 @@ val_samples: int = 0  # validation samples to use (0: the whole split)
 # %%
 from IPython.display import Markdown, display
 
-from scaleproof import report, validate
+from scaleproof import report
 from scaleproof.config import Params
+from scaleproof.stages import validate
 
 params = Params.from_namespace(globals())
 result = validate.run(params)

@@ -66,11 +66,11 @@ sweep_queue_delay_ms: list = []  # batcher queue delays to sweep with sweep_max_
 from IPython.display import Markdown, display
 
 from scaleproof import report
-from scaleproof.bench import stage
 from scaleproof.config import Params
+from scaleproof.stages import benchmark
 
 params = Params.from_namespace(globals())
-result = stage.run(params)
+result = benchmark.run(params)
 
 # %%
 display(Markdown(f"Device `{result['device_slug']}`, {result['threads']} threads. LoadGen: {result['loadgen']}. "

@@ -38,11 +38,12 @@ revenue_per_1k: float = 0.0  # revenue per 1,000 requests in USD (0: no margin f
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scaleproof import cost, paths, report, stages
+from scaleproof import paths, report, stages
 from scaleproof.config import Params
+from scaleproof.stages import cost_report
 
 params = Params.from_namespace(globals())
-result = cost.run(params)
+result = cost_report.run(params)
 exported = stages.read_result(params.run_path, "01_export")
 validated = stages.read_result(params.run_path, "04_validate")
 bench = stages.read_result(params.run_path, "05_benchmark")

@@ -33,8 +33,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory):
     """Export + calibrate + build + validate of the digits model, once per session, through lib."""
-    from scaleproof import build, calibrate, export, validate
     from scaleproof.config import Params
+    from scaleproof.stages import build, calibrate, export, validate
 
     params = Params(run_dir=str(tmp_path_factory.mktemp("digits")), calib_samples=128,
                     calib_compare=["minmax", "entropy", "percentile"])

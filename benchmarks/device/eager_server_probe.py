@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scaleproof import build, export
 from scaleproof.bench import loadgen
 from scaleproof.config import Params
+from scaleproof.stages import build, export
 
 params = Params(run_dir=tempfile.mkdtemp(), model="zoo:resnet50", precisions=["fp32"], torch_modes=["eager"],
                 max_batch=64, batch_sizes=[1, 8, 32])

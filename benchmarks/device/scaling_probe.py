@@ -13,13 +13,13 @@ import time
 from functools import partial
 from pathlib import Path
 
-from scaleproof import build, calibrate, export
 from scaleproof.bench.loadgen import LoadgenSettings
 from scaleproof.bench.multi_gpu import measure_scaling
-from scaleproof.bench.stage import load_for_worker
 from scaleproof.config import Params
 from scaleproof.datasets import splits_for
 from scaleproof.io_spec import ModelIO
+from scaleproof.stages import build, calibrate, export
+from scaleproof.stages.benchmark import load_for_worker
 
 
 def main() -> None:  # spawned workers import this module: the work must not run at import

@@ -10,8 +10,8 @@ import tempfile
 import time
 import traceback
 
-from scaleproof import build, calibrate, export, validate
 from scaleproof.config import Params
+from scaleproof.stages import build, calibrate, export, validate
 
 FAMILIES = ["torchvision.models:resnet18", "torchvision.models:mobilenet_v3_small",
             "torchvision.models:efficientnet_b0", "torchvision.models:convnext_tiny"]

@@ -1,22 +1,20 @@
-"""Stage 06 (numbers): price each validated engine from its measured capacity.
-
-Only engines that passed validation and have a valid measured capacity are priced; every other
-engine is listed with the reason it was excluded. Every claim names the file and the key it comes from.
+"""The cost model: price rows, cost per 1M inferences, instances for a peak load, growth and price scenarios,
+per-instance scaling and the ranges of ratios. Stage 06 (`stages.cost_report`) applies it to a run: only engines
+that passed validation and have a confirmed capacity are priced; every claim names its file and key.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import anomalies, paths, stages
+from . import paths
 from .config import Params
 from .errors import ParamsError
-from .metrics import describe as describe_metric
-from .results import BenchmarkResult, Capacity, Scaling, ValidateResult
+from .results import Capacity, Scaling
 
 HOURS_PER_YEAR = 8760
 HOURS_PER_MONTH = 730
@@ -203,98 +201,3 @@ def ratio_ranges(baseline: dict[str, Any], engine: dict[str, Any]) -> dict[str, 
     (e_lo, e_hi), (e_cost_lo_cap, e_cost_hi_cap) = ends(engine)
     return {"speedup_range": [e_lo / b_hi, e_hi / b_lo],
             "annual_savings_range": [b_cost_hi_cap - e_cost_lo_cap, b_cost_lo_cap - e_cost_hi_cap]}
-
-
-def run(params: Params) -> dict[str, Any]:
-    validated: ValidateResult = stages.require_typed(params, "04_validate")
-    bench: BenchmarkResult = stages.require_typed(params, "05_benchmark")
-    price = pick_price(load_prices(params.price_table or None), params.instance, bench.device_slug,
-                       params.price_usd_per_hour)
-    traffic = Traffic(params.daily_requests, params.peak_to_average, params.target_utilization, params.redundancy)
-    bench_file, val_file, cost_file = "benchmark/benchmark.json", "validate/validate.json", "cost_report/cost_report.json"
-    scaling = instance_scaling(params.accelerators_per_instance, bench.scaling)
-    per_instance = scaling["accelerators_per_instance"] * scaling["factor"]
-    # price rows are per accelerator: an instance of N accelerators costs N times the row's rate
-    instance_price = replace(price, usd_per_hour=price.usd_per_hour * params.accelerators_per_instance)
-    scaling["usd_per_instance_hour"] = instance_price.usd_per_hour
-    priced, excluded = [], list(bench.excluded)
-    for i, row in enumerate(bench.engines):
-        name, v = row.engine, validated.engine(row.engine)
-        if not row.validated:
-            excluded.append({"engine": name, "reason": f"failed validation: {v.reason}"})
-            continue
-        if row.capacity is None:
-            excluded.append({"engine": name, "reason": f"not priced: {row.capacity_reason or row.server['dynamic']['reason']}"})
-            continue
-        cap = row.capacity
-        flags = [f.model_dump() for f in row.flags] if row.flags is not None else \
-            anomalies.check(row.model_dump(), params.peak_tolerance)
-        priced.append({"engine": name, "backend": row.backend, "precision": row.precision,
-                       "baseline": row.baseline, "batching": cap.batching, "p99_ms": cap.p99_ms,
-                       "loadgen_log": cap.log_dir, "memory_mb": row.memory_mb(),
-                       "top1_delta_pts": v.top1_delta_pts, "top1_agreement": v.top1_agreement,
-                       "accuracy": describe_metric(v.model_dump()), "flags": flags, "remeasured": row.remeasured,
-                       "bench_index": i, **price_engine(cap, instance_price, traffic, params, per_instance)})
-    baseline = next((p for p in priced if p["baseline"]), None)
-    claims = []
-    for n, p in enumerate(priced):
-        k = f"engines[{p['bench_index']}].capacity"
-        claims.append(claim(f"{p['engine']}.qps", f"{p['engine']} sustains {p['qps']:,.0f} queries/s in a VALID "
-                            f"LoadGen Server run (P99 {p['p99_ms']:.3f} ms)", p["qps"], bench_file, f"{k}.qps"))
-        claims.append(claim(f"{p['engine']}.p99", f"{p['engine']} P99 latency {p['p99_ms']:.3f} ms at its confirmed Server QPS",
-                            p["p99_ms"], bench_file, f"{k}.p99_ms"))
-        vi = next(j for j, r in enumerate(validated.engines) if r.engine == p["engine"])
-        v = validated.engines[vi]
-        if v.metric == "top1":
-            claims.append(claim(f"{p['engine']}.top1", f"{p['engine']} top-1 {100 * v.top1:.2f}% "
-                                f"({p['top1_delta_pts']:+.2f} pt vs FP32)", v.top1, val_file, f"engines[{vi}].top1"))
-        elif v.metric == "agreement":
-            claims.append(claim(f"{p['engine']}.agreement", f"{p['engine']} agrees with FP32 on "
-                                f"{100 * p['top1_agreement']:.2f}% of top-1 predictions", p["top1_agreement"], val_file,
-                                f"engines[{vi}].top1_agreement"))
-        elif v.metric == "cosine":
-            claims.append(claim(f"{p['engine']}.cosine", f"{p['engine']} outputs have mean cosine "
-                                f"{v.cosine_mean:.4f} to FP32", v.cosine_mean, val_file, f"engines[{vi}].cosine_mean"))
-        elif v.metric == "user":
-            claims.append(claim(f"{p['engine']}.score", f"{p['engine']} scores {v.score:.4g} on the user metric "
-                                f"(FP32 {v.ref_score:.4g})", v.score, val_file, f"engines[{vi}].score"))
-        claims.append(claim(f"{p['engine']}.output_err", f"{p['engine']} output error vs FP32 {v.output_err:.3g}",
-                            v.output_err, val_file, f"engines[{vi}].output_err"))
-        claims.append(claim(f"{p['engine']}.instances", f"{p['engine']} needs {p['instances']} instances for "
-                            f"{traffic.peak_qps:,.0f} QPS peak (N+{traffic.redundancy})", p["instances"], cost_file,
-                            f"engines[{n}].instances"))
-        claims.append(claim(f"{p['engine']}.annual", f"{p['engine']} fleet costs {p['annual_usd']:,.0f} USD a year",
-                            p["annual_usd"], cost_file, f"engines[{n}].annual_usd"))
-        if baseline and p is not baseline:
-            p["speedup_vs_baseline"] = p["qps"] / baseline["qps"]
-            p["annual_savings_usd"] = baseline["annual_usd"] - p["annual_usd"]
-            p["traffic_multiple_same_budget"] = baseline["usd_per_1m"] / p["usd_per_1m"]
-            p.update(ratio_ranges(baseline, p))
-            claims.append(claim(f"{p['engine']}.savings", f"{p['engine']} saves {p['annual_savings_usd']:,.0f} USD a "
-                                f"year against {baseline['engine']}", p["annual_savings_usd"], cost_file,
-                                f"engines[{n}].annual_savings_usd"))
-    best = max(priced, key=lambda p: p["qps"]) if priced else None
-    exploratory = (bench.pricing or {}).get("exploratory")
-    result = {
-        "status": exploratory or ("priced" if priced else "nothing priced: no engine has a confirmed capacity"),
-        "exploratory": bool(exploratory),
-        "measured_hardware": bench.hardware,
-        "price": {**asdict(price), "table": price_table_label(params.price_table)},
-        "anomaly_rules": anomalies.RULES,
-        "assumptions": {"daily_requests": params.daily_requests, "peak_to_average": params.peak_to_average,
-                        "peak_qps": traffic.peak_qps, "target_utilization": params.target_utilization,
-                        "redundancy": params.redundancy, "growth": params.growth, "price_change": params.price_change,
-                        "revenue_per_1k": params.revenue_per_1k, "hours_per_year": HOURS_PER_YEAR,
-                        "capacity": bench.capacity_method, "sla_p99_ms": bench.loadgen["sla_p99_ms"],
-                        "inference": "one sample through the model", "scaling": scaling,
-                        "range": "run-to-run spread of the peaks of the repeated searches "
-                                 f"({bench.loadgen.get('peak_repeats', params.peak_repeats)} per engine; with one "
-                                 "search, its VALID/INVALID bracket); ratios and savings take both ends"},
-        "baseline": baseline["engine"] if baseline else None,
-        "best": best["engine"] if best else None,
-        "engines": priced,
-        "excluded": excluded,
-        "claims": claims,
-    }
-    stages.write_result(params.run_path, "06_cost_report", result, params)
-    return result

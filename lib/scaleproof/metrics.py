@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import Metric, Params
 from .errors import ParamsError
-from .export import degenerate, has_classes, parity_all
+from .stages.export import degenerate, has_classes, parity_all
 
 
 def chosen_metric(params: Params, ref: np.ndarray, has_labels: bool) -> Metric:

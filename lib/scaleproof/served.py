@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from . import build, paths, stages
+from . import paths, stages
 from .errors import ArtifactError, ParamsError
 from .io_spec import feed_len
 from .provenance import write_json
+from .stages import build
 
 logger = logging.getLogger(__name__)
 
@@ -243,8 +244,8 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
     """Outputs and Server peak of each deployed ONNX Runtime model of the run, served and in process."""
     from .bench.capacity import capacity, pricing_floor
     from .bench.loadgen import LoadgenSettings
-    from .bench.stage import measure_server
     from .config import Params
+    from .stages.benchmark import measure_server
     from .triton_repo import example_inputs, verify_repo
 
     try:

@@ -83,8 +83,9 @@ def test_reproduce_with_another_calibration_seed_reports_the_difference(publishe
     seed changed. The reproduction is the published run with 01_export and 02_calibrate run again under the
     parameters reproduce passes (a whole second chain takes a minute; the full one is
     test_reproduce_matches_every_non_timing_result)."""
-    from scaleproof import calibrate, export, pipeline
+    from scaleproof import pipeline
     from scaleproof.pipeline import RunOutcome
+    from scaleproof.stages import calibrate, export
 
     given = {}
 

@@ -61,7 +61,8 @@ def test_every_config_parses_with_tritons_schema_and_matches_the_run(published, 
 def test_the_torchscript_program_answers_like_the_runs_engine(published, repo):
     import torch
 
-    from scaleproof import build, stages
+    from scaleproof import stages
+    from scaleproof.stages import build
 
     repo_dir, doc = repo
     [d] = [d for d in doc["deploys"] if d["engine"] == "torch-fp32"]

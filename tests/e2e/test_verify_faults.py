@@ -6,10 +6,11 @@ import shutil
 
 import pytest
 
-from scaleproof import build, cli, stages
+from scaleproof import cli, stages
 from scaleproof.audit import verify_run
 from scaleproof.errors import EngineMismatchError
 from scaleproof.provenance import sha256_file
+from scaleproof.stages import build
 
 pytestmark = pytest.mark.slow
 

@@ -10,11 +10,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from scaleproof import build, calibrate, export, stages, triton_repo, validate
+from scaleproof import stages, triton_repo
 from scaleproof.config import Params
 from scaleproof.errors import ArtifactError, ParamsError
 from scaleproof.examples.sentence_encoder import make_files, token_batches
 from scaleproof.pipeline import run_chain
+from scaleproof.stages import build, calibrate, export, validate
 from scaleproof.zoo import load_model
 from tests import ROOT
 
@@ -113,14 +114,14 @@ def test_transformers_vision_families_through_the_chain_with_npz_data(tmp_path, 
     else:
         assert rows["onnxruntime-fp32"]["passed"]
     if factory == "hf_vit":  # one family on to LoadGen and the cost report, with the shortest runs
-        from scaleproof import cost
-        from scaleproof.bench import stage
+        from scaleproof.stages import benchmark as stage
+        from scaleproof.stages import cost_report
 
         short = params.with_(loadgen_min_duration_s=0.1, loadgen_min_queries=20, peak_search_runs=2)
         bench = stage.run(short)
         assert {e["engine"] for e in bench["engines"]} == set(validated["passed"]) | {"torch-fp32"}
         assert all(e["offline"]["qps"] > 0 for e in bench["engines"])
-        priced = cost.run(short)
+        priced = cost_report.run(short)
         assert {e["engine"] for e in priced["engines"]} | {x["engine"] for x in priced["excluded"]} == \
             {e["engine"] for e in bench["engines"]}
 

@@ -7,13 +7,14 @@ import numpy as np
 import onnx
 import pytest
 
-from scaleproof import build, calibrate, export, stages, validate
+from scaleproof import stages
 from scaleproof.config import CalibMethod, Params, Quantizer
 from scaleproof.datasets import digits_splits, select
 from scaleproof.errors import ParamsError
 from scaleproof.quantization import calib_cache
 from scaleproof.quantization import quantizers as quantize
 from scaleproof.quantization.quantizers import OrtQuantizer, method_settings
+from scaleproof.stages import build, calibrate, export, validate
 
 PLANTED = dict(model="tests.user_models:planted_outlier", input_shape=[3, 16, 16], calib_samples=128,
                val_samples=256, batch_sizes=[8], max_batch=8, batcher_max_batch=8, min_time_s=0.1)

@@ -10,8 +10,8 @@ from tests.stand_in_engines import OverheadEngine
 @pytest.mark.slow
 def test_the_sweep_chooses_a_better_batcher_than_a_poor_default_and_confirms_it(tmp_path):
     from scaleproof.bench.loadgen import LoadgenSettings
-    from scaleproof.bench.stage import measure_server
     from scaleproof.config import Params
+    from scaleproof.stages.benchmark import measure_server
 
     params = Params(batch_sizes=[1], max_batch=16, batcher_max_batch=2, max_queue_delay_ms=1.0, sweep_max_batch=[2, 16],
                     sweep_queue_delay_ms=[1.0], sla_p99_ms=50.0, peak_search_runs=5, peak_tolerance=0.3,

@@ -6,11 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from scaleproof import build, stages
+from scaleproof import stages
 from scaleproof.backends import onnxruntime as ort_backend
 from scaleproof.engine_store import check_engine, read_sidecar
 from scaleproof.errors import ArtifactError, EngineMismatchError
 from scaleproof.provenance import atomic_write_bytes
+from scaleproof.stages import build
 
 
 def sidecar_of(run, name):

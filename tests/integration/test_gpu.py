@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from scaleproof import build, export, hardware, stages, validate
+from scaleproof import hardware, stages
 from scaleproof.backends import torch as torch_backend
 from scaleproof.bench.loadgen import LoadgenSettings, Scenario, run_scenario
 from scaleproof.config import Params
 from scaleproof.engine_store import check_engine, read_sidecar
 from scaleproof.errors import EngineMismatchError
+from scaleproof.stages import build, export, validate
 
 pytestmark = pytest.mark.gpu
 

@@ -64,8 +64,8 @@ def test_the_pool_is_one_sut_and_refuses_a_test_with_other_batcher_settings():
 
 def test_benchmark_stage_measures_scaling_of_its_best_engine_with_cpu_stand_ins(digits_run):
     from scaleproof import stages
-    from scaleproof.bench import stage
     from scaleproof.datasets import digits_splits
+    from scaleproof.stages import benchmark as stage
 
     params = digits_run.with_(scaling_devices=2, loadgen_min_duration_s=0.2, loadgen_min_queries=100,
                               peak_search_runs=2, batcher_max_batch=8, peak_repeats=1, min_priced_duration_s=0.5)

@@ -8,14 +8,15 @@ ONNX Runtime's outputs of the same models, and timed; a short LoadGen Server run
 import numpy as np
 import pytest
 
-from scaleproof import build, calibrate, export, stages, validate
+from scaleproof import stages
 from scaleproof.backends.onnxruntime import ort_session
 from scaleproof.bench.loadgen import LoadgenSettings, Scenario, run_scenario
 from scaleproof.bench.timing import time_engine
 from scaleproof.config import Params
 from scaleproof.datasets import splits_for
-from scaleproof.export import parity
 from scaleproof.io_spec import ModelIO, feed_resize, feed_slice
+from scaleproof.stages import build, calibrate, export, validate
+from scaleproof.stages.export import parity
 
 pytestmark = [pytest.mark.tensorrt, pytest.mark.gpu]
 

@@ -4,8 +4,8 @@ functions: the runner's handling of a user's module in the stage kernels is show
 
 import pytest
 
-from scaleproof import build, calibrate, export, validate
 from scaleproof.config import Params
+from scaleproof.stages import build, calibrate, export, validate
 from tests import ROOT
 
 

@@ -42,7 +42,7 @@ def test_unstable_timings_peak_at_floor_and_disagreeing_repeats_are_flagged():
 
 
 def test_a_flagged_engine_is_measured_once_more_and_the_first_flags_are_kept():
-    from scaleproof.bench.stage import with_second_look
+    from scaleproof.stages.benchmark import with_second_look
 
     flagged = {"flags": [{"rule": "server_below_offline", "detail": "d"}], "capacity": {"qps": 870.0}}
     clean = {"flags": [], "capacity": {"qps": 20_000.0}}

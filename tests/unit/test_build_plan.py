@@ -1,8 +1,8 @@
 import pytest
 
-from scaleproof.build import Capabilities, EngineSpec, plan_engines
 from scaleproof.config import Backend, Precision, TorchMode
 from scaleproof.errors import ParamsError
+from scaleproof.stages.build import Capabilities, EngineSpec, plan_engines
 
 P = [Precision.fp32, Precision.fp16, Precision.int8]
 

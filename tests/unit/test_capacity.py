@@ -114,8 +114,8 @@ def test_the_grid_puts_the_profiles_configuration_first_and_ties_keep_it():
 def test_a_search_stops_at_once_when_one_inference_exceeds_the_sla(tmp_path):
     """A small transformer on CPU at ~34 ms against a 15 ms bound used to halve its target down to 0.5 QPS for
     16 minutes; now no LoadGen run is started and the reason names the bound and the latency."""
-    from scaleproof.bench.stage import server_search
     from scaleproof.config import Params
+    from scaleproof.stages.benchmark import server_search
 
     class Slow:
         name = "slow"

@@ -2,9 +2,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from scaleproof import export, stages
+from scaleproof import stages
 from scaleproof.config import Params
 from scaleproof.errors import AccuracyError
+from scaleproof.stages import export
 
 
 @pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])

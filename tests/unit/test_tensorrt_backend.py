@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import onnx
 import pytest
 
-from scaleproof import cli, export
+from scaleproof import cli
 from scaleproof.backends import tensorrt as trt_backend
 from scaleproof.backends.trt_api import (
     TrtApi,
@@ -24,6 +24,7 @@ from scaleproof.config import Params
 from scaleproof.engine_store import Sidecar, check_engine, read_sidecar, save_engine
 from scaleproof.errors import ArtifactError, EngineMismatchError, ParamsError
 from scaleproof.io_spec import ModelIO
+from scaleproof.stages import export
 from tests.fake_tensorrt import FakeConfig, FakeEngine, FakeTrt
 
 FLAGS = SimpleNamespace(NetworkDefinitionCreationFlag=SimpleNamespace(STRONGLY_TYPED=5))
@@ -184,7 +185,7 @@ def test_a_failed_save_leaves_the_previous_cache_intact(tmp_path):
 
 @pytest.fixture(scope="module")
 def digits_artifacts(tmp_path_factory):
-    from scaleproof import calibrate
+    from scaleproof.stages import calibrate
 
     params = Params(run_dir=str(tmp_path_factory.mktemp("trt")), calib_samples=64, sensitivity=False)
     export.run(params)

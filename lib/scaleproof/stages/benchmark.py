@@ -19,15 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import anomalies, build, hardware, paths, stages
+from .. import anomalies, hardware, paths, stages
 from ..backends.base import usable_threads
-from ..config import Params
-from ..datasets import splits_for
-from ..io_spec import Feed, ModelIO, feed_len
-from ..isolate import ChildCrashed, call_isolated
-from ..provenance import runtime_versions
-from . import gc_pause
-from .capacity import (
+from ..bench import gc_pause
+from ..bench.capacity import (
     batcher_grid,
     capacity,
     choose_batcher,
@@ -36,8 +31,14 @@ from .capacity import (
     pricing_floor,
     repeat_start,
 )
-from .loadgen import LoadgenSettings, PeakSearch, Scenario, find_peak, run_scenario, run_server
-from .timing import time_engine
+from ..bench.loadgen import LoadgenSettings, PeakSearch, Scenario, find_peak, run_scenario, run_server
+from ..bench.timing import time_engine
+from ..config import Params
+from ..datasets import splits_for
+from ..io_spec import Feed, ModelIO, feed_len
+from ..isolate import ChildCrashed, call_isolated
+from ..provenance import runtime_versions
+from . import build
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def load_for_worker(run_dir: str, entry: dict[str, Any], threads: int):
 
 def scaling(params: Params, built: dict[str, Any], rows: list[dict[str, Any]], x: Feed) -> dict[str, Any] | None:
     """Per-device scaling of the best priced engine: Server peak on 1 device and on `scaling_devices`."""
-    from .multi_gpu import devices_for, measure_scaling
+    from ..bench.multi_gpu import devices_for, measure_scaling
 
     if params.scaling_devices == 0:
         return None

@@ -1,4 +1,7 @@
-"""Stage results on disk: each stage writes one JSON file; later stages read only those files.
+"""The six stages of a run, one module each, named as the stage (01_export -> `stages.export`, …,
+05_benchmark -> `stages.benchmark`, 06_cost_report -> `stages.cost_report`), each with `run(params)` that its
+notebook calls. This package holds what they share: their results on disk. Each stage writes one JSON file,
+checked against its model in `scaleproof.results`; later stages read only those files.
 
 When a notebook is opened on its own (JupyterLab, nbval) and an upstream result is missing, the
 upstream stage runs here through lib with the same parameters, so every notebook runs top to
@@ -13,21 +16,21 @@ import json
 import logging
 from typing import Any
 
-from . import paths, results
-from .config import Params
-from .errors import ArtifactError
-from .provenance import read_json, write_json
+from .. import paths, results
+from ..config import Params
+from ..errors import ArtifactError
+from ..provenance import read_json, write_json
 
 logger = logging.getLogger(__name__)
 
 # stage -> module whose run(params) produces its result
 STAGE_MODULES = {
-    "01_export": "export",
-    "02_calibrate": "calibrate",
-    "03_build": "build",
-    "04_validate": "validate",
-    "05_benchmark": "bench.stage",
-    "06_cost_report": "cost",
+    "01_export": "stages.export",
+    "02_calibrate": "stages.calibrate",
+    "03_build": "stages.build",
+    "04_validate": "stages.validate",
+    "05_benchmark": "stages.benchmark",
+    "06_cost_report": "stages.cost_report",
 }
 
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from . import paths, stages
-from .config import Exporter, Params
-from .datasets import describe_data, splits_for
-from .errors import AccuracyError
-from .io_spec import Feed, ModelIO, feed_len, feed_slice
-from .onnx_io import load_onnx_checked
-from .provenance import sha256_file
-from .zoo import ModelBundle, load_model_for
+from .. import paths, stages
+from ..config import Exporter, Params
+from ..datasets import describe_data, splits_for
+from ..errors import AccuracyError
+from ..io_spec import Feed, ModelIO, feed_len, feed_slice
+from ..onnx_io import load_onnx_checked
+from ..provenance import sha256_file
+from ..zoo import ModelBundle, load_model_for
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def ort_outputs(sess, x: Feed, batch: int = 64) -> list[np.ndarray]:
 
 
 def run(params: Params) -> dict[str, Any]:
-    from .backends.onnxruntime import ort_session
+    from ..backends.onnxruntime import ort_session
 
     out_dir = paths.stage_dir(params.run_path, "01_export")
     bundle = load_model_for(params)

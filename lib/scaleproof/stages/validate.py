@@ -8,16 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from . import build, stages
-from .config import Params
-from .datasets import Split, select, splits_for
-from .errors import ArtifactError, ParamsError
+from .. import stages
+from ..config import Params
+from ..datasets import Split, select, splits_for
+from ..errors import ArtifactError, ParamsError
+from ..io_spec import Feed, feed_len, feed_slice
+from ..isolate import ChildCrashed, IsolatedWorker
+from ..metrics import METRIC_WORDS, chosen_metric, gate, judge, judged_index
+from ..provenance import runtime_versions
+from ..zoo import load_model_for
+from . import build
 from .export import degenerate, torch_outputs
-from .io_spec import Feed, feed_len, feed_slice
-from .isolate import ChildCrashed, IsolatedWorker
-from .metrics import METRIC_WORDS, chosen_metric, gate, judge, judged_index
-from .provenance import runtime_versions
-from .zoo import load_model_for
 
 logger = logging.getLogger(__name__)
 

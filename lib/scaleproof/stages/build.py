@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import hardware, paths, stages
-from .backends import by_name
-from .backends.base import BuildInputs, BuildJob, Engine, EngineSkipped
-from .config import Backend, Params, Precision, TorchMode
-from .engine_store import read_sidecar
-from .errors import EngineMismatchError, ParamsError
-from .io_spec import ModelIO
-from .isolate import call_isolated
-from .provenance import read_json
+from .. import hardware, paths, stages
+from ..backends import by_name
+from ..backends.base import BuildInputs, BuildJob, Engine, EngineSkipped
+from ..config import Backend, Params, Precision, TorchMode
+from ..engine_store import read_sidecar
+from ..errors import EngineMismatchError, ParamsError
+from ..io_spec import ModelIO
+from ..isolate import call_isolated
+from ..provenance import read_json
 
 logger = logging.getLogger(__name__)
 

@@ -21,19 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from . import hardware, paths, stages
-from .backends.onnxruntime import ort_session
-from .bench.timing import time_engine
-from .config import Backend, CalibMethod, Params, Precision, QuantScope
-from .datasets import Split, adjusted, select, splits_for
-from .export import degenerate
-from .io_spec import Feed, ModelIO, feed_resize
-from .isolate import ChildCrashed, IsolatedWorker
-from .metrics import chosen_metric, gate, judge, judged_index
-from .provenance import package_versions, sha256_array, sha256_file
-from .quantization import sensitivity
-from .quantization.fp16 import to_fp16
-from .quantization.quantizers import (
+from .. import hardware, paths, stages
+from ..backends.onnxruntime import ort_session
+from ..bench.timing import time_engine
+from ..config import Backend, CalibMethod, Params, Precision, QuantScope
+from ..datasets import Split, adjusted, select, splits_for
+from ..io_spec import Feed, ModelIO, feed_resize
+from ..isolate import ChildCrashed, IsolatedWorker
+from ..metrics import chosen_metric, gate, judge, judged_index
+from ..provenance import package_versions, sha256_array, sha256_file
+from ..quantization import sensitivity
+from ..quantization.fp16 import to_fp16
+from ..quantization.quantizers import (
     check_calibration_data,
     make_quantizer,
     method_settings,
@@ -41,6 +40,7 @@ from .quantization.quantizers import (
     quantized_nodes,
     resolve_quantizer,
 )
+from .export import degenerate
 from .validate import BATCH as VALIDATE_BATCH
 from .validate import engine_outputs
 
