@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from . import paths
+from . import paths, stages
 from .config import Params
 from .errors import ArtifactError
 from .provenance import read_json, sha256_file
@@ -157,24 +157,25 @@ def rel_close(a: float | None, b: float | None, tol: float) -> bool:
 
 def compare_runs(original: Path, reproduced: Path, timing_tolerance: float) -> list[Check]:
     """Every non-timing result must match exactly; timing results within `timing_tolerance` (relative)."""
-    def load(run: Path, stage: str) -> dict[str, Any]:
-        return read_json(run / stage / f"{stage}.json")
+    def load(run: Path, stage: str):
+        """A stage's typed result in a run folder (a file of another format is refused, not compared)."""
+        return stages.read_typed(run, next(s for s in paths.STAGES if paths.stage_key(s) == stage))
 
     checks = []
     for stage, key in (("export", "onnx_sha256"), ("calibrate", "calib_data_sha256"), ("calibrate", "int8_onnx_sha256")):
-        a, b = load(original, stage).get(key), load(reproduced, stage).get(key)
+        a, b = getattr(load(original, stage), key), getattr(load(reproduced, stage), key)
         checks.append(Check(f"{stage}.{key}", a, b, "exact", a == b))
-    va = {r["engine"]: r for r in load(original, "validate")["engines"]}
-    vb = {r["engine"]: r for r in load(reproduced, "validate")["engines"]}
+    va = {r.engine: r for r in load(original, "validate").engines}
+    vb = {r.engine: r for r in load(reproduced, "validate").engines}
     for name in sorted(set(va) | set(vb)):
         for key in ("top1", "top1_agreement", "cosine_mean", "output_err", "max_abs_err", "passed"):
-            a, b = va.get(name, {}).get(key), vb.get(name, {}).get(key)
+            a, b = getattr(va.get(name), key, None), getattr(vb.get(name), key, None)
             checks.append(Check(f"validate {name} {key}", a, b, "exact", a == b))
-    ba = {r["engine"]: r for r in load(original, "benchmark")["engines"]}
-    bb = {r["engine"]: r for r in load(reproduced, "benchmark")["engines"]}
+    ba = {r.engine: r for r in load(original, "benchmark").engines}
+    bb = {r.engine: r for r in load(reproduced, "benchmark").engines}
     for name in sorted(set(ba) | set(bb)):
-        a = (ba.get(name, {}).get("capacity") or {}).get("qps")
-        b = (bb.get(name, {}).get("capacity") or {}).get("qps")
+        a, b = (r.capacity.qps if (r := ba.get(name)) and r.capacity else None,
+                r.capacity.qps if (r := bb.get(name)) and r.capacity else None)
         checks.append(Check(f"benchmark {name} Server peak QPS", a, b, "timing", rel_close(a, b, timing_tolerance)))
     return checks
 

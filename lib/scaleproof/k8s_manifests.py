@@ -18,6 +18,7 @@ import yaml
 
 from . import stages
 from .errors import ParamsError
+from .results import BenchmarkResult, CostReport
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +37,16 @@ def manifests(run_dir: Path, claim: str, image: str = TRITON_IMAGE, engine: str 
     instance count, or `engine`'s). Triton loads exactly `models` (explicit model control): the repository
     also holds deploy.json, k8s/, served/ and notebooks/, which Triton 2.51 refuses to start beside in its
     default mode ("Poll failed for model directory 'k8s'", checked with the tritonserver binary here)."""
-    bench = stages.read_result(run_dir, "05_benchmark")
-    cost = stages.read_result(run_dir, "06_cost_report")
-    rows = {e["engine"]: e for e in cost["engines"]}
-    chosen = rows.get(engine) if engine else min(rows.values(), key=lambda e: e["annual_usd"], default=None)
+    bench: BenchmarkResult = stages.read_typed(run_dir, "05_benchmark")
+    cost: CostReport = stages.read_typed(run_dir, "06_cost_report")
+    rows = {e.engine: e for e in cost.engines}
+    chosen = rows.get(engine) if engine else min(rows.values(), key=lambda e: e.annual_usd, default=None)
     if chosen is None:
         raise ParamsError(f"no priced engine {engine!r} in {run_dir}'s cost report" if engine else
                          f"{run_dir}'s cost report priced no engine")
-    slug = bench["device_slug"]
+    slug = bench.device_slug
     name = re.sub(r"[^a-z0-9-]+", "-", f"triton-{slug}".lower()).strip("-")[:63]
-    gpu = (bench.get("hardware") or {}).get("gpu")
+    gpu = (bench.hardware or {}).get("gpu")
     labels = {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": name,
               "scaleproof/run": re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(run_dir).name)[:63]}
     container: dict[str, Any] = {
@@ -64,7 +65,7 @@ def manifests(run_dir: Path, claim: str, image: str = TRITON_IMAGE, engine: str 
         pod["nodeSelector"] = {"nvidia.com/gpu.product": gpu_product_label(gpu["name"])}
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": dict(labels)},
-        "spec": {"replicas": int(chosen["instances"]), "selector": {"matchLabels": {"app.kubernetes.io/instance": name}},
+        "spec": {"replicas": chosen.instances, "selector": {"matchLabels": {"app.kubernetes.io/instance": name}},
                  "template": {"metadata": {"labels": dict(labels)}, "spec": pod}}}
     service = {  # plain copies of the labels: YAML anchors would make the file harder to read and edit
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": dict(labels)},
@@ -76,7 +77,7 @@ def manifests(run_dir: Path, claim: str, image: str = TRITON_IMAGE, engine: str 
 def write(run_dir: Path, out: Path, claim: str, image: str = TRITON_IMAGE, models: list[str] | None = None) -> Path:
     """`<out>/<device slug>.yaml` with both objects; returns its path."""
     objs = manifests(run_dir, claim, image, models=models)
-    path = out / f"{stages.read_result(run_dir, '05_benchmark')['device_slug']}.yaml"
+    path = out / f"{stages.read_typed(run_dir, '05_benchmark').device_slug}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump_all(objs, sort_keys=False))
     return path

@@ -40,6 +40,7 @@ class ExportResult(StageResult):
     model: str = Field(description="the model spec: zoo:NAME, hf:…, or module:function")
     weights_sha256: str | None = Field(None, description="sha256 of the weights file the model was loaded with")
     io: dict[str, Any] = Field(description="the model's inputs and outputs (names, dtypes, shapes, dynamic dims)")
+    dataset: str | None = Field(None, description="the data the run used: digits, npz, images, …")
     input_names: list[str]
     output_names: list[str]
     onnx: str = Field(description="the exported FP32 ONNX file, relative to the stage folder")
@@ -133,6 +134,8 @@ class BenchmarkedEngine(Record):
     baseline: bool
     validated: bool
     memory: dict[str, Any]
+    server: dict[str, Any] = Field(default_factory=dict,
+                                   description="searches, sweep and the batcher configuration the capacity used")
     capacity: Capacity | None = Field(description="None when no Server capacity could be confirmed")
     capacity_reason: str | None = None
     flags: list[Flag] | None = Field(None, description="anomaly checks that fired (None: not checked)")

@@ -261,8 +261,8 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
         raise ParamsError(f"no deployed model named {model!r} of this run in {repo}")
     params = Params.from_yaml(run / "params.yaml")
     x = example_inputs(run)
-    output = stages.read_result(run, "01_export")["output_names"][0]  # the first output, compared and returned
-    built = {e["name"]: e for e in stages.read_result(run, "03_build")["engines"]}
+    output = stages.read_typed(run, "01_export").output_names[0]  # the first output, compared and returned
+    built = {e.name: e for e in stages.read_typed(run, "03_build").engines}
     floor = pricing_floor(params.min_priced_duration_s, gpu=False)["floor_s"]
     results = []
     for d in entries:
@@ -274,7 +274,7 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
         # one configuration, the deployed one: no sweep here
         one = params.model_copy(update={"sweep_max_batch": [], "sweep_queue_delay_ms": [],
                                         "batcher_max_batch": cfg.max_batch, "max_queue_delay_ms": cfg.max_delay_ms})
-        engine = build.load_engine(run, built[d["engine"]], params.threads)
+        engine = build.load_engine(run, built[d["engine"]].model_dump(), params.threads)
         try:
             local = np.concatenate([engine.infer({k: v[i:i + engine.max_batch] for k, v in x.items()})[0]
                                     for i in range(0, feed_len(x), engine.max_batch)])

@@ -26,6 +26,7 @@ from typing import Any
 from . import paths, stages
 from .errors import ArtifactError, ParamsError, ScaleproofError
 from .provenance import read_json, sha256_file, write_json
+from .results import BuildResult, BuiltEngine, CostReport, ExportResult, ValidateResult
 
 logger = logging.getLogger(__name__)
 
@@ -104,18 +105,19 @@ def pin_version(config_text: str, version: int) -> str:
     return new
 
 
-def deployable(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Build entries that passed validation and were priced; the rest with the reason they are left out."""
-    built = stages.read_result(run_dir, "03_build")["engines"]
-    passed = {e["engine"] for e in stages.read_result(run_dir, "04_validate")["engines"] if e.get("passed")}
-    cost = stages.read_result(run_dir, "06_cost_report")
-    priced = {e["engine"] for e in cost["engines"]}
+def deployable(run_dir: Path) -> tuple[list[BuiltEngine], list[dict[str, str]]]:
+    """Built engines that passed validation and were priced; the rest with the reason they are left out."""
+    built: BuildResult = stages.read_typed(run_dir, "03_build")
+    validated: ValidateResult = stages.read_typed(run_dir, "04_validate")
+    cost: CostReport = stages.read_typed(run_dir, "06_cost_report")
+    passed = {e.engine for e in validated.engines if e.passed}
+    priced = {e.engine for e in cost.engines}
     take, skipped = [], []
-    for e in built:
-        why = ("failed validation" if e["name"] not in passed else
-               "not priced (see the cost report's exclusions)" if e["name"] not in priced else
-               f"no Triton backend for {e['backend']} engines" if e["backend"] not in BACKENDS else "")
-        (skipped.append({"engine": e["name"], "reason": why}) if why else take.append(e))
+    for e in built.engines:
+        why = ("failed validation" if e.name not in passed else
+               "not priced (see the cost report's exclusions)" if e.name not in priced else
+               f"no Triton backend for {e.backend} engines" if e.backend not in BACKENDS else "")
+        (skipped.append({"engine": e.name, "reason": why}) if why else take.append(e))
     return take, skipped
 
 
@@ -125,9 +127,9 @@ def example_inputs(run: Path) -> dict:
     from .datasets import splits_for
     from .io_spec import ModelIO
 
-    exported = stages.read_result(run, "01_export")
+    exported: ExportResult = stages.read_typed(run, "01_export")
     params = Params.from_yaml(run / "params.yaml")
-    return splits_for(params, ModelIO.model_validate(exported["io"]), exported["dataset"])["val"].x
+    return splits_for(params, ModelIO.model_validate(exported.io), exported.dataset)["val"].x
 
 
 def read_deploys(repo: Path) -> dict[str, Any]:
@@ -159,50 +161,50 @@ def deploy(run_dir: str | Path, repo: str | Path, log=logger.info) -> dict[str, 
     engines, skipped = deployable(run)
     if not engines:
         raise ArtifactError(f"{run} has no engine to deploy: " + "; ".join(f"{s['engine']}: {s['reason']}" for s in skipped))
-    bench = {e["engine"]: e for e in stages.read_result(run, "05_benchmark")["engines"]}
-    export = stages.read_result(run, "01_export")
+    bench = {e.engine: e for e in stages.read_typed(run, "05_benchmark").engines}
+    export: ExportResult = stages.read_typed(run, "01_export")
     repo.mkdir(parents=True, exist_ok=True)
     doc = read_deploys(repo)
     build_dir = paths.stage_dir(run, "03_build")
     for e in engines:
-        name = model_name(export["model"], e["name"])
+        name = model_name(export.model, e.name)
         model_dir = repo / name
         version = (versions_of(model_dir) or [0])[-1] + 1
         vdir = model_dir / str(version)
         vdir.mkdir(parents=True)
         try:
-            sidecar = read_json(build_dir / e["sidecar"])
+            sidecar = read_json(build_dir / e.sidecar)
             cc_files, default_file, traced = None, None, None
-            if e["backend"] == "onnxruntime":  # the portable model it was built from; Triton's ORT optimizes it there
-                src = run / e["source"]
+            if e.backend == "onnxruntime":  # the portable model it was built from; Triton's ORT optimizes it there
+                src = run / e.source
                 signature = onnx_signature(src)
                 default_file = src.name
                 files = [src, *sorted(src.parent.glob(src.name + ".data"))]  # external data keeps its recorded name
                 kind = "KIND_GPU" if sidecar.get("compute_capability") else "KIND_CPU"
-            elif e["backend"] == "torch":  # a TorchScript program for the PyTorch (LibTorch) backend, INPUT__i names
+            elif e.backend == "torch":  # a TorchScript program for the PyTorch (LibTorch) backend, INPUT__i names
                 from .backends import torch as torch_backend
 
-                renamed = onnx_signature(paths.stage_dir(run, "01_export") / export["onnx"])
+                renamed = onnx_signature(paths.stage_dir(run, "01_export") / export.onnx)
                 for key, prefix in (("inputs", "INPUT"), ("outputs", "OUTPUT")):
                     renamed[key] = [{**s, "name": f"{prefix}__{i}"} for i, s in enumerate(renamed[key])]
                 signature, default_file = renamed, "model.pt"
                 try:
-                    traced = torch_backend.torchscript(build_dir / e["sidecar"], e["source_sha256"],
+                    traced = torch_backend.torchscript(build_dir / e.sidecar, e.source_sha256,
                                                        example_inputs(run), vdir / default_file)
                 except (ScaleproofError, RuntimeError) as exc:  # untraceable, or not this machine's engine
                     raise NotDeployable(f"no TorchScript program: {str(exc).splitlines()[0][:300]}") from exc
                 files, kind = [], "KIND_GPU" if sidecar.get("compute_capability") else "KIND_CPU"
             else:  # a TensorRT plan for the compute capability it was built on
-                src = (build_dir / e["sidecar"]).parent / sidecar["engine_file"]
-                signature = onnx_signature(run / e["source"])
+                src = (build_dir / e.sidecar).parent / sidecar["engine_file"]
+                signature = onnx_signature(run / e.source)
                 cc = sidecar["compute_capability"]
                 cc_files = {cc: f"model-sm{cc.replace('.', '')}.plan"}
                 files, kind = [src], "KIND_GPU"
             for f in files:
                 shutil.copyfile(f, vdir / (cc_files[next(iter(cc_files))] if cc_files else f.name))
-            batcher = (bench.get(e["name"]) or {}).get("server", {}).get("batcher")
+            batcher = bench[e.name].server.get("batcher") if e.name in bench else None
             max_batch = sidecar["input_profile"]["max_batch"]
-            config = model_config(name, BACKENDS[e["backend"]], signature, max_batch, batcher, kind, version,
+            config = model_config(name, BACKENDS[e.backend], signature, max_batch, batcher, kind, version,
                                   default_file, cc_files)
             (model_dir / "config.pbtxt").write_text(config)
         except BaseException as exc:  # a model that could not be written leaves no version folder behind
@@ -211,13 +213,13 @@ def deploy(run_dir: str | Path, repo: str | Path, log=logger.info) -> dict[str, 
                 model_dir.rmdir()
             if not isinstance(exc, NotDeployable):
                 raise
-            skipped.append({"engine": e["name"], "reason": str(exc)})  # the other engines are still deployed
+            skipped.append({"engine": e.name, "reason": str(exc)})  # the other engines are still deployed
             log(f"{name}: not deployed ({exc})")
             continue
         doc["deploys"].append({
-            "model": name, "version": version, "engine": e["name"], "backend": e["backend"],
+            "model": name, "version": version, "engine": e.name, "backend": e.backend,
             "run": str(run), "run_id": manifest["run_id"], "run_manifest_sha256": sha256_file(run / "manifest.json"),
-            "engine_sha256": e["engine_sha256"], "source": e["source"], "source_sha256": e["source_sha256"],
+            "engine_sha256": e.engine_sha256, "source": e.source, "source_sha256": e.source_sha256,
             "batcher": batcher, "device_slug": sidecar.get("device_slug"),
             **({"torchscript": traced} if traced else {}),
             "files": {p.relative_to(repo).as_posix(): sha256_file(p) for p in sorted(vdir.iterdir())},
@@ -226,7 +228,7 @@ def deploy(run_dir: str | Path, repo: str | Path, log=logger.info) -> dict[str, 
         doc["configs"][name] = sha256_file(model_dir / "config.pbtxt")
         doc["skipped"] = skipped
         write_json(repo / "deploy.json", doc)  # after every model: a failure later leaves no untraced version
-        log(f"{name}: version {version} ({e['name']}, batcher {batcher and batcher['max_batch']} / "
+        log(f"{name}: version {version} ({e.name}, batcher {batcher and batcher['max_batch']} / "
             f"{batcher and batcher['max_queue_delay_ms']} ms) pinned")
     doc["skipped"] = skipped
     write_json(repo / "deploy.json", doc)

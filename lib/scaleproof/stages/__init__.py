@@ -94,6 +94,11 @@ def require(params: Params, stage: str) -> dict[str, Any]:
     return result
 
 
+def read_typed(run_dir, stage: str) -> results.StageResult:
+    """`read_result`, as the stage's typed result (`results.MODELS[stage]`)."""
+    return results.MODELS[stage].model_validate(read_result(run_dir, stage))
+
+
 def require_typed(params: Params, stage: str) -> results.StageResult:
     """`require`, as the stage's typed result (`results.MODELS[stage]`)."""
     return results.MODELS[stage].model_validate(require(params, stage))
