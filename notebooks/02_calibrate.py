@@ -67,15 +67,15 @@ max_cov: float = 0.2  # largest spread (CoV of 5 block means of latency) for a v
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scaleproof import report
 from scaleproof.config import Params
+from scaleproof.presentation import calibrate as view
 from scaleproof.stages import calibrate
 
 params = Params.from_namespace(globals())
 result = calibrate.run(params)
 
 # %%
-display(Markdown(report.calibration_markdown(result)))
+display(Markdown(view.calibration_markdown(result)))
 
 # %% [markdown]
 # ## Sensitivity: each quantized node (or group of nodes) alone
@@ -85,21 +85,21 @@ display(Markdown(report.calibration_markdown(result)))
 # `sensitivity_groups` is judged by layer (or contiguous runs of nodes), within `sensitivity_budget_s`.
 
 # %%
-fig = report.plot_sensitivity(result)
-report.sensitivity_table(result)
+fig = view.plot_sensitivity(result)
+view.sensitivity_table(result)
 
 # %% [markdown]
 # ## Mixed precision and speed on this CPU
 
 # %%
-display(Markdown(report.mixed_precision_markdown(result)))
+display(Markdown(view.mixed_precision_markdown(result)))
 pd.DataFrame(result.get("speed_cpu", {})).T
 
 # %% [markdown]
 # ## Calibration methods compared (`calib_compare`)
 
 # %%
-report.methods_table(result)
+view.methods_table(result)
 
 # %% [markdown]
 # ## FP16 model (float32 inputs and outputs)

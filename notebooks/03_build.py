@@ -56,8 +56,8 @@ trt_timing_cache_dir: str = ""  # folder of TensorRT timing caches per GPU type 
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scaleproof import report
 from scaleproof.config import Params
+from scaleproof.presentation import build as view
 from scaleproof.stages import build
 
 params = Params.from_namespace(globals())
@@ -77,4 +77,4 @@ if result["skipped"]:
 # engine layers means fewer kernel launches, measured here rather than assumed.
 
 # %%
-report.tensorrt_table(result)
+view.tensorrt_table(result)

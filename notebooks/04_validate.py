@@ -47,8 +47,8 @@ val_samples: int = 0  # validation samples to use (0: the whole split)
 # %%
 from IPython.display import Markdown, display
 
-from scaleproof import report
 from scaleproof.config import Params
+from scaleproof.presentation import validate as view
 from scaleproof.stages import validate
 
 params = Params.from_namespace(globals())
@@ -58,4 +58,4 @@ result = validate.run(params)
 display(Markdown(f"Reference: {result['reference']}. Metric: {result['metric_words']} on output "
                  f"`{result['judged_output']}`, {result['samples']} samples. "
                  f"Gate: {result['gate']}. Passed: {', '.join(result['passed']) or 'none'}."))
-report.validation_table(result)
+view.validation_table(result)

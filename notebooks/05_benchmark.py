@@ -65,8 +65,8 @@ sweep_queue_delay_ms: list = []  # batcher queue delays to sweep with sweep_max_
 # %%
 from IPython.display import Markdown, display
 
-from scaleproof import report
 from scaleproof.config import Params
+from scaleproof.presentation import benchmark as view
 from scaleproof.stages import benchmark
 
 params = Params.from_namespace(globals())
@@ -75,28 +75,28 @@ result = benchmark.run(params)
 # %%
 display(Markdown(f"Device `{result['device_slug']}`, {result['threads']} threads. LoadGen: {result['loadgen']}. "
                  f"Capacity for the cost model: {result['capacity_method']}."))
-report.loadgen_table(result)
+view.loadgen_table(result)
 
 # %%
-fig = report.plot_server(result)
+fig = view.plot_server(result)
 
 # %%
-fig = report.plot_throughput(result)
+fig = view.plot_throughput(result)
 
 # %% [markdown]
 # ## Batcher sweep (`sweep_max_batch` × `sweep_queue_delay_ms`)
 
 # %%
-report.batcher_sweep_table(result)
+view.batcher_sweep_table(result)
 
 # %%
-fig = report.plot_batcher_sweep(result)
+fig = view.plot_batcher_sweep(result)
 
 # %%
-report.timings_table(result)
+view.timings_table(result)
 
 # %% [markdown]
 # ## Per-device scaling (`scaling_devices`)
 
 # %%
-display(Markdown(report.scaling_markdown(result)))
+display(Markdown(view.scaling_markdown(result)))

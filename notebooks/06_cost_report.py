@@ -38,8 +38,12 @@ revenue_per_1k: float = 0.0  # revenue per 1,000 requests in USD (0: no margin f
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scaleproof import paths, report, stages
+from scaleproof import paths, stages
 from scaleproof.config import Params
+from scaleproof.presentation import benchmark as bench_view
+from scaleproof.presentation import common
+from scaleproof.presentation import cost_report as view
+from scaleproof.presentation import validate as validate_view
 from scaleproof.stages import cost_report
 
 params = Params.from_namespace(globals())
@@ -49,14 +53,14 @@ validated = stages.read_result(params.run_path, "04_validate")
 bench = stages.read_result(params.run_path, "05_benchmark")
 calibrated = (stages.read_result(params.run_path, "02_calibrate")
               if paths.result_path(params.run_path, "02_calibrate").exists() else None)
-display(Markdown(report.run_header(params.run_path)))
-display(Markdown(report.summary_markdown(result, validated, exported, calibrated)))
+display(Markdown(common.run_header(params.run_path)))
+display(Markdown(view.summary_markdown(result, validated, exported, calibrated)))
 
 # %% [markdown]
 # ## Engines priced
 
 # %%
-report.engines_table(result)
+view.engines_table(result)
 
 # %% [markdown]
 # ## Anomaly checks before pricing
@@ -65,41 +69,41 @@ report.engines_table(result)
 # results above.
 
 # %%
-report.anomalies_table(result)
+view.anomalies_table(result)
 
 # %%
-fig = report.plot_cost(result)
+fig = view.plot_cost(result)
 
 # %% [markdown]
 # ## Scenarios: traffic growth and price change
 
 # %%
-report.scenarios_table(result)
+view.scenarios_table(result)
 
 # %%
-fig = report.plot_scenarios(result)
+fig = view.plot_scenarios(result)
 
 # %% [markdown]
 # ## Load test: MLPerf LoadGen scenarios, dynamic vs static batching
 
 # %%
-report.loadgen_table(bench)
+bench_view.loadgen_table(bench)
 
 # %%
-fig = report.plot_server(bench)
+fig = bench_view.plot_server(bench)
 
 # %%
-fig = report.plot_throughput(bench)
+fig = bench_view.plot_throughput(bench)
 
 # %% [markdown]
 # ## Batcher tuning: the swept configurations and the one each engine was priced with
 
 # %%
-display(Markdown(report.batcher_words(bench)))
-report.batcher_sweep_table(bench)
+display(Markdown(bench_view.batcher_words(bench)))
+bench_view.batcher_sweep_table(bench)
 
 # %%
-fig = report.plot_batcher_sweep(bench)
+fig = bench_view.plot_batcher_sweep(bench)
 
 # %% [markdown]
 # ## Engines excluded from the claims
@@ -111,20 +115,20 @@ pd.DataFrame(result["excluded"], columns=["engine", "reason"]) if result["exclud
 # ## Methodology and assumptions
 
 # %%
-display(report.methodology_table(bench, validated, result))
+display(view.methodology_table(bench, validated, result))
 pd.DataFrame([result["price"]]).set_index("id")
 
 # %% [markdown]
 # ## Validation
 
 # %%
-report.validation_table(validated)
+validate_view.validation_table(validated)
 
 # %% [markdown]
 # ## All timings
 
 # %%
-report.timings_table(bench)
+bench_view.timings_table(bench)
 
 # %% [markdown]
 # ## Appendix: where each claim comes from
@@ -134,4 +138,4 @@ report.timings_table(bench)
 # checks each claim against its source.
 
 # %%
-report.claims_appendix(result, params.run_path)
+view.claims_appendix(result, params.run_path)

@@ -27,10 +27,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import hardware, paths, report
+from . import hardware, paths
 from .config import Params
 from .errors import ArtifactError, ParamsError
 from .log import quiet_console
+from .presentation.common import render_html
 from .provenance import read_json, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
@@ -512,7 +513,7 @@ def write_fleet_report(fleet_dir: Path) -> Path:
     papermill.execute_notebook(str(paths.notebooks_dir() / "07_fleet_report.ipynb"), str(out_nb),
                                parameters={"fleet_dir": str(fleet_dir)}, progress_bar=False,
                                cwd=str(paths.notebooks_dir()), kernel_name="python3", extra_arguments=KERNEL_ARGS)
-    return report.render_html(out_nb, fleet_dir / "fleet_report.html")
+    return render_html(out_nb, fleet_dir / "fleet_report.html")
 
 
 def write_fleet_manifest(fleet_dir: Path) -> Path:

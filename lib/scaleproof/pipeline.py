@@ -25,11 +25,12 @@ from typing import IO, Any
 
 import yaml
 
-from . import cost, paths, report, run_folders
+from . import cost, paths, run_folders
 from .config import Params
 from .errors import StageFailed
 from .isolate import call_isolated, read_fault_log
 from .log import run_log
+from .presentation.common import render_html
 from .provenance import environment, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
             try:
                 logger.info(f"run {run_id}: staging in {staging}")
                 execute_stages(staging, values, stages, progress)
-                report.render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
+                render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
             except BaseException as exc:  # said in run.log too, before the file is closed and hashed
                 error = failure_of(stages, exc)
                 logger.error(f"FAILED: {error}")
@@ -268,7 +269,7 @@ def deploy_notebook(run_dir: Path, repo: Path, progress: bool = False) -> Path:
     papermill.execute_notebook(str(src), str(out_nb), parameters={"run_dir": str(run_dir), "deploy_repo": str(repo)},
                                progress_bar=progress, cwd=str(paths.notebooks_dir()), kernel_name="python3",
                                extra_arguments=KERNEL_ARGS)
-    report.render_html(out_nb, out_nb.with_suffix(".html"))
+    render_html(out_nb, out_nb.with_suffix(".html"))
     return out_nb
 
 

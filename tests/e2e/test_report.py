@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from scaleproof import report, stages
+from scaleproof import stages
+from scaleproof.presentation import benchmark, cost_report
 
 
 @pytest.mark.slow
@@ -20,16 +21,16 @@ def test_the_report_names_the_run_the_hardware_and_its_methods_in_plain_words(pu
     cost = stages.read_result(published, "06_cost_report")
     bench = stages.read_result(published, "05_benchmark")
     validated = stages.read_result(published, "04_validate")
-    method = report.methodology_table(bench, validated, cost).data
+    method = cost_report.methodology_table(bench, validated, cost).data
     assert not any("{" in v for v in method["how"]), "a Python dict repr in the methodology"
     assert {"Peak search", "Pricing floor", "Dynamic batcher", "Accuracy gate"} <= set(method["what"])
     # smoke's 1 s floor is under the CPU default: the run says, first thing, that it is not a price
     assert "EXPLORATORY RUN, NOT PRICED" in html and "min_priced_duration_s=1 s is under the 10 s floor" in html
     assert "Batcher tuning" in html and "chosen: " in html
-    engines = report.engines_table(cost)
+    engines = cost_report.engines_table(cost)
     assert all(re.fullmatch(r"[\d,]+", v) for v in engines["confirmed Server QPS"]) and \
         all(re.fullmatch(r"[\d,]+", v) for v in engines["instances"])
-    fig = report.plot_throughput(bench)
+    fig = benchmark.plot_throughput(bench)
     measured = sorted({t["batch"] for e in bench["engines"] for t in e["timings"]})
     assert [int(t) for t in fig.axes[0].get_xticks()] == measured
     # the appendix's re-create command names the published folder, so it works when pasted

@@ -42,14 +42,14 @@ def test_a_result_made_with_other_parameters_is_refused_by_the_next_stage(tmp_pa
 
 
 def test_a_sample_count_larger_than_the_data_is_reported_not_silently_cut():
-    from scaleproof import report
     from scaleproof.datasets import adjusted
+    from scaleproof.presentation import calibrate
 
     adj = adjusted("calib_samples", 512, 270, "calibration")
     assert adj == [{"parameter": "calib_samples", "asked": 512, "used": 270,
                     "why": "the calibration split has 270 samples"}]
     assert adjusted("val_samples", 0, 360, "validation") == []  # 0 means the whole split: nothing changed
-    assert "calib_samples 512 → 270 used: the calibration split has 270 samples" in report.adjusted_words(
+    assert "calib_samples 512 → 270 used: the calibration split has 270 samples" in calibrate.adjusted_words(
         {"adjusted": adj})
 
 

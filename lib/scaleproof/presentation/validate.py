@@ -1,0 +1,13 @@
+"""Stage 04's presentation: each engine's accuracy against the FP32 reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+
+def validation_table(validated: dict[str, Any]) -> pd.DataFrame:
+    cols = ["engine", "metric", "top1", "top1_delta_pts", "top1_agreement", "cosine_mean", "output_err", "max_rel_err",
+            "nonfinite_outputs", "passed", "reason"]
+    return pd.DataFrame([{c: r.get(c) for c in cols} for r in validated["engines"]])
