@@ -157,22 +157,20 @@ def rel_close(a: float | None, b: float | None, tol: float) -> bool:
 
 def compare_runs(original: Path, reproduced: Path, timing_tolerance: float) -> list[Check]:
     """Every non-timing result must match exactly; timing results within `timing_tolerance` (relative)."""
-    def load(run: Path, stage: str):
-        """A stage's typed result in a run folder (a file of another format is refused, not compared)."""
-        return stages.read_typed(run, next(s for s in paths.STAGES if paths.stage_key(s) == stage))
-
+    load = stages.read_typed  # a result of another format is refused, not compared
     checks = []
-    for stage, key in (("export", "onnx_sha256"), ("calibrate", "calib_data_sha256"), ("calibrate", "int8_onnx_sha256")):
+    for stage, key in (("01_export", "onnx_sha256"), ("02_calibrate", "calib_data_sha256"),
+                       ("02_calibrate", "int8_onnx_sha256")):
         a, b = getattr(load(original, stage), key), getattr(load(reproduced, stage), key)
-        checks.append(Check(f"{stage}.{key}", a, b, "exact", a == b))
-    va = {r.engine: r for r in load(original, "validate").engines}
-    vb = {r.engine: r for r in load(reproduced, "validate").engines}
+        checks.append(Check(f"{paths.stage_key(stage)}.{key}", a, b, "exact", a == b))
+    va = {r.engine: r for r in load(original, "04_validate").engines}
+    vb = {r.engine: r for r in load(reproduced, "04_validate").engines}
     for name in sorted(set(va) | set(vb)):
         for key in ("top1", "top1_agreement", "cosine_mean", "output_err", "max_abs_err", "passed"):
             a, b = getattr(va.get(name), key, None), getattr(vb.get(name), key, None)
             checks.append(Check(f"validate {name} {key}", a, b, "exact", a == b))
-    ba = {r.engine: r for r in load(original, "benchmark").engines}
-    bb = {r.engine: r for r in load(reproduced, "benchmark").engines}
+    ba = {r.engine: r for r in load(original, "05_benchmark").engines}
+    bb = {r.engine: r for r in load(reproduced, "05_benchmark").engines}
     for name in sorted(set(ba) | set(bb)):
         a, b = (r.capacity.qps if (r := ba.get(name)) and r.capacity else None,
                 r.capacity.qps if (r := bb.get(name)) and r.capacity else None)

@@ -50,8 +50,7 @@ def write_result(run_dir, stage: str, result: dict[str, Any], params: Params | N
         made_with = {"made_with": {k: values[k] for k in stage_parameters(stage) if k in values}}
     doc = {"stage": stage, "result_format": results.FORMAT, **made_with, **result}
     path = paths.result_path(run_dir, stage)
-    if stage in results.MODELS:  # a stage that breaks its contract fails here, not in the stage that reads it
-        results.check(stage, doc, path)
+    results.check(stage, doc, path)  # a stage that breaks its contract fails here, not in the stage that reads it
     write_json(path, doc)
 
 
@@ -72,8 +71,7 @@ def read_result(run_dir, stage: str) -> dict[str, Any]:
         raise ArtifactError(f"{path} is missing: run stage {stage} first") from None
     except json.JSONDecodeError as e:
         raise ArtifactError(f"{path} is not valid JSON ({e}): rerun stage {stage}") from e
-    if stage in results.MODELS:
-        results.check(stage, raw, path)
+    results.check(stage, raw, path)
     return raw
 
 
