@@ -40,6 +40,7 @@ batch_sizes: list = [1, 8, 32]  # batch sizes to time
 static_batch: int = 1  # batch of the static comparison: fixed size, no queue window
 torch_modes: list = ['eager', 'cuda_graph']  # PyTorch CUDA engines to build: eager, cuda_graph, compile
 compile_mode: str = "default"  # torch.compile mode (max-autotune takes minutes per shape)
+compile_freezing: bool = False  # torch.compile with Inductor freezing: weights become constants, so batch norms fold into convolutions (faster kernels, a longer first compile)
 compile_cache_dir: str = ""  # folder of torch.compile caches per GPU type, torch version, model and mode (empty: ~/.cache/scaleproof/compile)
 batcher_max_batch: int = 32  # largest batch the dynamic batcher forms
 trt_workspace_mb: int = 4096  # TensorRT builder workspace limit in MiB

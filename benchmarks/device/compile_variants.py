@@ -37,6 +37,7 @@ def main(variant: str, batches: list[int]) -> dict:
     out: dict = {"variant": variant, "gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "batches": {}}
     t0 = time.perf_counter()
     graphs = {}
+    keep = []
     with torch.inference_mode():
         for b in batches:
             x = torch.randn(b, 3, 224, 224, device="cuda", dtype=torch.float16).contiguous(
@@ -50,9 +51,10 @@ def main(variant: str, batches: list[int]) -> dict:
             torch.cuda.current_stream().wait_stream(stream)
             g = torch.cuda.CUDAGraph()
             with torch.cuda.graph(g):
-                fn(x)
+                y = fn(x)
             torch.cuda.synchronize()
             graphs[b] = g
+            keep.append((x, y))  # a graph replays on these addresses: freeing them makes replays read freed memory
             out["batches"][b] = {"compile_and_capture_s": round(time.perf_counter() - tb, 1)}
     out["compile_and_capture_s"] = round(time.perf_counter() - t0, 1)
     for b, g in graphs.items():

@@ -154,6 +154,8 @@ class Params(BaseModel):
         [TorchMode.eager, TorchMode.cuda_graph], "PyTorch CUDA engines to build: eager, cuda_graph, compile")
     compile_mode: CompileMode = _field(CompileMode.default, "torch.compile mode (max-autotune takes minutes per shape)",
                                        strict=False)
+    compile_freezing: bool = _field(False, "torch.compile with Inductor freezing: weights become constants, so "
+                                          "batch norms fold into convolutions (faster kernels, a longer first compile)")
     compile_cache_dir: str = _field("", "folder of torch.compile caches per GPU type, torch version, model and mode "
                                         "(empty: ~/.cache/scaleproof/compile)")
     trt_workspace_mb: int = _field(4096, "TensorRT builder workspace limit in MiB", gt=0)

@@ -22,8 +22,10 @@ def test_the_folder_is_keyed_by_gpu_type_torch_version_mode_and_model(tmp_path):
               compile_cache.cache_dir(tmp_path, "nvidia-h100-80gb-hbm3", "2.11.0+cu128",
                                       {**RECIPE, "compile_mode": "max-autotune"}),
               compile_cache.cache_dir(tmp_path, "nvidia-h100-80gb-hbm3", "2.11.0+cu128",
-                                      {**RECIPE, "weights_sha256": "cd" * 32})]
-    assert len({a, *others}) == 5
+                                      {**RECIPE, "weights_sha256": "cd" * 32}),
+              compile_cache.cache_dir(tmp_path, "nvidia-h100-80gb-hbm3", "2.11.0+cu128",
+                                      {**RECIPE, "compile_freezing": True})]
+    assert len({a, *others}) == 6
     assert compile_cache.cache_dir("", "x", "1", RECIPE).is_relative_to(compile_cache.default_root())
 
 
@@ -54,3 +56,19 @@ def test_a_second_process_loads_the_compiled_graph_from_the_cache(tmp_path):
     second = call_isolated(compile_small_model, str(tmp_path), what="second compile")
     assert first["outcome"] == "miss" and second["outcome"] == "hit", (first, second)
     assert any((tmp_path / "inductor").rglob("*")), "Inductor wrote nothing into the keyed folder"
+
+
+def test_freezing_is_part_of_the_compiled_engines_recipe():
+    """A frozen and an unfrozen compile of the same model make different code, so they get different caches."""
+    from scaleproof.backends.torch import compile_recipe
+    from scaleproof.engine_store import Sidecar
+
+    def sidecar(**extra):
+        return Sidecar(name="torch-fp16-compile", backend="torch", backend_version="2.11.0", precision="fp16",
+                       device_slug="nvidia-h100-80gb-hbm3", device_name="H100", compute_capability="9.0",
+                       input_profile={"max_batch": 8, "io": {}}, source="zoo:resnet50", source_sha256="ab" * 32,
+                       engine_file="torch-fp16-compile.safetensors", extra={"mode": "compile", **extra})
+
+    plain, frozen = compile_recipe(sidecar()), compile_recipe(sidecar(compile_freezing=True))
+    assert plain["compile_freezing"] is False and frozen["compile_freezing"] is True
+    assert compile_cache.cache_key(plain) != compile_cache.cache_key(frozen)

@@ -81,8 +81,12 @@ class TorchEngine(Engine):
                                              compile_recipe(sc))
             compile_cache.use(folder)  # before the first compile in this process: Inductor and Triton read it then
             cache_before = compile_cache.counts()
+            freezing = bool(sc.extra.get("compile_freezing"))
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = freezing  # read when the first call compiles, in _capture
             fn = torch.compile(self._module, mode=compile_mode)
-            self._info["compile_mode"] = compile_mode
+            self._info.update(compile_mode=compile_mode, compile_freezing=freezing)
             self._info["compile_cache"] = {"dir": str(folder)}
         self._fn = fn
         self._graphs: dict[int, tuple] = {}
@@ -218,7 +222,8 @@ def nvml_process_memory_mb() -> float | None:
 def compile_recipe(sc: Sidecar) -> dict[str, Any]:
     """What decides the compiled code, as the compile cache's key: model and weights, precision, mode, shapes."""
     return {"model_spec": sc.extra.get("model_spec"), "weights_sha256": sc.source_sha256, "precision": sc.precision,
-            "compile_mode": sc.extra.get("compile_mode", "default"), "channels_last": sc.extra.get("channels_last"),
+            "compile_mode": sc.extra.get("compile_mode", "default"),
+            "compile_freezing": bool(sc.extra.get("compile_freezing")), "channels_last": sc.extra.get("channels_last"),
             "buckets": buckets(sc.input_profile["max_batch"]), "io": sc.input_profile["io"]}
 
 
@@ -231,7 +236,8 @@ def supported(device: str) -> dict[str, set[str]]:
 
 def build_engine(job: BuildJob) -> Path:
     return build(job.inputs, job.precision, job.store, job.inputs.model_spec, mode=job.mode,
-                 compile_mode=job.params.compile_mode.value, compile_cache_dir=job.params.compile_cache_dir)
+                 compile_mode=job.params.compile_mode.value, compile_cache_dir=job.params.compile_cache_dir,
+                 compile_freezing=job.params.compile_freezing)
 
 
 def build_record(sc: Sidecar) -> dict:
@@ -239,7 +245,7 @@ def build_record(sc: Sidecar) -> dict:
 
 
 def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, mode: str = "eager",
-          compile_mode: str = "default", compile_cache_dir: str = "") -> Path:
+          compile_mode: str = "default", compile_cache_dir: str = "", compile_freezing: bool = False) -> Path:
     """Store the model's weights as the engine, with the recipe (precision, mode) that loads it."""
     from safetensors.torch import save_file
 
@@ -258,7 +264,7 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, m
         save_file({k: v.contiguous() for k, v in bundle.module.state_dict().items()}, str(out))
         extra = {"model_spec": inputs.model_spec, "mode": mode, "channels_last": here == "cuda" and precision != "fp32"}
         if mode == "compile":
-            extra.update(compile_mode=compile_mode, compile_cache_dir=compile_cache_dir)
+            extra.update(compile_mode=compile_mode, compile_cache_dir=compile_cache_dir, compile_freezing=compile_freezing)
         sc = Sidecar(
             name=name, backend=NAME, backend_version=version(), precision=precision, **device,
             input_profile=inputs.profile(),
