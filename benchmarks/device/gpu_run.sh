@@ -15,7 +15,7 @@ export PYTHONPATH=$PWD/lib:$PWD:${PYTHONPATH:-}
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nproc; python3 -c \
   "import torch, onnxruntime, papermill, mlperf_loadgen; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ort', onnxruntime.__version__)"; } 2>&1 | tee "$OUT/env.txt"
 if [ -z "${SKIP_TESTS:-}" ]; then
-  python3 -m pytest -q -p no:cacheprovider -rs -m "gpu or tensorrt" tests/test_gpu.py tests/test_tensorrt_gpu.py 2>&1 | tail -30 | tee "$OUT/gpu_tests.txt"
+  python3 -m pytest -q -p no:cacheprovider -rs -m "gpu or tensorrt" tests/integration/test_gpu.py tests/integration/test_tensorrt_gpu.py 2>&1 | tail -30 | tee "$OUT/gpu_tests.txt"
 fi
 # the price table has no H200 row (no cited price in the repository): a lent H200 is priced as the H100 row, and
 # the report's headline still names the measured card

@@ -86,6 +86,21 @@ def test_samples_loaded_on_the_device_give_the_host_path_outputs(gpu_run):
         np.testing.assert_allclose(engine.infer_indices(idx)[0], engine.infer({"input": x[idx]})[0], atol=1e-5, rtol=1e-5)
 
 
+def test_two_launched_batches_give_the_synchronous_outputs(gpu_run):
+    """A graph engine runs two batches at once for the batcher; each keeps its own outputs until answered."""
+    engine = build.load_engine(gpu_run.run_path, entry(gpu_run, "torch-fp16-cuda_graph"))
+    assert engine.inflight == 2
+    x = np.random.default_rng(3).random((100, 1, 8, 8), dtype=np.float32)
+    engine.load_samples({"input": x})
+    first_idx, second_idx = np.array([7, 1, 42], dtype=np.int64), np.arange(60, 100, dtype=np.int64)
+    expected = [engine.infer_indices(first_idx)[0].copy(), engine.infer_indices(second_idx)[0].copy()]
+    first, second = engine.launch_indices(first_idx), engine.launch_indices(second_idx)  # both queued
+    np.testing.assert_array_equal(first()[0], expected[0])
+    np.testing.assert_array_equal(second()[0], expected[1])
+    eager = build.load_engine(gpu_run.run_path, entry(gpu_run, "torch-fp32"))
+    assert eager.inflight == 1  # no graphs: each batch finishes in its call
+
+
 IDS_AND_FEATURES = [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"], "range": [0, 100]},
                     {"name": "features", "dtype": "float32", "shape": ["batch", 4]}]
 

@@ -186,3 +186,70 @@ def test_an_engine_is_freed_once_its_last_test_is_over_and_an_unstarted_batcher_
     del engine, never_started
     gc.collect()
     assert gone() is None  # the engine's worker thread does not keep it (or its GPU memory) alive
+
+
+class AsyncEngine(EchoEngine):
+    """Two batches may run at once; a launched batch finishes when the test lets it (`finish`)."""
+
+    inflight = 2
+
+    def __init__(self, max_batch=4):
+        super().__init__(max_batch)
+        self.launched, self.gates = [], []
+
+    def launch_indices(self, idx):
+        rows, gate = self.infer_indices(idx), threading.Event()
+        self.launched.append([int(i) for i in idx])
+        self.gates.append(gate)
+
+        def collect():
+            assert gate.wait(5), "the test never finished this batch"
+            if rows[0][0, 0] == 999:
+                raise RuntimeError("device lost in batch 999")
+            return rows
+        return collect
+
+    def finish(self, k):
+        self.gates[k].set()
+
+
+def wait_for(condition, timeout=5.0):
+    end = time.perf_counter() + timeout
+    while not condition():
+        assert time.perf_counter() < end, "timed out"
+        time.sleep(0.001)
+
+
+def test_an_asynchronous_engine_gets_the_next_batch_while_one_runs_and_answers_in_order():
+    engine, done = loaded(AsyncEngine()), Collector()
+    batcher = DynamicBatcher(engine, 4, 0.0, done).start()
+    batcher.submit([(1, 10)])
+    wait_for(lambda: len(engine.launched) == 1)
+    batcher.submit([(2, 20), (3, 30)])
+    wait_for(lambda: len(engine.launched) == 2)  # launched while the first is still running
+    assert done.got == []
+    batcher.submit([(4, 40)])
+    time.sleep(0.05)
+    assert len(engine.launched) == 2  # two in flight is the engine's limit: the third waits for an answer
+    engine.finish(1)
+    time.sleep(0.05)
+    assert done.got == []  # answers go out in launch order: the second waits for the first
+    engine.finish(0)
+    wait_for(lambda: len(engine.launched) == 3)
+    engine.finish(2)
+    batcher.stop()
+    assert done.got == [(1, 10.0), (2, 20.0), (3, 30.0), (4, 40.0)]
+    assert engine.launched == [[10], [20, 30], [40]] and batcher.batch_sizes == {1: 2, 2: 1}
+
+
+def test_an_asynchronous_engines_error_surfaces_instead_of_hanging():
+    engine = loaded(AsyncEngine())
+    batcher = DynamicBatcher(engine, 4, 0.0, Collector()).start()
+    batcher.submit([(1, 999)])
+    wait_for(lambda: engine.launched)
+    engine.finish(0)
+    batcher.submit([(2, 5)])
+    for gate in engine.gates:
+        gate.set()
+    with pytest.raises(RuntimeError, match="batch 999"):
+        batcher.stop()

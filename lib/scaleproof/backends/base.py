@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,16 @@ class Engine(ABC):
         for k, v in self._samples.items():
             np.take(v, idx, axis=0, out=self._gather[k][:n])
         return self.infer({k: b[:n] for k, b in self._gather.items()})
+
+    inflight = 1  # batches this engine can have running at once through launch_indices
+
+    def launch_indices(self, idx: np.ndarray) -> Callable[[], list[np.ndarray]]:
+        """Start the loaded samples at `idx` as one batch; the returned function waits for its outputs. The
+        outputs stay valid until the `inflight`-th next launch. Here the batch finishes before this returns; an
+        engine that runs batches asynchronously (`inflight` > 1) overrides it, so the host forms and answers
+        one batch while the device runs the next (as `instance_group { count: 2 }` does in Triton)."""
+        out = self.infer_indices(idx)
+        return lambda: out
 
     def sut(self, library, config, complete):
         """The system under test LoadGen drives for this engine in this process: the samples loaded into it,

@@ -27,7 +27,10 @@ class DeviceSamples:
 
         dev = torch.from_numpy(samples).to("cuda", dtype)
         self.samples = dev.contiguous(memory_format=torch.channels_last) if channels_last else dev
-        self._idx_host = torch.zeros(max_batch, dtype=torch.int64, pin_memory=True)
+        # two host index buffers, used in turn: a pipelined engine writes the next batch's indices while the
+        # device may not yet have copied the previous batch's
+        self._idx_host = torch.zeros((2, max_batch), dtype=torch.int64, pin_memory=True)
+        self._turn = 0
         self._idx_dev = torch.zeros(max_batch, dtype=torch.int64, device="cuda")
 
     def gather(self, idx: np.ndarray, out=None):
@@ -35,9 +38,11 @@ class DeviceSamples:
         import torch
 
         n = len(idx)
-        self._idx_host[:n] = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+        self._turn ^= 1
+        host = self._idx_host[self._turn, :n]
+        host.copy_(torch.from_numpy(np.asarray(idx, dtype=np.int64)))
         index = self._idx_dev[:n]
-        index.copy_(self._idx_host[:n], non_blocking=True)
+        index.copy_(host, non_blocking=True)  # stream-ordered: the previous batch's gather has read it
         if out is not None:
             return torch.index_select(self.samples, 0, index, out=out)
         return self.samples.index_select(0, index)

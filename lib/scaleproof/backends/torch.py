@@ -90,6 +90,8 @@ class TorchEngine(Engine):
             self._info["compile_cache"] = {"dir": str(folder)}
         self._fn = fn
         self._graphs: dict[int, tuple] = {}
+        self._host_out: list = []  # launch_indices' two sets of page-locked output buffers
+        self._turn = 0
         if self.mode in GRAPH_MODES:
             self._sizes = buckets(self.max_batch)
             t_capture = time.perf_counter()
@@ -170,6 +172,39 @@ class TorchEngine(Engine):
         with torch.inference_mode():
             return self._run([self._dev_samples[i.name].gather(idx) for i in self.io.inputs], len(idx))
 
+    @property
+    def inflight(self) -> int:
+        """Two batches at once where graphs run them: the next is launched while the last one's outputs copy."""
+        return 2 if self._graphs and self.device == "cuda" else 1
+
+    def launch_indices(self, idx: np.ndarray):
+        """Gather, replay and copy the outputs to page-locked host buffers, all queued on the stream; the
+        returned function waits for this batch's copy. Two sets of host buffers, used in turn (`inflight`)."""
+        if self.inflight == 1:
+            return super().launch_indices(idx)
+        import torch
+
+        n = len(idx)
+        with torch.inference_mode():
+            graph, static_in, static_out = self._graphs[bucket_for(n, self._sizes)]
+            for dst, i in zip(static_in, self.io.inputs, strict=True):
+                dst[:n].copy_(self._dev_samples[i.name].gather(idx))
+            graph.replay()
+            if not self._host_out:
+                self._host_out = [[torch.empty((self.max_batch, *o.shape[1:]), dtype=torch.float32, pin_memory=True)
+                                   for o in static_out] for _ in range(2)]
+                self._done_events = [torch.cuda.Event(), torch.cuda.Event()]
+            self._turn ^= 1
+            host, done = self._host_out[self._turn], self._done_events[self._turn]
+            for h, o in zip(host, static_out, strict=True):
+                h[:n].copy_(o[:n], non_blocking=True)  # queued before the next replay overwrites static_out
+            done.record()
+
+        def collect() -> list[np.ndarray]:
+            done.synchronize()
+            return [h[:n].numpy() for h in host]
+        return collect
+
     def infer(self, x: Feed) -> list[np.ndarray]:
         import torch
 
@@ -196,6 +231,7 @@ class TorchEngine(Engine):
 
     def close(self) -> None:
         self._graphs.clear()
+        self._host_out = []
         self._pinned.clear()
         self._dev_samples = None
 

@@ -10,6 +10,10 @@ selection, a lazy allocation) lands inside the measured run. The worker thread b
 outlives each batcher, so the next test on the same engine finds its shapes warm: warming 128 shapes of an
 eager FP32 ResNet-50 again before every 1 s search run cost about 6 s per run on an H200 host.
 
+An engine that runs batches asynchronously (`Engine.inflight` > 1: a CUDA-graph engine) is kept busy: the
+worker launches the next batch while a completion thread waits for the previous one and answers its
+requests, so the device does not idle while the host copies outputs and calls LoadGen back.
+
 `fixed_batch=True` is the static comparison: no queue window, each inference runs at exactly
 `max_batch` rows (zero-padded), taking whatever requests are waiting when the engine is free.
 """
@@ -152,16 +156,57 @@ class DynamicBatcher:
             return
         finally:
             self._ready.set()
+        if self.engine.inflight > 1:
+            return self._serve_pipelined()
         try:
             while (batch := self._take()) is not None:
-                n = len(batch)
-                self._idx[:n] = [idx for _, idx, _ in batch]
-                rows = self.max_batch if self.fixed_batch else n
-                if rows > n:
-                    self._idx[n:rows] = self._idx[0]  # padding rows: any sample; their outputs are dropped
-                # LoadGen gets the first output's rows (performance mode reads none of them)
-                self.out_buf[:rows] = self.engine.infer_indices(self._idx[:rows])[0]
-                self.batch_sizes[n] += 1
-                self.complete([rid for rid, _, _ in batch], self.out_buf[:n])
+                self._answer(batch, self.engine.infer_indices(self._indices(batch))[0])
         except BaseException as e:  # surfaced by stop(); LoadGen would otherwise wait forever
             self._error = e
+
+    def _indices(self, batch: list[tuple[int, int, float]]) -> np.ndarray:
+        """The batch's sample indices, padded with its first to max_batch rows for static batching."""
+        n = len(batch)
+        self._idx[:n] = [idx for _, idx, _ in batch]
+        rows = self.max_batch if self.fixed_batch else n
+        if rows > n:
+            self._idx[n:rows] = self._idx[0]  # padding rows: any sample; their outputs are dropped
+        return self._idx[:rows]
+
+    def _answer(self, batch: list[tuple[int, int, float]], first_output: np.ndarray) -> None:
+        """LoadGen gets the first output's rows (performance mode reads none of them)."""
+        n = len(batch)
+        self.out_buf[:n] = first_output[:n]
+        self.batch_sizes[n] += 1
+        self.complete([rid for rid, _, _ in batch], self.out_buf[:n])
+
+    def _serve_pipelined(self) -> None:
+        """Launch batches on this thread while a completion thread answers them, in launch order; at most
+        `engine.inflight` batches are launched and not yet answered."""
+        free = threading.Semaphore(self.engine.inflight)
+        launched: queue.SimpleQueue = queue.SimpleQueue()
+
+        def answer_in_order() -> None:
+            while (item := launched.get()) is not None:
+                batch, collect = item
+                try:
+                    if self._error is None:
+                        self._answer(batch, collect()[0])
+                except BaseException as e:
+                    self._error = e
+                finally:
+                    free.release()
+
+        completer = threading.Thread(target=answer_in_order, name="scaleproof-complete", daemon=True)
+        completer.start()
+        try:
+            while True:
+                free.acquire()
+                if self._error is not None or (batch := self._take()) is None:
+                    break
+                launched.put((batch, self.engine.launch_indices(self._indices(batch).copy())))
+        except BaseException as e:
+            self._error = e
+        finally:
+            launched.put(None)
+            completer.join()
