@@ -134,3 +134,12 @@ def test_an_open_bracket_widens_the_range_and_repeats_start_on_interleaved_grids
     cap, _ = capacity({"dynamic": grid, "dynamic_repeats": [grid], "confirmation": confirmed(19_430.0, 19_441.0)}, 10)
     assert (cap["qps"], cap["qps_upper"]) == (19_441.0, 24_288.0)
     assert [repeat_start(1000.0, k, 3) for k in range(3)] == pytest.approx([1000.0, 1259.92, 1587.40], rel=1e-4)
+
+
+def test_a_progress_line_names_loadgens_unmet_checks_in_a_few_words():
+    from scaleproof.stages.benchmark import short_reason
+
+    reason = "Performance constraints satisfied : NO; Early stopping satisfied: NO; Reduce target QPS to improve latency."
+    assert short_reason(reason) == "failed: latency bound, early stopping"
+    assert short_reason("Min duration satisfied : NO") == "failed: min duration"
+    assert short_reason("LoadGen reported INVALID") == "LoadGen reported INVALID"

@@ -71,6 +71,17 @@ def peak_repeats(params: Params, gpu: bool) -> int:
     return params.peak_repeats or (3 if gpu else 2)
 
 
+CHECK_WORDS = {"Performance constraints satisfied": "latency bound", "Min duration satisfied": "min duration",
+               "Min queries satisfied": "min queries", "Early stopping satisfied": "early stopping"}
+
+
+def short_reason(reason: str) -> str:
+    """LoadGen's unmet checks in a few words, for a progress line (the full text is in benchmark.json)."""
+    unmet = [CHECK_WORDS.get(part.split(":")[0].strip(), part.split(":")[0].strip()) for part in reason.split(";")
+             if part.strip().endswith(("NO", "No"))]
+    return "failed: " + ", ".join(unmet) if unmet else reason[:90]
+
+
 def _runner(engine, x: Feed, cfg: LoadgenSettings, log_root: Path, run_dir: Path, label: str):
     """A function target QPS -> one Server run (logs under `server-<label>-NN`), reported as it ends."""
     def run_at(q: float) -> dict[str, Any]:
@@ -79,7 +90,7 @@ def _runner(engine, x: Feed, cfg: LoadgenSettings, log_root: Path, run_dir: Path
         r["log_dir"] = str(Path(r["log_dir"]).relative_to(run_dir))
         logger.info(f"{engine.name} server {label} @ {q:,.0f} QPS: "
             + (f"VALID, {r['qps']:,.0f} QPS achieved, P99 {r['p99_ms']:.3f} ms" if r["valid"]
-               else f"INVALID ({r['reason'][:90]})"))
+               else f"INVALID, P99 {r['p99_ms']:.3f} ms ({short_reason(r['reason'])})"))
         return r
     return run_at
 
