@@ -39,3 +39,16 @@ class OverheadEngine(Engine):
         n = len(next(iter(x.values())))
         time.sleep(0.002 + 0.00005 * n)
         return [np.zeros((n, 2), np.float32)]
+
+
+class FailingEngine(SleepEngine):
+    """Serves its warm-up, then fails on sample index 13 (a device lost mid-test)."""
+
+    def infer(self, x):
+        if 13 in np.asarray(next(iter(x.values())))[:, 0, 0, 0]:
+            raise RuntimeError("device lost at sample 13")
+        return super().infer(x)
+
+
+def failing_engine() -> FailingEngine:
+    return FailingEngine()

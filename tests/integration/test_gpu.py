@@ -86,17 +86,21 @@ def test_samples_loaded_on_the_device_give_the_host_path_outputs(gpu_run):
         np.testing.assert_allclose(engine.infer_indices(idx)[0], engine.infer({"input": x[idx]})[0], atol=1e-5, rtol=1e-5)
 
 
-def test_two_launched_batches_give_the_synchronous_outputs(gpu_run):
-    """A graph engine runs two batches at once for the batcher; each keeps its own outputs until answered."""
+def test_launched_batches_give_the_synchronous_outputs(gpu_run):
+    """A graph engine runs two batches at once for the batcher: three batches in one bucket (sharing its static
+    buffers), launched and collected as the batcher does, each keep their own outputs until answered."""
     engine = build.load_engine(gpu_run.run_path, entry(gpu_run, "torch-fp16-cuda_graph"))
     assert engine.inflight == 2
     x = np.random.default_rng(3).random((100, 1, 8, 8), dtype=np.float32)
     engine.load_samples({"input": x})
-    first_idx, second_idx = np.array([7, 1, 42], dtype=np.int64), np.arange(60, 100, dtype=np.int64)
-    expected = [engine.infer_indices(first_idx)[0].copy(), engine.infer_indices(second_idx)[0].copy()]
-    first, second = engine.launch_indices(first_idx), engine.launch_indices(second_idx)  # both queued
-    np.testing.assert_array_equal(first()[0], expected[0])
-    np.testing.assert_array_equal(second()[0], expected[1])
+    rng = np.random.default_rng(4)
+    batches = [rng.choice(100, n, replace=False).astype(np.int64) for n in (40, 41, 33)]  # all in bucket 64
+    expected = [engine.infer_indices(b)[0].copy() for b in batches]
+    a, b = engine.launch_indices(batches[0]), engine.launch_indices(batches[1])
+    np.testing.assert_array_equal(a()[0], expected[0])
+    c = engine.launch_indices(batches[2])  # reuses the first batch's host buffers, as the batcher would
+    np.testing.assert_array_equal(b()[0], expected[1])
+    np.testing.assert_array_equal(c()[0], expected[2])
     eager = build.load_engine(gpu_run.run_path, entry(gpu_run, "torch-fp32"))
     assert eager.inflight == 1  # no graphs: each batch finishes in its call
 

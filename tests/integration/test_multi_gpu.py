@@ -8,7 +8,7 @@ import pytest
 
 from scaleproof.bench.loadgen import LoadgenSettings
 from scaleproof.bench.multi_gpu import WorkerPool, devices_for, measure_scaling
-from tests.stand_in_engines import broken_engine, sleep_engine
+from tests.stand_in_engines import broken_engine, failing_engine, sleep_engine
 
 SAMPLES = {"input": np.zeros((64, 1, 4, 4), np.float32)}
 CFG = LoadgenSettings(min_duration_s=0.5, min_queries=200, sla_p99_ms=50.0, max_batch=8, max_delay_ms=2.0)
@@ -41,6 +41,26 @@ def test_two_workers_serve_about_twice_one_under_the_same_p99_bound(tmp_path):
 def test_a_worker_that_cannot_load_its_engine_stops_the_pool_with_its_error():
     with pytest.raises(RuntimeError, match="worker cpu:1 failed to start: RuntimeError: this engine cannot load"):
         WorkerPool(broken_engine, SAMPLES, ["cpu:1"], 8, 0.002)
+
+
+def test_an_engine_that_fails_mid_test_fails_the_test_instead_of_leaving_loadgen_waiting():
+    """Every request is answered (the failed ones without data), and stopping the test raises the worker's error."""
+    from scaleproof.bench.sut import SampleLibrary, SutConfig
+
+    numbered = {"input": np.broadcast_to(np.arange(64, dtype=np.float32)[:, None, None, None], (64, 1, 4, 4)).copy()}
+    pool = WorkerPool(failing_engine, numbered, ["cpu:0"], 8, 0.002)
+    try:
+        done = []
+        sut = pool.sut(SampleLibrary(numbered), SutConfig(8, 0.002), lambda ids, rows: done.extend(ids)).start()
+        sut.submit([(1, 0), (2, 13), (3, 5)])
+        deadline = time.time() + 10
+        while len(done) < 3 and time.time() < deadline:
+            time.sleep(0.01)
+        assert sorted(done) == [1, 2, 3]
+        with pytest.raises(RuntimeError, match="worker cpu:0: RuntimeError: device lost at sample 13"):
+            sut.stop()
+    finally:
+        pool.close()
 
 
 def test_the_pool_is_one_sut_and_refuses_a_test_with_other_batcher_settings():

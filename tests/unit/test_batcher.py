@@ -42,10 +42,11 @@ class Collector:
         self.lock, self.got, self.when = threading.Lock(), [], {}
 
     def __call__(self, ids, rows):
+        """As LoadGen's completion: rows are valid only until this returns; None answers without data."""
         now = time.perf_counter()
         with self.lock:
-            for rid, row in zip(ids, rows, strict=True):
-                self.got.append((rid, float(row[0])))
+            for k, rid in enumerate(ids):
+                self.got.append((rid, None if rows is None else float(rows[k][0])))
                 self.when[rid] = now
 
 
@@ -189,24 +190,35 @@ def test_an_engine_is_freed_once_its_last_test_is_over_and_an_unstarted_batcher_
 
 
 class AsyncEngine(EchoEngine):
-    """Two batches may run at once; a launched batch finishes when the test lets it (`finish`)."""
+    """Two batches may run at once. A launched batch finishes when the test lets it (`finish`), and its rows are
+    written into one of two output buffers, used in turn, only then: a batcher that read them after the engine's
+    next-but-one launch, or before its collect, would answer with another batch's rows."""
 
     inflight = 2
 
     def __init__(self, max_batch=4):
         super().__init__(max_batch)
-        self.launched, self.gates = [], []
+        self.launched, self.gates, self.hold = [], [], False
+        self._bufs, self._turn = [np.full((max_batch, 1), -1.0), np.full((max_batch, 1), -1.0)], 0
 
     def launch_indices(self, idx):
-        rows, gate = self.infer_indices(idx), threading.Event()
-        self.launched.append([int(i) for i in idx])
-        self.gates.append(gate)
+        idx = [int(i) for i in idx]
+        gate = threading.Event()
+        if self.hold:  # the warm-up's launch (during start) runs straight through
+            self.launched.append(idx)
+            self.gates.append(gate)
+        else:
+            gate.set()
+        self._turn ^= 1
+        buf = self._bufs[self._turn]
+        buf[:] = -1.0  # the buffer is the engine's from now on: stale rows read from it are wrong
 
         def collect():
             assert gate.wait(5), "the test never finished this batch"
-            if rows[0][0, 0] == 999:
+            if 999 in idx:
                 raise RuntimeError("device lost in batch 999")
-            return rows
+            buf[:len(idx), 0] = idx
+            return [buf]
         return collect
 
     def finish(self, k):
@@ -220,9 +232,16 @@ def wait_for(condition, timeout=5.0):
         time.sleep(0.001)
 
 
+def started(engine, max_batch=4, fixed=False):
+    done = Collector()
+    batcher = DynamicBatcher(engine, max_batch, 0.0, done, fixed_batch=fixed).start()
+    engine.hold = True
+    return batcher, done
+
+
 def test_an_asynchronous_engine_gets_the_next_batch_while_one_runs_and_answers_in_order():
-    engine, done = loaded(AsyncEngine()), Collector()
-    batcher = DynamicBatcher(engine, 4, 0.0, done).start()
+    engine = loaded(AsyncEngine())
+    batcher, done = started(engine)
     batcher.submit([(1, 10)])
     wait_for(lambda: len(engine.launched) == 1)
     batcher.submit([(2, 20), (3, 30)])
@@ -242,14 +261,55 @@ def test_an_asynchronous_engine_gets_the_next_batch_while_one_runs_and_answers_i
     assert engine.launched == [[10], [20, 30], [40]] and batcher.batch_sizes == {1: 2, 2: 1}
 
 
-def test_an_asynchronous_engines_error_surfaces_instead_of_hanging():
+def test_many_requests_through_an_asynchronous_engine_each_get_their_own_row():
+    engine = loaded(AsyncEngine(max_batch=8))
+    batcher, done = started(engine, max_batch=8)
+    engine.hold = False  # batches finish on their own, in any timing
+    for rid in range(600):
+        batcher.submit([(rid, rid % 1000)])
+    batcher.stop()
+    assert sorted(done.got) == [(rid, float(rid % 1000)) for rid in range(600)]
+
+
+def test_static_batching_stays_synchronous_on_an_asynchronous_engine():
+    """A padded static batch is formed when the engine is free: two in flight would change what it measures."""
     engine = loaded(AsyncEngine())
-    batcher = DynamicBatcher(engine, 4, 0.0, Collector()).start()
+    batcher, done = started(engine, fixed=True)
+    batcher.submit([(1, 7)])
+    batcher.stop()
+    assert engine.launched == [] and done.got == [(1, 7.0)]
+
+
+def test_an_asynchronous_engines_error_answers_every_request_and_surfaces_at_stop():
+    """LoadGen ends a test only when every query is answered: after a device error the batcher answers the failed
+    batch, the queued requests and later ones without data, instead of leaving LoadGen waiting for ever."""
+    engine = loaded(AsyncEngine())
+    batcher, done = started(engine)
     batcher.submit([(1, 999)])
     wait_for(lambda: engine.launched)
-    engine.finish(0)
     batcher.submit([(2, 5)])
-    for gate in engine.gates:
-        gate.set()
+    wait_for(lambda: len(engine.launched) == 2)
+    engine.finish(1)  # the batch after the failing one finishes fine
+    engine.finish(0)
+    wait_for(lambda: len(done.got) == 2)
+    batcher.submit([(3, 6)])  # after the error: answered at once, without data
     with pytest.raises(RuntimeError, match="batch 999"):
         batcher.stop()
+    assert done.got == [(1, None), (2, 5.0), (3, None)]
+
+
+def test_a_synchronous_engines_error_answers_the_queue_too():
+    class Broken(EchoEngine):
+        def infer(self, x):
+            if len(self.calls) >= 4:  # after the warm-up
+                raise RuntimeError("device lost")
+            return super().infer(x)
+
+    done = Collector()
+    batcher = DynamicBatcher(loaded(Broken()), 4, 0.0, done).start()
+    batcher.submit([(1, 1), (2, 2)])
+    wait_for(lambda: len(done.got) == 2)
+    batcher.submit([(3, 3)])
+    with pytest.raises(RuntimeError, match="device lost"):
+        batcher.stop()
+    assert sorted(done.got) == [(1, None), (2, None), (3, None)]

@@ -27,8 +27,10 @@ class DeviceSamples:
 
         dev = torch.from_numpy(samples).to("cuda", dtype)
         self.samples = dev.contiguous(memory_format=torch.channels_last) if channels_last else dev
-        # two host index buffers, used in turn: a pipelined engine writes the next batch's indices while the
-        # device may not yet have copied the previous batch's
+        # two host index buffers, used in turn: a pipelined engine writes the next batch's indices while the device
+        # may not yet have copied the previous batch's. The CPU writes page-locked memory at once, so a buffer may
+        # be rewritten only after the batch that used it two gathers ago has finished (the batcher's limit of
+        # `inflight` = 2 unanswered batches guarantees it)
         self._idx_host = torch.zeros((2, max_batch), dtype=torch.int64, pin_memory=True)
         self._turn = 0
         self._idx_dev = torch.zeros(max_batch, dtype=torch.int64, device="cuda")
@@ -42,7 +44,7 @@ class DeviceSamples:
         host = self._idx_host[self._turn, :n]
         host.copy_(torch.from_numpy(np.asarray(idx, dtype=np.int64)))
         index = self._idx_dev[:n]
-        index.copy_(host, non_blocking=True)  # stream-ordered: the previous batch's gather has read it
+        index.copy_(host, non_blocking=True)  # the device buffer is stream-ordered: the last gather has read it
         if out is not None:
             return torch.index_select(self.samples, 0, index, out=out)
         return self.samples.index_select(0, index)

@@ -82,9 +82,6 @@ class TorchEngine(Engine):
             compile_cache.use(folder)  # before the first compile in this process: Inductor and Triton read it then
             cache_before = compile_cache.counts()
             freezing = bool(sc.extra.get("compile_freezing"))
-            import torch._inductor.config as inductor_config
-
-            inductor_config.freezing = freezing  # read when the first call compiles, in _capture
             fn = torch.compile(self._module, mode=compile_mode)
             self._info.update(compile_mode=compile_mode, compile_freezing=freezing)
             self._info["compile_cache"] = {"dir": str(folder)}
@@ -93,10 +90,19 @@ class TorchEngine(Engine):
         self._host_out: list = []  # launch_indices' two sets of page-locked output buffers
         self._turn = 0
         if self.mode in GRAPH_MODES:
+            import torch._inductor.config as inductor_config
+            from torch._dynamo.utils import counters
+
             self._sizes = buckets(self.max_batch)
             t_capture = time.perf_counter()
-            self._capture()
+            graphs_before = counters["stats"]["unique_graphs"]
+            # Inductor reads freezing when the warm-up compiles; patched, not set, so it does not outlive this load
+            with inductor_config.patch(freezing=bool(sc.extra.get("compile_freezing"))):
+                self._capture()
             self._info["graph_buckets"] = self._sizes
+            self._allocate_host_outputs()
+            if self.mode == "compile":  # 0: Dynamo reused code compiled earlier in this process, whatever its recipe
+                self._info["graphs_compiled"] = counters["stats"]["unique_graphs"] - graphs_before
             if cache_before is not None:  # compiling happens in the warm-up before each capture
                 after = compile_cache.counts()
                 self._info["compile_cache"].update(
@@ -177,6 +183,16 @@ class TorchEngine(Engine):
         """Two batches at once where graphs run them: the next is launched while the last one's outputs copy."""
         return 2 if self._graphs and self.device == "cuda" else 1
 
+    def _allocate_host_outputs(self) -> None:
+        """launch_indices' two sets of page-locked float32 output buffers and their events, allocated at load so
+        no first measured batch pays for them (the largest bucket's outputs give the shapes)."""
+        import torch
+
+        outs = self._graphs[self._sizes[-1]][2]
+        self._host_out = [[torch.empty((self.max_batch, *o.shape[1:]), dtype=torch.float32, pin_memory=True)
+                           for o in outs] for _ in range(2)]
+        self._done_events = [torch.cuda.Event(), torch.cuda.Event()]
+
     def launch_indices(self, idx: np.ndarray):
         """Gather, replay and copy the outputs to page-locked host buffers, all queued on the stream; the
         returned function waits for this batch's copy. Two sets of host buffers, used in turn (`inflight`)."""
@@ -190,10 +206,6 @@ class TorchEngine(Engine):
             for dst, i in zip(static_in, self.io.inputs, strict=True):
                 dst[:n].copy_(self._dev_samples[i.name].gather(idx))
             graph.replay()
-            if not self._host_out:
-                self._host_out = [[torch.empty((self.max_batch, *o.shape[1:]), dtype=torch.float32, pin_memory=True)
-                                   for o in static_out] for _ in range(2)]
-                self._done_events = [torch.cuda.Event(), torch.cuda.Event()]
             self._turn ^= 1
             host, done = self._host_out[self._turn], self._done_events[self._turn]
             for h, o in zip(host, static_out, strict=True):
@@ -258,9 +270,10 @@ def nvml_process_memory_mb() -> float | None:
 def compile_recipe(sc: Sidecar) -> dict[str, Any]:
     """What decides the compiled code, as the compile cache's key: model and weights, precision, mode, shapes."""
     return {"model_spec": sc.extra.get("model_spec"), "weights_sha256": sc.source_sha256, "precision": sc.precision,
-            "compile_mode": sc.extra.get("compile_mode", "default"),
-            "compile_freezing": bool(sc.extra.get("compile_freezing")), "channels_last": sc.extra.get("channels_last"),
-            "buckets": buckets(sc.input_profile["max_batch"]), "io": sc.input_profile["io"]}
+            "compile_mode": sc.extra.get("compile_mode", "default"), "channels_last": sc.extra.get("channels_last"),
+            "buckets": buckets(sc.input_profile["max_batch"]), "io": sc.input_profile["io"],
+            # only when on: an unfrozen engine keeps the key (and the cache) it had before the option existed
+            **({"compile_freezing": True} if sc.extra.get("compile_freezing") else {})}
 
 
 def supported(device: str) -> dict[str, set[str]]:

@@ -81,12 +81,18 @@ class DynamicBatcher:
         self._thread = engine_thread(engine)
         self._sample_shape = sample_shape
         self._started = False
+        # an asynchronous engine runs batches back to back; static batching keeps its meaning (a padded batch is
+        # formed when the engine is free), so it stays synchronous
+        self._pipelined = engine.inflight > 1 and not fixed_batch
 
     # producer side ---------------------------------------------------------------------------
     def submit(self, requests: list[tuple[int, int]]) -> None:
         """Queue (request id, sample index) pairs; called from LoadGen's issue thread."""
         now = time.perf_counter()
         with self._cond:
+            if self._error is not None:  # the engine failed: answer at once (empty), so LoadGen can end the test
+                self.complete([rid for rid, _ in requests], None)
+                return
             was_empty = not self._queue
             self._queue.extend((rid, idx, now) for rid, idx in requests)
             # wake the worker only when it may be waiting for work or for a full batch
@@ -140,7 +146,25 @@ class DynamicBatcher:
         for b in todo:
             first = self.engine.infer_indices(self._idx[:b])[0]
             self._thread.warmed.add((self._sample_shape, b))
+        if self._pipelined:  # the launch path once too, so its first use is not inside a measured run
+            self.engine.launch_indices(self._idx[:self.max_batch].copy())()
         self.out_buf = np.empty((self.max_batch, *first.shape[1:]), first.dtype)
+
+    @property
+    def error(self) -> BaseException | None:
+        """The engine's error, once one happened (stop() raises it)."""
+        return self._error
+
+    def _fail(self, e: BaseException, batch: list[tuple[int, int, float]] | None = None) -> None:
+        """Keep the engine's error for stop(), and answer `batch` and every waiting request without data (None
+        rows): LoadGen ends a test only once each query is answered, and would otherwise wait forever."""
+        with self._cond:
+            if self._error is None:
+                self._error = e
+            waiting = [*(batch or []), *self._queue]
+            self._queue.clear()
+        if waiting:
+            self.complete([rid for rid, _, _ in waiting], None)
 
     def _run(self) -> None:
         try:
@@ -156,13 +180,17 @@ class DynamicBatcher:
             return
         finally:
             self._ready.set()
-        if self.engine.inflight > 1:
+        if self._pipelined:
             return self._serve_pipelined()
         try:
             while (batch := self._take()) is not None:
-                self._answer(batch, self.engine.infer_indices(self._indices(batch))[0])
-        except BaseException as e:  # surfaced by stop(); LoadGen would otherwise wait forever
-            self._error = e
+                try:
+                    out = self.engine.infer_indices(self._indices(batch))[0]
+                except BaseException as e:  # surfaced by stop(); the batch is answered (empty) like the queue
+                    return self._fail(e, batch)
+                self._answer(batch, out)
+        except BaseException as e:
+            self._fail(e)
 
     def _indices(self, batch: list[tuple[int, int, float]]) -> np.ndarray:
         """The batch's sample indices, padded with its first to max_batch rows for static batching."""
@@ -190,23 +218,29 @@ class DynamicBatcher:
             while (item := launched.get()) is not None:
                 batch, collect = item
                 try:
-                    if self._error is None:
-                        self._answer(batch, collect()[0])
+                    try:
+                        out = collect()[0]
+                    except BaseException as e:  # this batch is answered (empty), later ones as they finish
+                        self._fail(e, batch)
+                        continue
+                    self._answer(batch, out)
                 except BaseException as e:
-                    self._error = e
+                    self._fail(e)
                 finally:
                     free.release()
 
         completer = threading.Thread(target=answer_in_order, name="scaleproof-complete", daemon=True)
         completer.start()
+        batch = None
         try:
             while True:
                 free.acquire()
                 if self._error is not None or (batch := self._take()) is None:
                     break
                 launched.put((batch, self.engine.launch_indices(self._indices(batch).copy())))
+                batch = None
         except BaseException as e:
-            self._error = e
+            self._fail(e, batch)  # a batch taken and not launched is answered (empty) like the queue
         finally:
             launched.put(None)
             completer.join()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from typing import Any
 from ..io_spec import Feed, feed_len
 from . import gc_pause
 from .capacity import confirm, confirm_duration_s, repeat_start, upper_bound
-from .loadgen import LoadgenSettings, find_peak, run_server
+from .loadgen import GIL_SWITCH_INTERVAL_S, LoadgenSettings, find_peak, run_server
 
 READY_TIMEOUT_S = 600  # engine load + warm-up of every batch shape (torch.compile can take minutes)
 
@@ -54,12 +55,21 @@ def _serve(make_engine: Callable[[], Any], samples: Feed, device: str, threads: 
         from .sut import SampleLibrary, SutConfig
 
         engine = make_engine()
-        batcher = engine.sut(SampleLibrary(samples), SutConfig(max_batch, max_delay_s),
-                             lambda ids, rows: results.put(("done", device, ids))).start()
+
+        def report(ids: list[int], rows) -> None:
+            # rows are None only where the batcher answers without data after an engine error: the parent
+            # answers LoadGen and fails the test with the error
+            results.put(("done", device, ids) if rows is not None else
+                        ("failed", device, (ids, f"{type(batcher.error).__name__}: {batcher.error}")))
+
+        batcher = engine.sut(SampleLibrary(samples), SutConfig(max_batch, max_delay_s), report).start()
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
         results.put(("error", device, f"{type(e).__name__}: {e}"))
         return
     gc_pause.freeze_and_disable()  # a short-lived worker: no collection stalls while it serves
+    # the switch interval the in-process harness measures with (loadgen.GIL_SWITCH_INTERVAL_S): the worker's
+    # threads (requests in, batches launched, batches answered) would otherwise wait up to 5 ms for the GIL
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     results.put(("ready", device, None))
     while (msg := requests.get()) is not None:
         batcher.submit(msg)
@@ -98,6 +108,7 @@ class WorkerPool:
         self.max_batch, self.max_delay_s = max_batch, max_delay_s
         self._outstanding = [0] * len(devices)
         self._lock = threading.Lock()
+        self.failures: list[str] = []  # engine errors the workers reported, oldest first
 
     def sut(self, library, config, complete) -> PoolSut:
         """The system under test over the workers. Their samples and batcher settings were given when the pool
@@ -112,12 +123,16 @@ class WorkerPool:
         return PoolSut(self, complete)
 
     def next_completion(self, timeout_s: float) -> list[int] | None:
-        """Request ids a worker finished (its outstanding count updated), or None if none within the timeout."""
+        """Request ids a worker finished (its outstanding count updated), or None if none within the timeout.
+        Requests a worker answered after its engine failed count as finished; the failure is kept in `failures`."""
         try:
             kind, device, ids = self._results.get(timeout=timeout_s)
         except queue.Empty:
             return None
-        if kind != "done":
+        if kind == "failed":
+            ids, why = ids
+            self.failures.append(f"worker {device}: {why}")
+        elif kind != "done":
             return None
         with self._lock:
             self._outstanding[self.devices.index(device)] -= len(ids)
@@ -155,8 +170,10 @@ class PoolSut:
         self.batch_sizes: Counter[int] = Counter()  # per-worker batch sizes stay in the workers
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read, name="scaleproof-pool-reader", daemon=True)
+        self._failures_before = 0
 
     def start(self) -> PoolSut:
+        self._failures_before = len(self.pool.failures)
         self._reader.start()
         return self
 
@@ -169,8 +186,11 @@ class PoolSut:
                 self.complete(ids, None)
 
     def stop(self) -> None:
+        """Stop reading completions; raise if a worker's engine failed during this test (its answers had no data)."""
         self._stop.set()
         self._reader.join()
+        if failed := self.pool.failures[self._failures_before:]:
+            raise RuntimeError(f"an engine failed during the test: {failed[0]}")
 
 
 def _runner(pool: WorkerPool, samples: Feed, cfg: LoadgenSettings, log_dir: Path, n: int,
