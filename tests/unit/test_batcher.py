@@ -313,3 +313,13 @@ def test_a_synchronous_engines_error_answers_the_queue_too():
     with pytest.raises(RuntimeError, match="device lost"):
         batcher.stop()
     assert sorted(done.got) == [(1, None), (2, None), (3, None)]
+
+
+def test_a_caller_can_keep_an_asynchronous_engine_synchronous():
+    engine = loaded(AsyncEngine())
+    done = Collector()
+    batcher = DynamicBatcher(engine, 4, 0.0, done, pipelined=False).start()
+    engine.hold = True
+    batcher.submit([(1, 7)])
+    batcher.stop()
+    assert engine.launched == [] and done.got == [(1, 7.0)]

@@ -102,7 +102,8 @@ class Engine(ABC):
 
         library.load_into(self)
         shape = tuple((k, v.shape[1:], v.dtype.str) for k, v in sorted(library.samples.items()))
-        return DynamicBatcher(self, config.max_batch, config.max_delay_s, complete, config.fixed_batch, shape)
+        return DynamicBatcher(self, config.max_batch, config.max_delay_s, complete, config.fixed_batch, shape,
+                              pipelined=config.pipelined)
 
     def host_buffer(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
         """A host array for inputs, allocated once by callers (page-locked where the backend can)."""

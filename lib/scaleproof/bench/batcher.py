@@ -59,7 +59,7 @@ def engine_thread(engine) -> EngineThread:
 
 class DynamicBatcher:
     def __init__(self, engine, max_batch: int, max_delay_s: float, complete: CompleteFn,
-                 fixed_batch: bool = False, sample_shape: object = None) -> None:
+                 fixed_batch: bool = False, sample_shape: object = None, pipelined: bool = True) -> None:
         """`engine` holds the samples already (`SampleLibrary.load_into`); `complete` gets views into the output
         buffer, valid only until it returns (LoadGen copies what it keeps). `sample_shape` names the shape of
         the loaded samples: batch sizes warmed for one sample shape are not warm for another."""
@@ -81,9 +81,9 @@ class DynamicBatcher:
         self._thread = engine_thread(engine)
         self._sample_shape = sample_shape
         self._started = False
-        # an asynchronous engine runs batches back to back; static batching keeps its meaning (a padded batch is
-        # formed when the engine is free), so it stays synchronous
-        self._pipelined = engine.inflight > 1 and not fixed_batch
+        # an asynchronous engine runs batches back to back unless the caller says not to; static batching keeps
+        # its meaning (a padded batch is formed when the engine is free), so it stays synchronous
+        self._pipelined = pipelined and engine.inflight > 1 and not fixed_batch
 
     # producer side ---------------------------------------------------------------------------
     def submit(self, requests: list[tuple[int, int]]) -> None:

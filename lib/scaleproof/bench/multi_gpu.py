@@ -62,7 +62,7 @@ def _serve(make_engine: Callable[[], Any], samples: Feed, device: str, threads: 
             results.put(("done", device, ids) if rows is not None else
                         ("failed", device, (ids, f"{type(batcher.error).__name__}: {batcher.error}")))
 
-        batcher = engine.sut(SampleLibrary(samples), SutConfig(max_batch, max_delay_s), report).start()
+        batcher = engine.sut(SampleLibrary(samples), SutConfig(max_batch, max_delay_s, pipelined=False), report).start()
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
         results.put(("error", device, f"{type(e).__name__}: {e}"))
         return
