@@ -59,6 +59,7 @@ def test_an_engine_that_fails_mid_test_fails_the_test_instead_of_leaving_loadgen
         assert sorted(done) == [1, 2, 3]
         with pytest.raises(RuntimeError, match="worker cpu:0: RuntimeError: device lost at sample 13"):
             sut.stop()
+        assert sorted(done) == [1, 2, 3]  # and none twice (the reader has stopped)
     finally:
         pool.close()
 

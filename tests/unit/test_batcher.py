@@ -289,24 +289,48 @@ def test_an_asynchronous_engines_error_answers_every_request_and_surfaces_at_sto
     wait_for(lambda: engine.launched)
     batcher.submit([(2, 5)])
     wait_for(lambda: len(engine.launched) == 2)
+    batcher.submit([(4, 8)])  # two in flight: this one waits in the queue
+    time.sleep(0.05)
+    assert len(engine.launched) == 2
     engine.finish(1)  # the batch after the failing one finishes fine
     engine.finish(0)
-    wait_for(lambda: len(done.got) == 2)
+    wait_for(lambda: len(done.got) == 3)
     batcher.submit([(3, 6)])  # after the error: answered at once, without data
     with pytest.raises(RuntimeError, match="batch 999"):
         batcher.stop()
-    assert done.got == [(1, None), (2, 5.0), (3, None)]
+    assert sorted(done.got, key=lambda g: g[0]) == [(1, None), (2, 5.0), (3, None), (4, None)]
+
+
+def test_a_batch_that_fails_to_launch_is_answered_with_the_queue():
+    class FailsToLaunch(AsyncEngine):
+        def launch_indices(self, idx):
+            if 998 in idx:
+                raise RuntimeError("launch failed at 998")
+            return super().launch_indices(idx)
+
+    engine = loaded(FailsToLaunch())
+    batcher, done = started(engine)
+    engine.hold = False
+    batcher.submit([(1, 998), (2, 3)])
+    wait_for(lambda: len(done.got) == 2)
+    with pytest.raises(RuntimeError, match="launch failed at 998"):
+        batcher.stop()
+    assert sorted(done.got) == [(1, None), (2, None)]
 
 
 def test_a_synchronous_engines_error_answers_the_queue_too():
     class Broken(EchoEngine):
+        broken = False
+
         def infer(self, x):
-            if len(self.calls) >= 4:  # after the warm-up
+            if self.broken:
+                time.sleep(0.05)  # the next request arrives while this batch runs
                 raise RuntimeError("device lost")
             return super().infer(x)
 
-    done = Collector()
-    batcher = DynamicBatcher(loaded(Broken()), 4, 0.0, done).start()
+    done, engine = Collector(), loaded(Broken())
+    batcher = DynamicBatcher(engine, 1, 0.0, done).start()  # batches of one: the second waits queued
+    engine.broken = True
     batcher.submit([(1, 1), (2, 2)])
     wait_for(lambda: len(done.got) == 2)
     batcher.submit([(3, 3)])

@@ -42,7 +42,10 @@ class EngineThread:
 
     def _serve(self) -> None:
         while (job := self.jobs.get()) is not None:
-            job()
+            try:
+                job()
+            except BaseException:  # noqa: BLE001 - a batcher keeps its own error; the thread must serve the next
+                pass
             job = None  # the finished batcher holds its engine: waiting with it would keep the engine alive
 
 
@@ -164,7 +167,10 @@ class DynamicBatcher:
             waiting = [*(batch or []), *self._queue]
             self._queue.clear()
         if waiting:
-            self.complete([rid for rid, _, _ in waiting], None)
+            try:
+                self.complete([rid for rid, _, _ in waiting], None)
+            except BaseException:  # noqa: BLE001 - the engine's error is kept; this must not end the thread
+                pass
 
     def _run(self) -> None:
         try:
@@ -185,10 +191,10 @@ class DynamicBatcher:
         try:
             while (batch := self._take()) is not None:
                 try:
-                    out = self.engine.infer_indices(self._indices(batch))[0]
+                    self._keep_rows(batch, self.engine.infer_indices(self._indices(batch))[0])
                 except BaseException as e:  # surfaced by stop(); the batch is answered (empty) like the queue
                     return self._fail(e, batch)
-                self._answer(batch, out)
+                self._answer(batch)
         except BaseException as e:
             self._fail(e)
 
@@ -201,10 +207,13 @@ class DynamicBatcher:
             self._idx[n:rows] = self._idx[0]  # padding rows: any sample; their outputs are dropped
         return self._idx[:rows]
 
-    def _answer(self, batch: list[tuple[int, int, float]], first_output: np.ndarray) -> None:
+    def _keep_rows(self, batch: list[tuple[int, int, float]], first_output: np.ndarray) -> None:
+        """The batch's rows of the first output, into the buffer LoadGen is answered from."""
+        self.out_buf[:len(batch)] = first_output[:len(batch)]
+
+    def _answer(self, batch: list[tuple[int, int, float]]) -> None:
         """LoadGen gets the first output's rows (performance mode reads none of them)."""
         n = len(batch)
-        self.out_buf[:n] = first_output[:n]
         self.batch_sizes[n] += 1
         self.complete([rid for rid, _, _ in batch], self.out_buf[:n])
 
@@ -219,11 +228,11 @@ class DynamicBatcher:
                 batch, collect = item
                 try:
                     try:
-                        out = collect()[0]
+                        self._keep_rows(batch, collect()[0])
                     except BaseException as e:  # this batch is answered (empty), later ones as they finish
                         self._fail(e, batch)
                         continue
-                    self._answer(batch, out)
+                    self._answer(batch)
                 except BaseException as e:
                     self._fail(e)
                 finally:

@@ -71,10 +71,14 @@ def _serve(make_engine: Callable[[], Any], samples: Feed, device: str, threads: 
     # threads (requests in, batches launched, batches answered) would otherwise wait up to 5 ms for the GIL
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     results.put(("ready", device, None))
-    while (msg := requests.get()) is not None:
-        batcher.submit(msg)
-    batcher.stop()
-    engine.close()
+    try:
+        while (msg := requests.get()) is not None:
+            batcher.submit(msg)
+        batcher.stop()
+    except BaseException:  # noqa: BLE001 - an engine error was reported with its answers ("failed")
+        pass
+    finally:
+        engine.close()
 
 
 class WorkerPool:
@@ -109,6 +113,7 @@ class WorkerPool:
         self._outstanding = [0] * len(devices)
         self._lock = threading.Lock()
         self.failures: list[str] = []  # engine errors the workers reported, oldest first
+        self.failed_answers = 0  # completions sent without data after such an error
 
     def sut(self, library, config, complete) -> PoolSut:
         """The system under test over the workers. Their samples and batcher settings were given when the pool
@@ -131,7 +136,9 @@ class WorkerPool:
             return None
         if kind == "failed":
             ids, why = ids
-            self.failures.append(f"worker {device}: {why}")
+            self.failed_answers += 1
+            if f"worker {device}: {why}" not in self.failures[-1:]:  # one line per failure, not per answer
+                self.failures.append(f"worker {device}: {why}")
         elif kind != "done":
             return None
         with self._lock:
@@ -170,10 +177,10 @@ class PoolSut:
         self.batch_sizes: Counter[int] = Counter()  # per-worker batch sizes stay in the workers
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read, name="scaleproof-pool-reader", daemon=True)
-        self._failures_before = 0
+        self._failed_before = 0
 
     def start(self) -> PoolSut:
-        self._failures_before = len(self.pool.failures)
+        self._failed_before = self.pool.failed_answers
         self._reader.start()
         return self
 
@@ -189,8 +196,8 @@ class PoolSut:
         """Stop reading completions; raise if a worker's engine failed during this test (its answers had no data)."""
         self._stop.set()
         self._reader.join()
-        if failed := self.pool.failures[self._failures_before:]:
-            raise RuntimeError(f"an engine failed during the test: {failed[0]}")
+        if self.pool.failed_answers > self._failed_before:
+            raise RuntimeError(f"an engine failed during the test: {self.pool.failures[-1]}")
 
 
 def _runner(pool: WorkerPool, samples: Feed, cfg: LoadgenSettings, log_dir: Path, n: int,
