@@ -52,3 +52,17 @@ class FailingEngine(SleepEngine):
 
 def failing_engine() -> FailingEngine:
     return FailingEngine()
+
+
+class NoLaunchEngine(SleepEngine):
+    """Says it can run two batches at once, and fails if anything launches one: for a caller that must stay
+    synchronous."""
+
+    inflight = 2
+
+    def launch_indices(self, idx):
+        raise RuntimeError("a batch was launched asynchronously")
+
+
+def no_launch_engine() -> NoLaunchEngine:
+    return NoLaunchEngine()
