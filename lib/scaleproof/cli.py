@@ -10,12 +10,27 @@ from .errors import ScaleproofError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
     from .config import Params, parse_override
     from .pipeline import run_chain
+    from .store import Store, is_url
 
     overrides = dict(parse_override(s) for s in args.set)
     params = Params.from_yaml(args.params, overrides)  # every parameter checked before any work
-    outcome = run_chain(params, run_id=args.run_id, outputs=args.outputs, progress=not args.quiet)
+    store = Store(args.outputs) if is_url(args.outputs) else None
+    if store is not None and args.run_id and (store.exists(args.run_id) or store.exists(f"failed/{args.run_id}")):
+        raise ScaleproofError(f"{store.child(args.run_id)} exists already: choose another --run-id")
+    # a run is made in a local folder; at a URL, the finished folder (published or failed) is uploaded after
+    with (tempfile.TemporaryDirectory(prefix="scaleproof-run-") if store else
+          contextlib.nullcontext(args.outputs)) as outputs:
+        outcome = run_chain(params, run_id=args.run_id, outputs=outputs, progress=not args.quiet)
+        if store is not None:
+            rel = Path(outcome.run_dir).relative_to(Path(outputs).resolve()).as_posix()
+            store.put(outcome.run_dir, rel)
+            print(f"[scaleproof] uploaded to {store.child(rel)} (`scaleproof verify` reads a local copy of it)")
     if not outcome.ok:
         return 1
     return 3 if outcome.priced == 0 else 0  # a batch of runs must notice a run that priced nothing
@@ -210,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="override one parameter (value read as YAML); repeatable")
     run.add_argument("--run-id", default=None, help="name of the run folder (default: time, model and a random tag)")
-    run.add_argument("--outputs", default="outputs", help="folder that holds runs (default: outputs)")
+    run.add_argument("--outputs", default="outputs", help="folder that holds runs, or an fsspec URL (s3://bucket/runs) "
+                                                          "the finished run is uploaded to (default: outputs)")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bars")
     run.set_defaults(func=cmd_run)
 

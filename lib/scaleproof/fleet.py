@@ -33,6 +33,7 @@ from .errors import ArtifactError, ParamsError
 from .log import quiet_console
 from .presentation.common import render_html
 from .provenance import read_json, sha256_file, write_json
+from .store import Store, is_url
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ class Member:
     code: dict[str, Any] | None = None  # git commit and versions the member ran, from its run's manifest
 
 
-def is_url(location: str) -> bool:
-    return "://" in location
-
-
 def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> dict[str, Any]:
     """Body of one Ray task: the chain on this node, its run under `<fleet>/runs/<gpu_type>`."""
     import ray
@@ -93,10 +90,7 @@ def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> di
         digest = sha256_file(manifest) if manifest.is_file() else None
         code = {**code_of(read_json(manifest)), "package": str(paths.PACKAGE_DIR)} if manifest.is_file() else None
         if is_url(fleet_location):  # upload the finished run; the node-local copy goes with tmp
-            import fsspec
-
-            fs, root = fsspec.core.url_to_fs(fleet_location)
-            fs.put(str(outcome.run_dir), f"{root}/runs/{rel}", recursive=True)
+            Store(fleet_location).put(outcome.run_dir, f"runs/{rel}")
     return asdict(Member(gpu_type=gpu_type, status=outcome.status, run=f"runs/{rel}", node_id=node_id,
                          hostname=socket.gethostname(), device_slug=hardware.device_slug(),
                          seconds=round(time.time() - started, 1), error=outcome.error, manifest_sha256=digest,
@@ -189,17 +183,10 @@ def probe_storage(location: str, token: str, gpu_type: str) -> dict[str, Any]:
     """On a node of `gpu_type`: read the driver's probe in the fleet folder and write this node's answer."""
     name, answer = f".storage-probe-{token}", f".storage-probe-{token}-{gpu_type}"
     try:
-        if is_url(location):
-            import fsspec
-
-            fs, root = fsspec.core.url_to_fs(location)
-            seen = fs.cat_file(f"{root}/{name}").decode() == token
-            if seen:
-                fs.pipe_file(f"{root}/{answer}", token.encode())
-        else:
-            seen = (Path(location) / name).read_text() == token
-            if seen:
-                (Path(location) / answer).write_text(token)
+        store = Store(location)
+        seen = store.read_text(name) == token
+        if seen:
+            store.write_text(answer, token)
     except (OSError, ValueError) as e:
         return {"seen": False, "hostname": socket.gethostname(), "detail": f"{type(e).__name__}: {e}"}
     return {"seen": seen, "hostname": socket.gethostname(), "detail": "" if seen else "the probe held other content"}
@@ -225,23 +212,16 @@ def wait_for_types(ray, types: list[str], wait_s: float) -> list[str]:
 PROBE_TIMEOUT_S = 120.0
 
 
-def check_shared_storage(ray, location: str, local_dir: Path, types: dict[str, dict[str, Any]]) -> None:
+def check_shared_storage(ray, location: str, types: dict[str, dict[str, Any]]) -> None:
     """Before any member starts: the driver writes a probe in the fleet folder, a task on a node of each type
     reads it and answers in the same folder, and the driver reads the answers. Storage a node cannot see (a
     node-local `outputs/`, an in-memory filesystem) is refused here, not after every member has run."""
     token = secrets.token_hex(8)
-    if is_url(location):
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(location)
+    store = Store(location)
     problems = []
     try:
         try:
-            if is_url(location):
-                fs.makedirs(root, exist_ok=True)  # a no-op on object stores; file:// needs the folder
-                fs.pipe_file(f"{root}/.storage-probe-{token}", token.encode())
-            else:
-                (local_dir / f".storage-probe-{token}").write_text(token)
+            store.write_text(f".storage-probe-{token}", token)
         except Exception as e:  # noqa: BLE001 - any storage error is the user's to fix, said in one line
             raise ParamsError(f"--outputs {location}: cannot write there ({type(e).__name__}: {e})") from None
         task = ray.remote(max_retries=0)(probe_storage)
@@ -258,15 +238,12 @@ def check_shared_storage(ray, location: str, local_dir: Path, types: dict[str, d
             except Exception as e:  # noqa: BLE001 - e.g. the runtime environment failed to set up on that node
                 problems.append(f"{t}: the probe task failed ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
                 continue
-            seen = r["seen"] and (fs.exists(f"{root}/.storage-probe-{token}-{t}") if is_url(location)
-                                  else (local_dir / f".storage-probe-{token}-{t}").is_file())
+            seen = r["seen"] and store.exists(f".storage-probe-{token}-{t}")
             if not seen:
                 problems.append(f"{t} (host {r['hostname']}): " + (r["detail"] or "its answer did not reach the driver"))
     finally:
         with contextlib.suppress(Exception):
-            for f in (fs.glob(f"{root}/.storage-probe-{token}*") if is_url(location)
-                      else local_dir.glob(f".storage-probe-{token}*")):
-                fs.rm(f) if is_url(location) else f.unlink()
+            store.remove(f".storage-probe-{token}*")
     if problems:
         raise ParamsError(f"--outputs {location} is not storage the driver and every node share: "
                           + "; ".join(problems) + ". Use a path every node mounts (NFS, a shared volume) or an "
@@ -293,13 +270,6 @@ def cluster_types() -> dict[str, dict[str, Any]]:
                 t["nodes"] += 1
                 t["gpus"] = max(t["gpus"], node["Resources"].get("GPU", 0.0))
     return types
-
-
-def _url_exists(url: str) -> bool:
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(url)
-    return fs.exists(root)
 
 
 ADDRESS_TIMEOUT_S = 5.0
@@ -345,7 +315,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
     fleet_id = fleet_id or new_fleet_id()
     location = f"{outputs.rstrip('/')}/{fleet_id}" if is_url(outputs) else str(Path(outputs).resolve() / fleet_id)
     local_dir = Path(tempfile.mkdtemp(prefix="scaleproof-fleet-")) / fleet_id if is_url(outputs) else Path(location)
-    if local_dir.exists() or (is_url(outputs) and _url_exists(location)):  # one fleet per folder, never merged
+    if local_dir.exists() or (is_url(outputs) and Store(location).exists()):  # one fleet per folder, never merged
         raise ParamsError(f"fleet folder {location} exists; choose another --fleet-id")
 
     started_here = not ray.is_initialized()
@@ -399,7 +369,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
                     members[t] = Member(t, "not run", error=f"no node with {RESOURCE_PREFIX}{t} in the cluster"
                                         f"{waited} (it has: {', '.join(sorted(available)) or 'none'})")
                     log(f"{t}: not run ({members[t].error})")
-            check_shared_storage(ray, location, local_dir, {t: available[t] for t in to_run})
+            check_shared_storage(ray, location, {t: available[t] for t in to_run})
         except BaseException:  # nothing started: nothing to keep (a ParamsError says why; Ctrl-C says itself)
             shutil.rmtree(local_dir.parent if is_url(outputs) else local_dir, ignore_errors=True)
             raise
@@ -448,11 +418,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
 
     try:
         if is_url(outputs):  # work on a local mirror of the fleet folder, upload the fleet's own files after
-            import fsspec
-
-            fs, root = fsspec.core.url_to_fs(location)
-            if fs.exists(f"{root}/runs"):
-                fs.get(f"{root}/runs", str(local_dir / "runs"), recursive=True)
+            Store(location).get("runs", local_dir / "runs")
         fleet = write_record()
         write_fleet_report(local_dir)
         write_fleet_manifest(local_dir)
@@ -466,13 +432,10 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
 
 def upload_fleet_files(local_dir: Path, location: str) -> None:
     """The fleet's own files from the local mirror to the fleet's URL."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(location)
+    store = Store(location)
     for rel in (*FLEET_FILES, "manifest.json"):
         if (local_dir / rel).is_file():
-            fs.makedirs(f"{root}/{Path(rel).parent.as_posix()}", exist_ok=True)  # a no-op on object stores
-            fs.put(str(local_dir / rel), f"{root}/{rel}")
+            store.put(local_dir / rel, rel)
 
 
 def collect(ray, ref, gpu_type: str, local_dir: Path) -> Member:

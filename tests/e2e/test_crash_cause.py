@@ -2,9 +2,15 @@
 
 import json
 import os
+import uuid
 
+import pytest
+
+from scaleproof import cli
 from scaleproof.config import Params
+from scaleproof.errors import ScaleproofError
 from scaleproof.pipeline import FAULT_LOG_ENV, run_chain
+from scaleproof.store import Store
 from tests import ROOT
 
 
@@ -32,3 +38,17 @@ def test_a_kernel_killed_without_a_trace_says_so(tmp_path):
     outcome = run_chain(params, run_id="killed", outputs=tmp_path, progress=False)
     assert not outcome.ok and "DeadKernelError" in outcome.error and "no fault trace" in outcome.error
     assert not (outcome.run_dir / "logs" / "01_export.fault.log").exists()  # empty logs are not kept
+
+
+def test_a_run_at_a_url_is_made_locally_and_uploaded_there_failed_or_not(capsys):
+    """`scaleproof run --outputs URL`: the run (here one whose kernel dies) lands at URL/failed/<id> with its
+    manifest, and the same run id at that URL is refused before any work."""
+    url = f"memory://runs-{uuid.uuid4().hex}"
+    args = ["run", "--params", str(ROOT / "params" / "smoke.yaml"), "--set", "model=tests.crashing_models:killed",
+            "--set", "input_shape=[3, 8, 8]", "--outputs", url, "--run-id", "r1", "--quiet"]
+    assert cli.main(args) == 1
+    manifest = json.loads(Store(url).read_text("failed/r1/manifest.json"))
+    assert manifest["status"] == "failed" and "DeadKernelError" in manifest["error"]
+    assert f"uploaded to {url}/failed/r1" in capsys.readouterr().out
+    with pytest.raises(ScaleproofError, match="exists already"):
+        cli.cmd_run(cli.build_parser().parse_args(args))
