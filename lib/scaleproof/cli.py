@@ -10,30 +10,62 @@ from .errors import ScaleproofError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import contextlib
-    import tempfile
-    from pathlib import Path
-
     from .config import Params, parse_override
     from .pipeline import run_chain
-    from .store import Store, is_url
+    from .store import is_url
 
     overrides = dict(parse_override(s) for s in args.set)
     params = Params.from_yaml(args.params, overrides)  # every parameter checked before any work
-    store = Store(args.outputs) if is_url(args.outputs) else None
-    if store is not None and args.run_id and (store.exists(args.run_id) or store.exists(f"failed/{args.run_id}")):
-        raise ScaleproofError(f"{store.child(args.run_id)} exists already: choose another --run-id")
-    # a run is made in a local folder; at a URL, the finished folder (published or failed) is uploaded after
-    with (tempfile.TemporaryDirectory(prefix="scaleproof-run-") if store else
-          contextlib.nullcontext(args.outputs)) as outputs:
-        outcome = run_chain(params, run_id=args.run_id, outputs=outputs, progress=not args.quiet)
-        if store is not None:
-            rel = Path(outcome.run_dir).relative_to(Path(outputs).resolve()).as_posix()
-            store.put(outcome.run_dir, rel)
-            print(f"[scaleproof] uploaded to {store.child(rel)} (`scaleproof verify` reads a local copy of it)")
+    if is_url(args.outputs):
+        return run_to_url(params, args)
+    outcome = run_chain(params, run_id=args.run_id, outputs=args.outputs, progress=not args.quiet)
+    return run_exit_code(outcome)
+
+
+def run_exit_code(outcome) -> int:
     if not outcome.ok:
         return 1
     return 3 if outcome.priced == 0 else 0  # a batch of runs must notice a run that priced nothing
+
+
+def run_to_url(params, args: argparse.Namespace) -> int:
+    """The run made in a local folder, then uploaded (published or failed) to `--outputs` URL/<id>. The local
+    copy is removed only once the upload succeeded; otherwise the error names where it is kept."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from .errors import ParamsError
+    from .pipeline import run_chain
+    from .store import Store
+
+    try:  # the URL is checked before any work: a bad one must not cost a run
+        store = Store(args.outputs)
+        store.exists()
+    except Exception as e:  # noqa: BLE001 - a missing fsspec backend, credentials, a malformed URL
+        raise ParamsError(f"--outputs {args.outputs}: cannot reach it ({type(e).__name__}: {e})") from None
+    if args.run_id:
+        taken = [rel for rel in (args.run_id, f"failed/{args.run_id}") if store.exists(rel)]
+        if taken:
+            raise ParamsError(f"{store.child(taken[0])} exists already: choose another --run-id")
+    local = Path(tempfile.mkdtemp(prefix="scaleproof-run-"))
+    try:
+        outcome = run_chain(params, run_id=args.run_id, outputs=local, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"[scaleproof] interrupted: nothing uploaded; what finished is kept in {local}", flush=True)
+        raise
+    rel = outcome.run_dir.relative_to(local.resolve()).as_posix()
+    if rel.startswith(".staging/"):  # a run that could not even be moved to failed/: failed all the same
+        rel = f"failed/{outcome.run_dir.name}"
+    try:
+        store.put(outcome.run_dir, rel)
+    except Exception as e:  # noqa: BLE001 - the run is not lost: it stays here
+        raise ScaleproofError(f"upload to {store.child(rel)} failed ({type(e).__name__}: {e}); the run is kept "
+                              f"in {outcome.run_dir}") from None
+    shutil.rmtree(local, ignore_errors=True)
+    print(f"[scaleproof] uploaded to {store.child(rel)}; the local copy in {local} is removed (the paths above "
+          "were in it): to verify, download the run and `scaleproof verify` that folder", flush=True)
+    return run_exit_code(outcome)
 
 
 def cmd_params(args: argparse.Namespace) -> int:

@@ -85,7 +85,7 @@ def run_member(values: dict[str, Any], gpu_type: str, fleet_location: str) -> di
         with quiet_console():  # the member's progress is in its run's logs/run.log; the driver reports it
             outcome = run_chain(params, run_id=gpu_type, outputs=outputs, progress=False,
                                 command=f"scaleproof fleet (member {gpu_type})")
-        rel = outcome.run_dir.relative_to(outputs).as_posix()
+        rel = outcome.run_dir.relative_to(outputs.resolve()).as_posix()  # run_chain resolves it too
         manifest = outcome.run_dir / "manifest.json"
         digest = sha256_file(manifest) if manifest.is_file() else None
         code = {**code_of(read_json(manifest)), "package": str(paths.PACKAGE_DIR)} if manifest.is_file() else None

@@ -57,25 +57,33 @@ class Store:
             (self.local_path / rel).write_text(text)
 
     def remove(self, pattern: str) -> None:
-        """Delete the files directly in this folder whose names match `pattern` (a glob)."""
+        """Delete the files directly in this folder whose names match `pattern` (a glob; folders are left)."""
         if self.is_url:
             for f in self.fs.glob(self._url(pattern)):
-                self.fs.rm(f)
+                if self.fs.isfile(f):
+                    self.fs.rm(f)
         else:
             for f in self.local_path.glob(pattern):
-                f.unlink()
+                if f.is_file():
+                    f.unlink()
 
     def put(self, local: Path, rel: str) -> None:
-        """A local file or folder into the store at `rel` (a local store copies unless it is already there)."""
+        """A local file or folder into the store at `rel`; a folder's contents are merged into `rel` whether or
+        not it exists (a local store copies unless it is already there)."""
         local = Path(local)
         if self.is_url:
             parent = str(Path(rel).parent)
             self.fs.makedirs(self._url(parent) if parent != "." else self.root, exist_ok=True)
-            self.fs.put(str(local), self._url(rel), recursive=local.is_dir())
+            if local.is_dir():  # the trailing slash: the folder's contents, never a nested copy of the folder
+                self.fs.put(f"{str(local).rstrip('/')}/", self._url(rel), recursive=True)
+            else:
+                self.fs.put(str(local), self._url(rel))
             return
-        target = self.local_path / rel
-        if local.resolve() == target.resolve():
+        target = (self.local_path / rel).resolve()
+        if local.resolve() == target:
             return
+        if target.is_relative_to(local.resolve()):
+            raise ValueError(f"cannot copy {local} into {target}, a folder inside it")
         target.parent.mkdir(parents=True, exist_ok=True)
         if local.is_dir():
             shutil.copytree(local, target, dirs_exist_ok=True)
@@ -87,7 +95,11 @@ class Store:
         if not self.exists(rel):
             return
         if self.is_url:
-            self.fs.get(self._url(rel), str(local), recursive=True)
+            Path(local).parent.mkdir(parents=True, exist_ok=True)
+            if self.fs.isdir(self._url(rel)):  # the contents, merged into `local` whether or not it exists
+                self.fs.get(f"{self._url(rel).rstrip('/')}/", str(local), recursive=True)
+            else:
+                self.fs.get(self._url(rel), str(local))
             return
         source = self.local_path / rel
         if source.resolve() == Path(local).resolve():
