@@ -59,7 +59,7 @@ test: setup serve-env  ## tests/unit, tests/integration, tests/e2e (chains, Ray,
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
 	# nbval runs each notebook on its own; SCALEPROOF_PARAMS gives them the smoke profile's short timings.
-	# 08_deploy needs a published run: tests/test_deploy.py executes it with papermill on one instead
+	# 08_deploy needs a published run: tests/e2e/test_deploy.py executes it with papermill on one instead
 	SCALEPROOF_PARAMS=$(CURDIR)/params/smoke.yaml $(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks \
 		--ignore=notebooks/08_deploy.ipynb
 
