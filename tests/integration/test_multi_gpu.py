@@ -43,19 +43,26 @@ def test_a_worker_that_cannot_load_its_engine_stops_the_pool_with_its_error():
         WorkerPool(broken_engine, SAMPLES, ["cpu:1"], 8, 0.002)
 
 
-def test_an_engine_that_fails_mid_test_fails_the_test_instead_of_leaving_loadgen_waiting():
-    """Every request is answered (the failed ones without data), and stopping the test raises the worker's error."""
+def started_test(pool, samples, requests):
+    """A LoadGen-like test on the pool: its SUT started, `requests` submitted, and the ids answered so far
+    (waiting up to 10 s for all of them)."""
     from scaleproof.bench.sut import SampleLibrary, SutConfig
 
+    done = []
+    sut = pool.sut(SampleLibrary(samples), SutConfig(8, 0.002), lambda ids, rows: done.extend(ids)).start()
+    sut.submit(requests)
+    deadline = time.time() + 10
+    while len(done) < len(requests) and time.time() < deadline:
+        time.sleep(0.01)
+    return sut, done
+
+
+def test_an_engine_that_fails_mid_test_fails_the_test_instead_of_leaving_loadgen_waiting():
+    """Every request is answered (the failed ones without data), and stopping the test raises the worker's error."""
     numbered = {"input": np.broadcast_to(np.arange(64, dtype=np.float32)[:, None, None, None], (64, 1, 4, 4)).copy()}
     pool = WorkerPool(failing_engine, numbered, ["cpu:0"], 8, 0.002)
     try:
-        done = []
-        sut = pool.sut(SampleLibrary(numbered), SutConfig(8, 0.002), lambda ids, rows: done.extend(ids)).start()
-        sut.submit([(1, 0), (2, 13), (3, 5)])
-        deadline = time.time() + 10
-        while len(done) < 3 and time.time() < deadline:
-            time.sleep(0.01)
+        sut, done = started_test(pool, numbered, [(1, 0), (2, 13), (3, 5)])
         assert sorted(done) == [1, 2, 3]
         with pytest.raises(RuntimeError, match="worker cpu:0: RuntimeError: device lost at sample 13"):
             sut.stop()
@@ -66,16 +73,9 @@ def test_an_engine_that_fails_mid_test_fails_the_test_instead_of_leaving_loadgen
 
 def test_the_pools_workers_batch_synchronously_even_for_an_asynchronous_engine():
     """Two batches in flight per worker held 3,445 QPS on one H100 (eighth session): the pool does not use it."""
-    from scaleproof.bench.sut import SampleLibrary, SutConfig
-
     pool = WorkerPool(no_launch_engine, SAMPLES, ["cpu:0"], 8, 0.002)
     try:
-        done = []
-        sut = pool.sut(SampleLibrary(SAMPLES), SutConfig(8, 0.002), lambda ids, rows: done.extend(ids)).start()
-        sut.submit([(1, 0), (2, 1), (3, 2)])
-        deadline = time.time() + 10
-        while len(done) < 3 and time.time() < deadline:
-            time.sleep(0.01)
+        sut, done = started_test(pool, SAMPLES, [(1, 0), (2, 1), (3, 2)])
         sut.stop()  # would raise "a batch was launched asynchronously"
         assert sorted(done) == [1, 2, 3]
     finally:
@@ -87,12 +87,7 @@ def test_the_pool_is_one_sut_and_refuses_a_test_with_other_batcher_settings():
 
     pool = WorkerPool(sleep_engine, SAMPLES, ["cpu:0"], 8, 0.002)
     try:
-        done = []
-        sut = pool.sut(SampleLibrary(SAMPLES), SutConfig(8, 0.002), lambda ids, rows: done.extend(ids)).start()
-        sut.submit([(1, 0), (2, 1)])
-        deadline = time.time() + 10
-        while len(done) < 2 and time.time() < deadline:
-            time.sleep(0.01)
+        sut, done = started_test(pool, SAMPLES, [(1, 0), (2, 1)])
         sut.stop()
         assert sorted(done) == [1, 2]
         with pytest.raises(ValueError, match="max batch 8 and a 2 ms window"):
