@@ -137,7 +137,7 @@ def test_an_open_bracket_widens_the_range_and_repeats_start_on_interleaved_grids
 
 
 def test_a_progress_line_names_loadgens_unmet_checks_in_a_few_words():
-    from scaleproof.stages.benchmark import short_reason
+    from scaleproof.bench.loadgen import short_reason
 
     reason = "Performance constraints satisfied : NO; Early stopping satisfied: NO; Reduce target QPS to improve latency."
     assert short_reason(reason) == "failed: latency bound, early stopping"

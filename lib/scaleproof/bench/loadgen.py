@@ -88,6 +88,16 @@ def invalid_reasons(summary: str) -> str:
     return "; ".join(unmet + recs) or "LoadGen reported INVALID"
 
 
+CHECK_WORDS = dict(zip(SUMMARY_CHECKS, ("latency bound", "min duration", "min queries", "early stopping"),
+                       strict=True))
+
+
+def short_reason(reason: str) -> str:
+    """`invalid_reasons` in a few words, for a progress line: the unmet checks (the full text is kept too)."""
+    unmet = [part.split(":")[0].strip() for part in reason.split(";") if part.strip().endswith(("NO", "No"))]
+    return "failed: " + ", ".join(CHECK_WORDS.get(u, u) for u in unmet) if unmet else reason[:90]
+
+
 @contextlib.contextmanager
 def switch_interval(seconds: float):
     old = sys.getswitchinterval()

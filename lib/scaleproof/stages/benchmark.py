@@ -31,7 +31,15 @@ from ..bench.capacity import (
     pricing_floor,
     repeat_start,
 )
-from ..bench.loadgen import LoadgenSettings, PeakSearch, Scenario, find_peak, run_scenario, run_server
+from ..bench.loadgen import (
+    LoadgenSettings,
+    PeakSearch,
+    Scenario,
+    find_peak,
+    run_scenario,
+    run_server,
+    short_reason,
+)
 from ..bench.timing import time_engine
 from ..config import Params
 from ..datasets import splits_for
@@ -69,17 +77,6 @@ def batch_input(engine, x: Feed, batch: int) -> Feed:
 
 def peak_repeats(params: Params, gpu: bool) -> int:
     return params.peak_repeats or (3 if gpu else 2)
-
-
-CHECK_WORDS = {"Performance constraints satisfied": "latency bound", "Min duration satisfied": "min duration",
-               "Min queries satisfied": "min queries", "Early stopping satisfied": "early stopping"}
-
-
-def short_reason(reason: str) -> str:
-    """LoadGen's unmet checks in a few words, for a progress line (the full text is in benchmark.json)."""
-    unmet = [CHECK_WORDS.get(part.split(":")[0].strip(), part.split(":")[0].strip()) for part in reason.split(";")
-             if part.strip().endswith(("NO", "No"))]
-    return "failed: " + ", ".join(unmet) if unmet else reason[:90]
 
 
 def _runner(engine, x: Feed, cfg: LoadgenSettings, log_root: Path, run_dir: Path, label: str):
