@@ -150,37 +150,52 @@ def claim(cid: str, text: str, value: float, source: str, key: str) -> dict[str,
 
 def instance_scaling(accelerators: int, measured: Scaling | None) -> dict[str, Any]:
     """How per-accelerator capacity becomes per-instance capacity: the measured scaling factor where the
-    benchmark measured this many devices (`measured`, benchmark.json's scaling), else linear scaling, said plainly."""
+    benchmark measured this many devices (`measured`, benchmark.json's scaling), else linear scaling, said plainly.
+
+    A factor above 1 is recorded but priced as 1: it is measured against the worker pool on one device, and says
+    that pool held less than N devices' share (dispatch costs more on one), not that devices help each other; the
+    per-accelerator capacity it multiplies is the in-process engine's, which the one-device pool does not reach."""
     out = {"accelerators_per_instance": accelerators, "factor": 1.0}
     if accelerators == 1:
         return {**out, "source": "one accelerator per instance: no scaling involved"}
     n = len(measured.devices) if measured else 0
     if measured and measured.scaling_factor and 1 < n <= accelerators:
         where = f"benchmark/benchmark.json scaling ({n} devices, {measured.engine})"
-        return {**out, "factor": measured.scaling_factor, "factor_range": measured.factor_range,
-                "measured": n == accelerators, "measured_devices": n,
-                "source": f"measured: {where}" if n == accelerators else
-                f"measured over {n} of the instance's {accelerators} accelerators ({where}); that the factor holds "
-                f"for all {accelerators} is assumed"}
+        factor, rng = measured.scaling_factor, measured.factor_range
+        capped = factor > 1 or bool(rng and rng[1] > 1)
+        source = f"measured: {where}" if n == accelerators else (
+            f"measured over {n} of the instance's {accelerators} accelerators ({where}); that the factor holds "
+            f"for all {accelerators} is assumed")
+        if capped:
+            source += (f"; measured {factor:.3f}" + (f" (range {rng[0]:.3f}–{rng[1]:.3f})" if rng else "")
+                       + ", priced at no more than 1: scaling above linear is not priced")
+        return {**out, "factor": min(factor, 1.0), "factor_range": [min(r, 1.0) for r in rng] if rng else None,
+                "measured_factor": factor, "measured_factor_range": rng,
+                "measured": n == accelerators, "measured_devices": n, "source": source}
     return {**out, "measured": False,
             "source": f"assumed linear: this run measured no scaling over {accelerators} devices (scaling_devices)"}
 
 
-def price_engine(cap: Capacity, price: PriceRow, traffic: Traffic, params: Params,
-                 per_instance: float = 1.0) -> dict[str, Any]:
+def price_engine(cap: Capacity, price: PriceRow, traffic: Traffic, params: Params, per_instance: float = 1.0,
+                 per_instance_range: tuple[float, float] | None = None) -> dict[str, Any]:
     """Cost of one engine now, per growth scenario and in the price scenario, with a range: from the
-    run-to-run spread of repeated peak searches, or else from one search's VALID/INVALID bracket.
-    `per_instance` turns the per-accelerator capacity into an instance's (accelerators x scaling)."""
+    run-to-run spread of repeated peak searches (or else one search's VALID/INVALID bracket), and from the
+    scaling factor's range where an instance has several accelerators.
+    `per_instance` turns the per-accelerator capacity into an instance's (accelerators x scaling), and
+    `per_instance_range` gives its low and high case."""
     qps = cap.qps * per_instance  # benchmark.json's capacity is per accelerator (the claims cite that value)
     now = fleet_cost(qps, price.usd_per_hour, traffic)
     out = {"qps": cap.qps, "instance_qps": qps, **now}
-    if cap.qps_upper:
-        qps_upper = cap.qps_upper * per_instance
-        hi = fleet_cost(qps_upper, price.usd_per_hour, traffic)
-        out["range"] = {"source": cap.range_source, "qps": [qps, qps_upper],
-                        "instances": [hi["instances"], now["instances"]],
-                        "annual_usd": [hi["annual_usd"], now["annual_usd"]],
-                        "usd_per_1m": [hi["usd_per_1m"], now["usd_per_1m"]]}
+    if cap.qps_upper or per_instance_range:
+        lo_scale, hi_scale = per_instance_range or (per_instance, per_instance)
+        ends = [cap.qps * lo_scale, (cap.qps_upper or cap.qps) * hi_scale]
+        lo, hi = (fleet_cost(q, price.usd_per_hour, traffic) for q in ends)
+        sources = [s for s in (cap.range_source if cap.qps_upper else None,
+                               "the scaling factor's range" if per_instance_range else None) if s]
+        out["range"] = {"source": "; ".join(sources), "qps": ends,
+                        "instances": [hi["instances"], lo["instances"]],
+                        "annual_usd": [hi["annual_usd"], lo["annual_usd"]],
+                        "usd_per_1m": [hi["usd_per_1m"], lo["usd_per_1m"]]}
     out["scenarios"] = [{"growth": g, **fleet_cost(qps, price.usd_per_hour, traffic, g)} for g in params.growth]
     out["price_scenario"] = {"price_change": params.price_change,
                              **fleet_cost(qps, price.usd_per_hour * (1 + params.price_change), traffic)}

@@ -106,3 +106,27 @@ def test_an_instance_of_n_accelerators_is_priced_at_n_times_the_rate_and_its_sca
     assert one["instances"] == 10 and eight["instances"] == 3  # 1,000 QPS over 400 QPS per instance
     assert eight["qps"] == 100.0 and eight["instance_qps"] == 400.0
     assert eight["usd_per_1m"] == pytest.approx(one["usd_per_1m"] * 2)  # half the per-GPU yield: twice the cost
+
+
+def test_a_factor_above_linear_is_recorded_but_priced_as_linear_and_its_range_widens_the_cost_range():
+    # the ninth session's two H100s: 1.044 (0.995-1.079) against the one-GPU pool
+    above = instance_scaling(2, Scaling(engine="e", devices=["cuda:0", "cuda:1"], scaling_factor=1.044,
+                                        factor_range=[0.995, 1.079]))
+    assert above["factor"] == 1.0 and above["factor_range"] == [0.995, 1.0]
+    assert above["measured_factor"] == 1.044 and above["measured_factor_range"] == [0.995, 1.079]
+    assert "measured 1.044" in above["source"] and "not priced" in above["source"]
+    below = instance_scaling(2, Scaling(engine="e", devices=["cuda:0", "cuda:1"], scaling_factor=0.9,
+                                        factor_range=[0.85, 0.95]))
+    assert "not priced" not in below["source"]
+    price = PriceRow("x", "H100", "per GPU", 2.0, "test", "2026-11", "low", "")
+    traffic = Traffic(daily_requests=86_400 * 1000, peak_to_average=1.0, utilization=1.0, redundancy=0)
+    cap = Capacity(qps=100.0, p99_ms=5.0, log_dir="x", batching="dynamic")  # no search spread: only the factor's
+    priced = price_engine(cap, price, traffic, Params(), 2 * 0.9, (2 * 0.85, 2 * 0.95))
+    assert priced["instance_qps"] == pytest.approx(180.0)
+    assert priced["range"]["qps"] == pytest.approx([170.0, 190.0])
+    assert priced["range"]["instances"] == [6, 6] and priced["instances"] == 6  # 1000 QPS / 170 and / 190
+    assert priced["range"]["source"] == "the scaling factor's range"
+    wider = price_engine(Capacity(qps=100.0, p99_ms=5.0, log_dir="x", batching="dynamic", qps_upper=120.0,
+                                  range_source="spread"), price, traffic, Params(), 1.8, (1.7, 1.9))
+    assert wider["range"]["qps"] == pytest.approx([170.0, 228.0])
+    assert wider["range"]["instances"] == [5, 6] and wider["range"]["source"] == "spread; the scaling factor's range"

@@ -32,6 +32,8 @@ def run(params: Params) -> dict[str, Any]:
     bench_file, val_file, cost_file = "benchmark/benchmark.json", "validate/validate.json", "cost_report/cost_report.json"
     scaling = instance_scaling(params.accelerators_per_instance, bench.scaling)
     per_instance = scaling["accelerators_per_instance"] * scaling["factor"]
+    per_instance_range = (tuple(scaling["accelerators_per_instance"] * f for f in scaling["factor_range"])
+                          if scaling.get("factor_range") else None)
     # price rows are per accelerator: an instance of N accelerators costs N times the row's rate
     instance_price = replace(price, usd_per_hour=price.usd_per_hour * params.accelerators_per_instance)
     scaling["usd_per_instance_hour"] = instance_price.usd_per_hour
@@ -52,7 +54,8 @@ def run(params: Params) -> dict[str, Any]:
                        "loadgen_log": cap.log_dir, "memory_mb": row.memory_mb(),
                        "top1_delta_pts": v.top1_delta_pts, "top1_agreement": v.top1_agreement,
                        "accuracy": describe_metric(v.model_dump()), "flags": flags, "remeasured": row.remeasured,
-                       "bench_index": i, **price_engine(cap, instance_price, traffic, params, per_instance)})
+                       "bench_index": i, **price_engine(cap, instance_price, traffic, params, per_instance,
+                                                    per_instance_range)})
     baseline = next((p for p in priced if p["baseline"]), None)
     claims = []
     for n, p in enumerate(priced):
@@ -107,7 +110,9 @@ def run(params: Params) -> dict[str, Any]:
                         "inference": "one sample through the model", "scaling": scaling,
                         "range": "run-to-run spread of the peaks of the repeated searches "
                                  f"({bench.loadgen.get('peak_repeats', params.peak_repeats)} per engine; with one "
-                                 "search, its VALID/INVALID bracket); ratios and savings take both ends"},
+                                 "search, its VALID/INVALID bracket)"
+                                 + ("; for an instance, times the scaling factor's range" if per_instance_range else "")
+                                 + "; ratios and savings take both ends"},
         "baseline": baseline["engine"] if baseline else None,
         "best": best["engine"] if best else None,
         "engines": priced,
