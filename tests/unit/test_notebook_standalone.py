@@ -31,7 +31,10 @@ def test_a_relative_run_dir_is_taken_from_the_notebooks_folder(tmp_path, monkeyp
 def test_a_result_made_with_other_parameters_is_refused_by_the_next_stage(tmp_path):
     made = Params(run_dir=str(tmp_path), seed=0)
     exported = {"model": "zoo:digits-cnn", "io": {}, "input_names": ["input"], "output_names": ["logits"],
-                "onnx": "model.onnx", "onnx_sha256": "0" * 64, "opset": 18, "parity": {}}
+                "onnx": "model.onnx", "onnx_sha256": "0" * 64, "onnx_input_dims": {"input": ["batch", 1, 8, 8]},
+                "onnx_nodes": 10, "opset": 18, "exporter": "dynamo", "weights": None, "parameters": 28842,
+                "parity": {"samples": 0, "max_rel_err": 0.0, "finite": True, "outputs": {}},
+                "reference_degenerate": {}}
     stages.write_result(made.run_path, "01_export", exported, made)
     assert stages.read_result(tmp_path, "01_export")["made_with"]["seed"] == 0
     assert stages.require(made, "01_export")["onnx"] == "model.onnx"

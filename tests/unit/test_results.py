@@ -13,7 +13,8 @@ from tests import ROOT
 sys.path.insert(0, str(ROOT / "scripts"))
 import export_result_schemas  # noqa: E402
 
-VALIDATED = {"reference": "PyTorch FP32 eager", "metric": "top1", "gate": {"max_output_err": 0.25},
+VALIDATED = {"reference": "PyTorch FP32 eager", "samples": 120, "metric": "top1", "metric_words": "top-1 accuracy vs labels",
+             "judged_output": "logits", "gate": {"max_output_err": 0.25}, "reference_degenerate": None,
              "engines": [{"engine": "torch-fp32", "backend": "torch", "precision": "fp32", "passed": True,
                           "reason": "within gate", "metric": "top1", "top1": 0.99, "output_err": 0.0,
                           "per_output": {"logits": 0.0}}],
@@ -62,3 +63,18 @@ def test_a_validate_result_with_failed_engines_is_written(tmp_path):
     stages.write_result(tmp_path, "04_validate", failing)
     typed = results.check("04_validate", stages.read_result(tmp_path, "04_validate"), "validate.json")
     assert typed.failed[0]["engine"] == "onnxruntime-int8" and not typed.engine("onnxruntime-int8").passed
+
+
+def test_the_parts_still_read_by_key_give_the_values_as_written():
+    """stages.cost_report reads benchmark.json's loadgen, pricing and engines' server by key, triton_repo an engine's
+    server.get("batcher"): those parts answer with the plain values the file holds."""
+    search = {"peak_qps": None, "peak_run": None, "runs": [], "reason": "not searched"}
+    server = results.ServerMeasurement.model_validate({
+        "batcher": {"max_batch": 32, "max_queue_delay_ms": 2.0, "chosen_by": "the profile"}, "sweep": [],
+        "dynamic": search, "dynamic_repeats": [], "confirmation": None, "static": search})
+    assert server.get("batcher") == {"max_batch": 32, "max_queue_delay_ms": 2.0, "chosen_by": "the profile"}
+    assert server["dynamic"]["reason"] == "not searched" and server.dynamic.reason == "not searched"
+    pricing = results.Pricing.model_validate({"floor_s": 1.0, "default_floor_s": 10.0, "exploratory": None})
+    assert pricing.get("exploratory") is None and pricing.get("not written", 3) == 3
+    with pytest.raises(KeyError):
+        pricing["not written"]
