@@ -337,7 +337,7 @@ class LoadgenRun(Record):
     p90_ms: float | None
     p99_ms: float | None
     queries: int
-    batch_sizes: dict[str, int] = Field(description="batch size -> batches run (JSON keys are strings)")
+    batch_sizes: dict[int, int] = Field(description="batch size -> batches of that size run")
     log_dir: str = Field(description="LoadGen's logs of this run, relative to the run folder")
     batching: str
     min_duration_s: float | None = Field(None, description="LoadGen's effective minimum duration")
