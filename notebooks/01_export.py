@@ -41,16 +41,19 @@ parity_atol: float = 0.0001  # largest |ONNX - PyTorch| output difference, relat
 import pandas as pd
 from IPython.display import Markdown, display
 
+from scaleproof import stages
 from scaleproof.config import Params
 from scaleproof.stages import export
 
 params = Params.from_namespace(globals())
-result = export.run(params)
+export.run(params)
+result = stages.read_typed(params.run_path, "01_export")
 
 # %%
-display(Markdown(f"Exported `{result['model']}` ({result['parameters']:,} parameters, weights: {result['weights']}) "
-                 f"to ONNX opset {result['opset']} with the {result['exporter']} exporter: "
-                 f"{result['onnx_nodes']} nodes, input dims {result['onnx_input_dims']}."
-                 + (f" **Degenerate FP32 reference:** {result['reference_degenerate']}." if result["reference_degenerate"]
+display(Markdown(f"Exported `{result.model}` ({result.parameters:,} parameters, weights: {result.weights}) "
+                 f"to ONNX opset {result.opset} with the {result.exporter} exporter: "
+                 f"{result.onnx_nodes} nodes, input dims {result.onnx_input_dims}."
+                 + (f" **Degenerate FP32 reference:** {result.reference_degenerate}." if result.reference_degenerate
                     else "")))
-pd.DataFrame(result["parity"]["outputs"]).T.rename_axis("ONNX Runtime vs PyTorch, per output")
+pd.DataFrame({name: p.model_dump(exclude_unset=True) for name, p in result.parity.outputs.items()}).T.rename_axis(
+    "ONNX Runtime vs PyTorch, per output")

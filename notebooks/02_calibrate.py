@@ -67,12 +67,14 @@ max_cov: float = 0.2  # largest spread (CoV of 5 block means of latency) for a v
 import pandas as pd
 from IPython.display import Markdown, display
 
+from scaleproof import stages
 from scaleproof.config import Params
 from scaleproof.presentation import calibrate as view
 from scaleproof.stages import calibrate
 
 params = Params.from_namespace(globals())
-result = calibrate.run(params)
+calibrate.run(params)
+result = stages.read_typed(params.run_path, "02_calibrate")
 
 # %%
 display(Markdown(view.calibration_markdown(result)))
@@ -93,7 +95,7 @@ view.sensitivity_table(result)
 
 # %%
 display(Markdown(view.mixed_precision_markdown(result)))
-pd.DataFrame(result.get("speed_cpu", {})).T
+pd.DataFrame(result.speed_cpu.model_dump(exclude_unset=True) if result.speed_cpu else {}).T
 
 # %% [markdown]
 # ## Calibration methods compared (`calib_compare`)
@@ -105,4 +107,4 @@ view.methods_table(result)
 # ## FP16 model (float32 inputs and outputs)
 
 # %%
-pd.DataFrame([result["fp16"]], index=[result["fp16"]["fp16_onnx"]])
+pd.DataFrame([result.fp16.model_dump(exclude_unset=True)], index=[result.fp16.fp16_onnx])

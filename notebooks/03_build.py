@@ -57,19 +57,22 @@ trt_timing_cache_dir: str = ""  # folder of TensorRT timing caches per GPU type 
 import pandas as pd
 from IPython.display import Markdown, display
 
+from scaleproof import stages
 from scaleproof.config import Params
 from scaleproof.presentation import build as view
 from scaleproof.stages import build
 
 params = Params.from_namespace(globals())
-result = build.run(params)
+build.run(params)
+result = stages.read_typed(params.run_path, "03_build")
 
 # %%
-display(Markdown(f"Device `{result['device_slug']}`; backend asked: `{result['backend_requested']}`; "
-                 f"baseline: `{result['baseline']}`."))
-display(pd.DataFrame(result["engines"]).set_index("name")[["backend", "precision", "mode", "source", "build_seconds", "size_bytes"]])
-if result["skipped"]:
-    display(Markdown("**Not built here:**"), pd.DataFrame(result["skipped"]))
+display(Markdown(f"Device `{result.device_slug}`; backend asked: `{result.backend_requested}`; "
+                 f"baseline: `{result.baseline}`."))
+display(pd.DataFrame([e.model_dump() for e in result.engines]).set_index("name")[
+    ["backend", "precision", "mode", "source", "build_seconds", "size_bytes"]])
+if result.skipped:
+    display(Markdown("**Not built here:**"), pd.DataFrame([s.model_dump() for s in result.skipped]))
 
 # %% [markdown]
 # ## TensorRT: how precision reached each engine, and what fusion did

@@ -47,15 +47,17 @@ val_samples: int = 0  # validation samples to use (0: the whole split)
 # %%
 from IPython.display import Markdown, display
 
+from scaleproof import stages
 from scaleproof.config import Params
 from scaleproof.presentation import validate as view
 from scaleproof.stages import validate
 
 params = Params.from_namespace(globals())
-result = validate.run(params)
+validate.run(params)
+result = stages.read_typed(params.run_path, "04_validate")
 
 # %%
-display(Markdown(f"Reference: {result['reference']}. Metric: {result['metric_words']} on output "
-                 f"`{result['judged_output']}`, {result['samples']} samples. "
-                 f"Gate: {result['gate']}. Passed: {', '.join(result['passed']) or 'none'}."))
+display(Markdown(f"Reference: {result.reference}. Metric: {result.metric_words} on output "
+                 f"`{result.judged_output}`, {result.samples} samples. "
+                 f"Gate: {result.gate}. Passed: {', '.join(result.passed) or 'none'}."))
 view.validation_table(result)

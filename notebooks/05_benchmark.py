@@ -65,16 +65,18 @@ sweep_queue_delay_ms: list = []  # batcher queue delays to sweep with sweep_max_
 # %%
 from IPython.display import Markdown, display
 
+from scaleproof import stages
 from scaleproof.config import Params
 from scaleproof.presentation import benchmark as view
 from scaleproof.stages import benchmark
 
 params = Params.from_namespace(globals())
-result = benchmark.run(params)
+benchmark.run(params)
+result = stages.read_typed(params.run_path, "05_benchmark")
 
 # %%
-display(Markdown(f"Device `{result['device_slug']}`, {result['threads']} threads. LoadGen: {result['loadgen']}. "
-                 f"Capacity for the cost model: {result['capacity_method']}."))
+display(Markdown(f"Device `{result.device_slug}`, {result.threads} threads. LoadGen: {result.loadgen.model_dump()}. "
+                 f"Capacity for the cost model: {result.capacity_method}."))
 view.loadgen_table(result)
 
 # %%

@@ -47,11 +47,12 @@ from scaleproof.presentation import validate as validate_view
 from scaleproof.stages import cost_report
 
 params = Params.from_namespace(globals())
-result = cost_report.run(params)
-exported = stages.read_result(params.run_path, "01_export")
-validated = stages.read_result(params.run_path, "04_validate")
-bench = stages.read_result(params.run_path, "05_benchmark")
-calibrated = (stages.read_result(params.run_path, "02_calibrate")
+cost_report.run(params)
+result = stages.read_typed(params.run_path, "06_cost_report")
+exported = stages.read_typed(params.run_path, "01_export")
+validated = stages.read_typed(params.run_path, "04_validate")
+bench = stages.read_typed(params.run_path, "05_benchmark")
+calibrated = (stages.read_typed(params.run_path, "02_calibrate")
               if paths.result_path(params.run_path, "02_calibrate").exists() else None)
 display(Markdown(common.run_header(params.run_path)))
 display(Markdown(view.summary_markdown(result, validated, exported, calibrated)))
@@ -109,14 +110,15 @@ fig = bench_view.plot_batcher_sweep(bench)
 # ## Engines excluded from the claims
 
 # %%
-pd.DataFrame(result["excluded"], columns=["engine", "reason"]) if result["excluded"] else Markdown("None: every engine passed validation and has a valid timing.")
+pd.DataFrame([x.model_dump() for x in result.excluded], columns=["engine", "reason"]) if result.excluded else \
+    Markdown("None: every engine passed validation and has a valid timing.")
 
 # %% [markdown]
 # ## Methodology and assumptions
 
 # %%
 display(view.methodology_table(bench, validated, result))
-pd.DataFrame([result["price"]]).set_index("id")
+pd.DataFrame([result.price.model_dump()]).set_index("id")
 
 # %% [markdown]
 # ## Validation

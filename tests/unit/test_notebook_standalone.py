@@ -47,13 +47,17 @@ def test_a_result_made_with_other_parameters_is_refused_by_the_next_stage(tmp_pa
 def test_a_sample_count_larger_than_the_data_is_reported_not_silently_cut():
     from scaleproof.datasets import adjusted
     from scaleproof.presentation import calibrate
+    from scaleproof.results import CalibrateResult
 
     adj = adjusted("calib_samples", 512, 270, "calibration")
     assert adj == [{"parameter": "calib_samples", "asked": 512, "used": 270,
                     "why": "the calibration split has 270 samples"}]
     assert adjusted("val_samples", 0, 360, "validation") == []  # 0 means the whole split: nothing changed
-    assert "calib_samples 512 → 270 used: the calibration split has 270 samples" in calibrate.adjusted_words(
-        {"adjusted": adj})
+    calibrated = CalibrateResult.model_validate({
+        "stage": "02_calibrate", "reference": "FP32 ONNX model on ONNX Runtime (CPU)", "val_samples": 360,
+        "adjusted": adj, "metric": "top1", "gate": {"max_output_err": 0.25}, "reference_degenerate": None,
+        "statement": "no INT8 model: int8 is not in precisions"})
+    assert "calib_samples 512 → 270 used: the calibration split has 270 samples" in calibrate.adjusted_words(calibrated)
 
 
 def test_a_profile_fills_what_still_has_the_notebooks_default(tmp_path, monkeypatch):

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
+from ..results import BuildResult
 
-def tensorrt_table(built: dict[str, Any]) -> pd.DataFrame:
+
+def tensorrt_table(built: BuildResult) -> pd.DataFrame:
     """Per TensorRT engine: typing, ONNX nodes vs engine layers, fused and reformat layers, timing cache."""
     rows = []
-    for e in built["engines"]:
-        t = e.get("tensorrt")
+    for e in built.engines:
+        t = e.tensorrt
         if not t:
             continue
-        layers = t.get("layers", {})
-        rows.append({"engine": e["name"], "typing": t.get("typing"), "ONNX nodes": layers.get("onnx_nodes"),
-                     "engine layers": layers.get("engine_layers"), "fused layers": layers.get("fused_layers"),
-                     "network layers in fused": layers.get("network_layers_in_fused"),
-                     "reformat layers": layers.get("reformat_layers"),
-                     "timing cache": t.get("timing_cache", {}).get("loaded")})
+        layers = t.layers
+        rows.append({"engine": e.name, "typing": t.typing, "ONNX nodes": layers and layers.onnx_nodes,
+                     "engine layers": layers and layers.engine_layers, "fused layers": layers and layers.fused_layers,
+                     "network layers in fused": layers and layers.network_layers_in_fused,
+                     "reformat layers": layers and layers.reformat_layers,
+                     "timing cache": t.timing_cache and t.timing_cache.loaded})
     if not rows:
         return pd.DataFrame({"note": ["no TensorRT engine in this run (TensorRT is not installed on this machine "
                                       "or backend is not tensorrt/auto)"]})

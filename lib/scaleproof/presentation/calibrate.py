@@ -2,104 +2,104 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
+from ..results import CalibrateResult
 
-def int8_markdown(calibrated: dict[str, Any]) -> str:
+
+def int8_markdown(calibrated: CalibrateResult) -> str:
     """What the INT8 model is: how many nodes stayed FP32, at what accuracy, and what that cost in speed."""
-    if not calibrated.get("int8_onnx"):
+    if not calibrated.int8_onnx:
         return ""
-    text = (f"- **INT8 model:** {calibrated['statement']} ({calibrated['quantizer']} {calibrated['quantizer_version']}, "
-            f"{calibrated['calib_method']} calibration on {calibrated['calib_samples']} samples")
-    speed = calibrated.get("speed_cpu", {})
-    fp32, int8 = speed.get("fp32", {}), speed.get("int8", {})
-    if fp32.get("samples_per_s") and int8.get("samples_per_s"):
-        text += (f"; on this CPU at batch {int8['batch']}: {int8['samples_per_s']:,.0f} samples/s in INT8 against "
-                 f"{fp32['samples_per_s']:,.0f} in FP32 (ONNX Runtime)")
+    text = (f"- **INT8 model:** {calibrated.statement} ({calibrated.quantizer} {calibrated.quantizer_version}, "
+            f"{calibrated.calib_method} calibration on {calibrated.calib_samples} samples")
+    speed = calibrated.speed_cpu
+    if speed and speed.fp32.samples_per_s and speed.int8.samples_per_s:
+        text += (f"; on this CPU at batch {speed.int8.batch}: {speed.int8.samples_per_s:,.0f} samples/s in INT8 "
+                 f"against {speed.fp32.samples_per_s:,.0f} in FP32 (ONNX Runtime)")
     return text + "). *Source: calibrate/calibrate.json*"
 
 
-def adjusted_words(result: dict[str, Any]) -> str:
+def adjusted_words(result: CalibrateResult) -> str:
     """Parameters the data could not honour, in bold: never silently changed."""
-    return "".join(f" **{a['parameter']} {a['asked']:,} → {a['used']:,} used: {a['why']}.**"
-                   for a in result.get("adjusted") or [])
+    return "".join(f" **{a.parameter} {a.asked:,} → {a.used:,} used: {a.why}.**" for a in result.adjusted)
 
 
-def calibration_markdown(c: dict[str, Any]) -> str:
+def calibration_markdown(c: CalibrateResult) -> str:
     """What 02_calibrate made and from what: the INT8 statement, calibration data, quantizer, cache."""
-    head = (f"**{c['statement']}** (gate: {c['gate']}, {c['val_samples']} validation samples, "
-            f"reference: {c['reference']}).") + adjusted_words(c)
-    if not c["int8_onnx"]:
+    head = (f"**{c.statement}** (gate: {c.gate}, {c.val_samples} validation samples, "
+            f"reference: {c.reference}).") + adjusted_words(c)
+    if not c.int8_onnx:
         return head + " The FP16 model is below."
     return head + (
-        f"\n\nCalibrated with **{c['calib_method']}** {c['calib_settings']} on {c['calib_samples']} samples "
-        f"(data sha256 `{c['calib_data_sha256'][:16]}…`), {c['format']}, per-channel weights: {c['per_channel']}; "
-        f"quantizer **{c['quantizer']} {c['quantizer_version']}** (asked: {c['quantizer_requested']}). "
-        f"INT8 model `{c['int8_onnx']}`: {c['qdq']['int8_nodes']} nodes in INT8, {c['qdq']['quantize_nodes']} "
-        f"QuantizeLinear. Calibration cache: **{c['calib_cache']['status']}** — {c['calib_cache']['reason']}.")
+        f"\n\nCalibrated with **{c.calib_method}** {c.calib_settings} on {c.calib_samples} samples "
+        f"(data sha256 `{c.calib_data_sha256[:16]}…`), {c.format}, per-channel weights: {c.per_channel}; "
+        f"quantizer **{c.quantizer} {c.quantizer_version}** (asked: {c.quantizer_requested}). "
+        f"INT8 model `{c.int8_onnx}`: {c.qdq.int8_nodes} nodes in INT8, {c.qdq.quantize_nodes} "
+        f"QuantizeLinear. Calibration cache: **{c.calib_cache.status}** — {c.calib_cache.reason}.")
 
 
-def mixed_precision_markdown(c: dict[str, Any]) -> str:
-    mixed = c.get("mixed_precision")
-    if not c["int8_onnx"]:
+def mixed_precision_markdown(c: CalibrateResult) -> str:
+    mixed = c.mixed_precision
+    if not c.int8_onnx:
         return "No INT8 model in this run."
     if mixed is None:
-        if c.get("int8_passed"):
+        if c.int8_passed:
             return "INT8 with every node of its scope quantized passed the gate: no mixed precision needed."
-        return f"**INT8 is outside the gate and mixed precision did not run:** {c['statement']}"
-    steps = "\n".join(f"- {s.get('groups_kept_fp32', '')} group(s), {len(s['kept_fp32'])} node(s) kept in FP32 "
-                       f"({', '.join(s['kept_fp32'][:6])}{' …' if len(s['kept_fp32']) > 6 else ''}): {s['reason']}"
-                       for s in mixed["steps"])
-    verdict = (f"kept in FP32: {', '.join(c['kept_fp32'])}" if mixed["passed"] else f"**{mixed['reason']}**")
+        return f"**INT8 is outside the gate and mixed precision did not run:** {c.statement}"
+    steps = "\n".join(f"- {s.groups_kept_fp32} group(s), {len(s.kept_fp32)} node(s) kept in FP32 "
+                       f"({', '.join(s.kept_fp32[:6])}{' …' if len(s.kept_fp32) > 6 else ''}): {s.reason}"
+                       for s in mixed.steps)
+    verdict = (f"kept in FP32: {', '.join(c.kept_fp32)}" if mixed.passed else f"**{mixed.reason}**")
     return f"Mixed precision, fewest nodes first; {verdict}.\n\n{steps}"
 
 
-def sensitivity_table(calibrated: dict[str, Any]) -> pd.DataFrame:
+def sensitivity_table(calibrated: CalibrateResult) -> pd.DataFrame:
     cols = ["rank", "group", "op_types", "judged", "accuracy_cost_pts", "top1_delta_pts", "top1_agreement",
             "cosine_mean", "max_rel_err"]
-    src = calibrated.get("sensitivity", [])
-    rows = [{k: r.get(k) for k in cols} for r in src]
-    kept = set(calibrated.get("kept_fp32", []))
+    src = calibrated.sensitivity or []
+    rows = [{k: getattr(r, k) for k in cols} for r in src]
+    kept = set(calibrated.kept_fp32 or [])
     for r, s in zip(rows, src, strict=True):
-        r["kept in FP32"] = bool(kept & set(s.get("nodes", [])))
+        r["kept in FP32"] = bool(kept & set(s.nodes))
     return pd.DataFrame(rows).set_index("rank") if rows else pd.DataFrame(columns=cols)
 
 
-def plot_sensitivity(calibrated: dict[str, Any], top: int = 25):
+def plot_sensitivity(calibrated: CalibrateResult, top: int = 25):
     """Accuracy cost and output error of quantizing each node (or group) alone, most costly first."""
     import matplotlib.pyplot as plt
 
-    rows = [r for r in calibrated.get("sensitivity", []) if r.get("judged", True)][:top]
+    rows = [r for r in calibrated.sensitivity or [] if r.judged][:top]
     if not rows:
         return None
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 0.3 * len(rows) + 1.5), sharey=True)
-    names = [f"{r['group']} ({', '.join(r['op_types'])})"[:70] for r in rows][::-1]
-    kept = set(calibrated["kept_fp32"])
-    colors = ["C3" if kept & set(r["nodes"]) else "C0" for r in rows][::-1]
-    ax1.barh(names, [r["accuracy_cost_pts"] for r in rows][::-1], color=colors)
+    names = [f"{r.group} ({', '.join(r.op_types)})"[:70] for r in rows][::-1]
+    kept = set(calibrated.kept_fp32 or [])
+    colors = ["C3" if kept & set(r.nodes) else "C0" for r in rows][::-1]
+    ax1.barh(names, [r.accuracy_cost_pts for r in rows][::-1], color=colors)
     ax1.set_xlabel("accuracy cost when quantized alone (pt)")
-    ax2.barh(names, [r.get("max_rel_err", 0.0) for r in rows][::-1], color=colors)
+    ax2.barh(names, [0.0 if r.max_rel_err is None else r.max_rel_err for r in rows][::-1], color=colors)
     ax2.set_xlabel("max relative output error vs FP32")
-    fig.suptitle(f"INT8 sensitivity per node or group ({calibrated['calib_method']}; red: kept in FP32)")
+    fig.suptitle(f"INT8 sensitivity per node or group ({calibrated.calib_method}; red: kept in FP32)")
     fig.tight_layout()
     return fig
 
 
-def methods_table(calibrated: dict[str, Any]) -> pd.DataFrame:
+def methods_table(calibrated: CalibrateResult) -> pd.DataFrame:
     """Calibration methods compared: accuracy against FP32 and INT8 speed on this CPU."""
-    if not calibrated.get("methods"):
+    if not calibrated.methods:
         return pd.DataFrame({"note": ["no methods compared (calib_compare is empty or int8 is not in precisions)"]})
-    fp32 = calibrated["speed_cpu"]["fp32"]
-    rows = [{"method": "FP32 (reference)", "top-1 Δ pt": 0.0 if "top1_delta_pts" in calibrated["int8"] else None,
+    fp32 = calibrated.speed_cpu.fp32
+    rows = [{"method": "FP32 (reference)",
+             "top-1 Δ pt": 0.0 if calibrated.int8.top1_delta_pts is not None else None,
              "top-1 agreement": 1.0, "max rel err": 0.0, "gate": "—",
-             f"samples/s (batch {fp32['batch']})": fp32["samples_per_s"], "cache": "—"}]
-    for m in calibrated["methods"]:
-        label = m["method"] + (f" ({m['percentile']})" if "percentile" in m else "")
-        rows.append({"method": label, "top-1 Δ pt": m.get("top1_delta_pts"), "top-1 agreement": m.get("top1_agreement"),
-                     "max rel err": round(m.get("max_rel_err", float("nan")), 5), "gate": "pass" if m["passed"] else m["reason"],
-                     f"samples/s (batch {fp32['batch']})": m["int8_cpu"]["samples_per_s"]
-                     if m["int8_cpu"]["valid"] else f"INVALID: {m['int8_cpu']['timing_reason']}",
-                     "cache": m["cache"]})
+             f"samples/s (batch {fp32.batch})": fp32.samples_per_s, "cache": "—"}]
+    for m in calibrated.methods:
+        label = m.method + (f" ({m.percentile})" if m.percentile is not None else "")
+        rows.append({"method": label, "top-1 Δ pt": m.top1_delta_pts, "top-1 agreement": m.top1_agreement,
+                     "max rel err": round(float("nan") if m.max_rel_err is None else m.max_rel_err, 5),
+                     "gate": "pass" if m.passed else m.reason,
+                     f"samples/s (batch {fp32.batch})": m.int8_cpu.samples_per_s
+                     if m.int8_cpu.valid else f"INVALID: {m.int8_cpu.timing_reason}",
+                     "cache": m.cache})
     return pd.DataFrame(rows).set_index("method")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from .. import paths
+from ..results import CostReport, Hardware
 
 
 def fmt_money(x: float) -> str:
@@ -19,16 +19,15 @@ def rounded(value: float | None, digits: int) -> float | str:
     return "n/a" if value is None or value != value else round(value, digits)
 
 
-def bench_hardware(cost: dict[str, Any]) -> dict[str, Any]:
-    return cost.get("measured_hardware") or {}
+def bench_hardware(cost: CostReport) -> Hardware:
+    return cost.measured_hardware or Hardware()
 
 
-def measured_on(hw: dict[str, Any]) -> str:
+def measured_on(hw: Hardware) -> str:
     """The measured machine in words: its GPU, else its CPU (the price row only says what it is priced as)."""
-    if hw.get("gpu"):
-        return f"**{hw['gpu']['name']}** (compute capability {hw['gpu']['compute_capability']})"
-    cpu = hw.get("cpu") or {}
-    return f"**{cpu.get('model', 'this CPU')}**, {cpu.get('usable_cores', '?')} cores" if cpu else "this machine"
+    if hw.gpu:
+        return f"**{hw.gpu.name}** (compute capability {hw.gpu.compute_capability})"
+    return f"**{hw.cpu.model}**, {hw.cpu.usable_cores} cores" if hw.cpu else "this machine"
 
 
 def run_header(run_dir: Path) -> str:

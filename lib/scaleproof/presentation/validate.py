@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
+from ..results import ValidateResult
 
-def validation_table(validated: dict[str, Any]) -> pd.DataFrame:
+
+def validation_table(validated: ValidateResult) -> pd.DataFrame:
     cols = ["engine", "metric", "top1", "top1_delta_pts", "top1_agreement", "cosine_mean", "output_err", "max_rel_err",
             "nonfinite_outputs", "passed", "reason"]
-    return pd.DataFrame([{c: r.get(c) for c in cols} for r in validated["engines"]])
+    return pd.DataFrame([{c: getattr(r, c) for c in cols} for r in validated.engines])
