@@ -28,19 +28,6 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class ReadByKey:
-    """A record that can also be read by key, giving the value as written (plain JSON types; a key the file
-    lacked is missing): for the readers that still index these parts by string (`stages.cost_report` reads
-    benchmark.json's `loadgen`, `pricing` and engines' `server` so; `triton_repo` an engine's
-    `server.get("batcher")`). New code reads attributes; this goes once those readers do."""
-
-    def __getitem__(self, key: str) -> Any:
-        return self.model_dump(exclude_unset=True)[key]  # type: ignore[attr-defined]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.model_dump(exclude_unset=True).get(key, default)  # type: ignore[attr-defined]
-
-
 class EngineReason(Record):
     """An engine left out of a stage, and why."""
 
@@ -343,7 +330,7 @@ class LoadgenRun(Record):
     min_duration_s: float | None = Field(None, description="LoadGen's effective minimum duration")
 
 
-class PeakSearch(ReadByKey, Record):
+class PeakSearch(Record):
     """A bounded search for the highest Server QPS that is VALID at the P99 bound."""
 
     peak_qps: float | None = Field(description="highest target QPS with a VALID run; None if none was VALID")
@@ -352,7 +339,7 @@ class PeakSearch(ReadByKey, Record):
     reason: str
 
 
-class Batcher(ReadByKey, Record):
+class Batcher(Record):
     """The dynamic batcher configuration an engine's capacity was measured with."""
 
     max_batch: int
@@ -368,7 +355,7 @@ class SweepPoint(Record):
     search: PeakSearch
 
 
-class ServerMeasurement(ReadByKey, Record):
+class ServerMeasurement(Record):
     """LoadGen's Server scenario for one engine: the batcher sweep, the peak searches, the confirmation run."""
 
     batcher: Batcher
@@ -450,7 +437,7 @@ class Harness(Record):
     memory: str = Field(description="what the memory figures measure")
 
 
-class Loadgen(ReadByKey, Record):
+class Loadgen(Record):
     """LoadGen and peak-search settings of the run."""
 
     min_duration_s: float
@@ -468,7 +455,7 @@ class Loadgen(ReadByKey, Record):
     samples: int = Field(description="distinct samples LoadGen draws queries from")
 
 
-class Pricing(ReadByKey, Record):
+class Pricing(Record):
     """The pricing floor: how long a confirmation run must last for its capacity to be priced."""
 
     floor_s: float
@@ -608,6 +595,9 @@ class InstanceScaling(Record):
     factor_range: list[float] | None = None
     measured: bool | None = Field(None, description="false where scaling beyond what was measured is assumed")
     measured_devices: int | None = None
+    measured_factor: float | None = Field(None, description="the factor as measured; `factor` is it, priced at "
+                                                            "no more than 1")
+    measured_factor_range: list[float] | None = None
 
 
 class Assumptions(Record):

@@ -202,7 +202,8 @@ def deploy(run_dir: str | Path, repo: str | Path, log=logger.info) -> dict[str, 
                 files, kind = [src], "KIND_GPU"
             for f in files:
                 shutil.copyfile(f, vdir / (cc_files[next(iter(cc_files))] if cc_files else f.name))
-            batcher = bench[e.name].server.get("batcher") if e.name in bench else None
+            # as written in benchmark.json: the config, deploy.json and the log read it as a plain record
+            batcher = bench[e.name].server.batcher.model_dump(exclude_unset=True) if e.name in bench else None
             max_batch = sidecar["input_profile"]["max_batch"]
             config = model_config(name, BACKENDS[e.backend], signature, max_batch, batcher, kind, version,
                                   default_file, cc_files)

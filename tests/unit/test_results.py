@@ -64,17 +64,3 @@ def test_a_validate_result_with_failed_engines_is_written(tmp_path):
     typed = results.check("04_validate", stages.read_result(tmp_path, "04_validate"), "validate.json")
     assert typed.failed[0]["engine"] == "onnxruntime-int8" and not typed.engine("onnxruntime-int8").passed
 
-
-def test_the_parts_still_read_by_key_give_the_values_as_written():
-    """stages.cost_report reads benchmark.json's loadgen, pricing and engines' server by key, triton_repo an engine's
-    server.get("batcher"): those parts answer with the plain values the file holds."""
-    search = {"peak_qps": None, "peak_run": None, "runs": [], "reason": "not searched"}
-    server = results.ServerMeasurement.model_validate({
-        "batcher": {"max_batch": 32, "max_queue_delay_ms": 2.0, "chosen_by": "the profile"}, "sweep": [],
-        "dynamic": search, "dynamic_repeats": [], "confirmation": None, "static": search})
-    assert server.get("batcher") == {"max_batch": 32, "max_queue_delay_ms": 2.0, "chosen_by": "the profile"}
-    assert server["dynamic"]["reason"] == "not searched" and server.dynamic.reason == "not searched"
-    pricing = results.Pricing.model_validate({"floor_s": 1.0, "default_floor_s": 10.0, "exploratory": None})
-    assert pricing.get("exploratory") is None and pricing.get("not written", 3) == 3
-    with pytest.raises(KeyError):
-        pricing["not written"]

@@ -44,7 +44,7 @@ def run(params: Params) -> dict[str, Any]:
             excluded.append({"engine": name, "reason": f"failed validation: {v.reason}"})
             continue
         if row.capacity is None:
-            excluded.append({"engine": name, "reason": f"not priced: {row.capacity_reason or row.server['dynamic']['reason']}"})
+            excluded.append({"engine": name, "reason": f"not priced: {row.capacity_reason or row.server.dynamic.reason}"})
             continue
         cap = row.capacity
         flags = [f.model_dump() for f in row.flags] if row.flags is not None else \
@@ -95,7 +95,7 @@ def run(params: Params) -> dict[str, Any]:
                                 f"year against {baseline['engine']}", p["annual_savings_usd"], cost_file,
                                 f"engines[{n}].annual_savings_usd"))
     best = max(priced, key=lambda p: p["qps"]) if priced else None
-    exploratory = (bench.pricing or {}).get("exploratory")
+    exploratory = bench.pricing.exploratory if bench.pricing else None
     result = {
         "status": exploratory or ("priced" if priced else "nothing priced: no engine has a confirmed capacity"),
         "exploratory": bool(exploratory),
@@ -106,10 +106,10 @@ def run(params: Params) -> dict[str, Any]:
                         "peak_qps": traffic.peak_qps, "target_utilization": params.target_utilization,
                         "redundancy": params.redundancy, "growth": params.growth, "price_change": params.price_change,
                         "revenue_per_1k": params.revenue_per_1k, "hours_per_year": HOURS_PER_YEAR,
-                        "capacity": bench.capacity_method, "sla_p99_ms": bench.loadgen["sla_p99_ms"],
+                        "capacity": bench.capacity_method, "sla_p99_ms": bench.loadgen.sla_p99_ms,
                         "inference": "one sample through the model", "scaling": scaling,
                         "range": "run-to-run spread of the peaks of the repeated searches "
-                                 f"({bench.loadgen.get('peak_repeats', params.peak_repeats)} per engine; with one "
+                                 f"({bench.loadgen.peak_repeats} per engine; with one "
                                  "search, its VALID/INVALID bracket)"
                                  + ("; for an instance, times the scaling factor's range" if per_instance_range else "")
                                  + "; ratios and savings take both ends"},
