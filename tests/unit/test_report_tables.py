@@ -81,3 +81,21 @@ def test_the_tensorrt_table_reads_the_typed_build_records():
     table = build.tensorrt_table(built)
     assert table.loc["tensorrt-int8"].tolist() == ["strong", 10, 4, 2, 6, 1, "hit"]
     assert table.loc["tensorrt-fp16", "typing"] == "weak" and table.loc["tensorrt-fp16"].isna().sum() == 6
+
+
+def test_the_sweep_plot_leaves_out_a_run_loadgen_gave_no_qps_for():
+    """A search run with a null QPS or P99 has no point: the plot draws the others (before, sorting by QPS raised)."""
+    def run(qps, p99):
+        return results.LoadgenRun.model_validate({
+            "scenario": "server", "valid": p99 is not None and p99 < 15, "reason": "", "target_qps": 100.0,
+            "qps": qps, "p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": p99, "queries": 10, "batch_sizes": {},
+            "log_dir": "x", "batching": "dynamic"})
+    search = results.PeakSearch.model_construct(runs=[run(200.0, 20.0), run(None, None), run(100.0, 5.0),
+                                                      run(float("nan"), 3.0)])
+    point = results.SweepPoint.model_construct(max_batch=8, max_queue_delay_ms=2.0, search=search)
+    server = results.ServerMeasurement.model_construct(sweep=[point])
+    bench = results.BenchmarkResult.model_construct(
+        engines=[results.BenchmarkedEngine.model_construct(engine="e", server=server)],
+        loadgen=results.Loadgen.model_construct(sla_p99_ms=15.0))
+    line = benchmark.plot_batcher_sweep(bench).axes[0].lines[0]
+    assert list(line.get_xdata()) == [100.0, 200.0] and list(line.get_ydata()) == [5.0, 20.0]

@@ -53,7 +53,9 @@ def plot_batcher_sweep(bench: BenchmarkResult):
     fig, axes = plt.subplots(1, len(engines), figsize=(5 * len(engines), 4), squeeze=False)
     for ax, e in zip(axes[0], engines, strict=True):
         for i, c in enumerate(e.server.sweep):
-            runs = sorted((r for r in c.search.runs if r.qps == r.qps), key=lambda r: r.qps)
+            # a run LoadGen gave no QPS or P99 for (None, or NaN) has no point to plot
+            runs = sorted((r for r in c.search.runs if r.qps is not None and r.qps == r.qps and r.p99_ms is not None),
+                          key=lambda r: r.qps)
             ax.plot([r.qps for r in runs], [r.p99_ms for r in runs], marker="o", color=f"C{i}", alpha=0.8,
                     label=f"batch ≤{c.max_batch}, {c.max_queue_delay_ms:g} ms")
         ax.axhline(bench.loadgen.sla_p99_ms, color="red", ls="--", lw=1, label="P99 bound")
