@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -148,32 +149,42 @@ def claim(cid: str, text: str, value: float, source: str, key: str) -> dict[str,
     return {"id": cid, "text": text, "value": value, "source": source, "key": key}
 
 
-def instance_scaling(accelerators: int, measured: Scaling | None) -> dict[str, Any]:
+def instance_scaling(accelerators: int, measured: Scaling | None, engine_qps: float | None = None) -> dict[str, Any]:
     """How per-accelerator capacity becomes per-instance capacity: the measured scaling factor where the
     benchmark measured this many devices (`measured`, benchmark.json's scaling), else linear scaling, said plainly.
 
-    A factor above 1 is recorded but priced as 1: it is measured against the worker pool on one device, and says
-    that pool held less than N devices' share (dispatch costs more on one), not that devices help each other; the
-    per-accelerator capacity it multiplies is the in-process engine's, which the one-device pool does not reach."""
+    The factor multiplies the per-accelerator capacity the cost model prices, which is the in-process engine's
+    (`engine_qps`, of the engine that was scaled); the benchmark's factor is taken against the worker pool on one
+    device, which holds less. So the factor priced is the N-device capacity over N x `engine_qps`, its range the
+    measured range moved by the same ratio, and never more than 1: an instance is never credited more than its N
+    devices sustained, nor more than N times one."""
     out = {"accelerators_per_instance": accelerators, "factor": 1.0}
     if accelerators == 1:
         return {**out, "source": "one accelerator per instance: no scaling involved"}
     n = len(measured.devices) if measured else 0
-    if measured and measured.scaling_factor and 1 < n <= accelerators:
-        where = f"benchmark/benchmark.json scaling ({n} devices, {measured.engine})"
-        factor, rng = measured.scaling_factor, measured.factor_range
-        capped = factor > 1 or bool(rng and rng[1] > 1)
-        source = f"measured: {where}" if n == accelerators else (
-            f"measured over {n} of the instance's {accelerators} accelerators ({where}); that the factor holds "
-            f"for all {accelerators} is assumed")
-        if capped:
-            source += (f"; measured {factor:.3f}" + (f" (range {rng[0]:.3f}–{rng[1]:.3f})" if rng else "")
-                       + ", priced at no more than 1: scaling above linear is not priced")
-        return {**out, "factor": min(factor, 1.0), "factor_range": [min(r, 1.0) for r in rng] if rng else None,
-                "measured_factor": factor, "measured_factor_range": rng,
-                "measured": n == accelerators, "measured_devices": n, "source": source}
-    return {**out, "measured": False,
-            "source": f"assumed linear: this run measured no scaling over {accelerators} devices (scaling_devices)"}
+    if not (measured and measured.scaling_factor and 1 < n <= accelerators):
+        return {**out, "measured": False,
+                "source": f"assumed linear: this run measured no scaling over {accelerators} devices (scaling_devices)"}
+    where = f"benchmark/benchmark.json scaling ({n} devices, {measured.engine})"
+    factor, rng = measured.scaling_factor, measured.factor_range
+    words = [f"measured: {where}" if n == accelerators else
+             f"measured over {n} of the instance's {accelerators} accelerators ({where}); that the factor holds "
+             f"for all {accelerators} is assumed"]
+    n_qps = (measured.peak_qps or {}).get(str(n))
+    if engine_qps and n_qps:  # rebased from the one-device pool to the priced per-device capacity
+        rebase = n_qps / (n * engine_qps) / factor
+        words.append(f"{n_qps:,.0f} QPS on {n} devices against {n} x {engine_qps:,.0f} QPS, the priced per-device "
+                     f"capacity, is {factor * rebase:.3f}; against the one-device worker pool {factor:.3f}"
+                     + (f" (range {rng[0]:.3f}–{rng[1]:.3f})" if rng else ""))
+        factor, rng = factor * rebase, [r * rebase for r in rng] if rng else None
+    priced = min(factor, 1.0)
+    if factor > 1 or (rng and rng[1] > 1):
+        words.append(f"priced at {priced:.3f} (measured {factor:.3f}"
+                     + (f", range {rng[0]:.3f}–{rng[1]:.3f}" if rng else "") + "): scaling above linear is not priced")
+    priced_range = [min(r, 1.0) for r in rng] if rng else None
+    return {**out, "factor": priced, "factor_range": priced_range if priced_range and priced_range[0] < priced_range[1]
+            else None, "measured_factor": measured.scaling_factor, "measured_factor_range": measured.factor_range,
+            "measured": n == accelerators, "measured_devices": n, "source": "; ".join(words)}
 
 
 def price_engine(cap: Capacity, price: PriceRow, traffic: Traffic, params: Params, per_instance: float = 1.0,
@@ -192,7 +203,7 @@ def price_engine(cap: Capacity, price: PriceRow, traffic: Traffic, params: Param
         lo, hi = (fleet_cost(q, price.usd_per_hour, traffic) for q in ends)
         sources = [s for s in (cap.range_source if cap.qps_upper else None,
                                "the scaling factor's range" if per_instance_range else None) if s]
-        out["range"] = {"source": "; ".join(sources), "qps": ends,
+        out["range"] = {"source": "; ".join(sources), "qps": ends, "accelerator_qps": [cap.qps, cap.qps_upper or cap.qps],
                         "instances": [hi["instances"], lo["instances"]],
                         "annual_usd": [hi["annual_usd"], lo["annual_usd"]],
                         "usd_per_1m": [hi["usd_per_1m"], lo["usd_per_1m"]]}
@@ -205,14 +216,16 @@ def price_engine(cap: Capacity, price: PriceRow, traffic: Traffic, params: Param
     return out
 
 
-def ratio_ranges(baseline: dict[str, Any], engine: dict[str, Any]) -> dict[str, Any]:
+def ratio_ranges(baseline: dict[str, Any], engine: dict[str, Any], annual_usd_at: Callable[[float], float],
+                 scales: tuple[float, float]) -> dict[str, Any]:
     """The low and high case of an engine against the baseline from both capacity ranges: the speed-up and the
-    savings at the engine's low end against the baseline's high end, and the other way round."""
-    def ends(p: dict[str, Any]) -> tuple[tuple[float, float], tuple[float, float]]:
-        r = p.get("range")
-        return ((r["qps"][0], r["qps"][1]), (r["annual_usd"][1], r["annual_usd"][0])) if r else \
-            ((p["instance_qps"], p["instance_qps"]), (p["annual_usd"], p["annual_usd"]))
-    (b_lo, b_hi), (b_cost_lo_cap, b_cost_hi_cap) = ends(baseline)
-    (e_lo, e_hi), (e_cost_lo_cap, e_cost_hi_cap) = ends(engine)
+    savings at the engine's low end against the baseline's high end, and the other way round. The instance's
+    scaling (`scales`: its low and high per-instance multiple) applies to both engines alike: it cancels from the
+    speed-up, and the savings take the worse and the better of its two ends, with the same scale for both.
+    `annual_usd_at(instance_qps)` is the fleet's annual cost at that capacity per instance."""
+    def ends(p: dict[str, Any]) -> tuple[float, float]:  # per accelerator: confirmed, and the range's top
+        return p["qps"], (p.get("range") or {}).get("accelerator_qps", [p["qps"]] * 2)[1]
+    (b_lo, b_hi), (e_lo, e_hi) = ends(baseline), ends(engine)
     return {"speedup_range": [e_lo / b_hi, e_hi / b_lo],
-            "annual_savings_range": [b_cost_hi_cap - e_cost_lo_cap, b_cost_lo_cap - e_cost_hi_cap]}
+            "annual_savings_range": [min(annual_usd_at(b_hi * s) - annual_usd_at(e_lo * s) for s in scales),
+                                     max(annual_usd_at(b_lo * s) - annual_usd_at(e_hi * s) for s in scales)]}

@@ -499,11 +499,13 @@ class PriceScenario(FleetCost):
 
 
 class PriceRange(Record):
-    """Low and high case from the capacity's range: [at the low capacity, at the high one] per figure, except
-    instances and annual_usd, which are [at the high capacity, at the low one] (fewest first)."""
+    """Low and high case from the capacity's range (and, for an instance of several accelerators, the scaling
+    factor's): `qps` and `accelerator_qps` are [low capacity, high capacity]; instances, annual_usd and usd_per_1m
+    are [at the high capacity, at the low one] (cheapest first)."""
 
     source: str | None
-    qps: list[float]
+    qps: list[float] = Field(description="capacity per instance, low and high")
+    accelerator_qps: list[float] | None = Field(None, description="capacity per accelerator, low and high")
     instances: list[int]
     annual_usd: list[float]
     usd_per_1m: list[float]

@@ -72,3 +72,5 @@ def test_freezing_is_part_of_the_compiled_engines_recipe():
     plain, frozen = compile_recipe(sidecar()), compile_recipe(sidecar(compile_freezing=True))
     assert "compile_freezing" not in plain and frozen["compile_freezing"] is True  # unfrozen caches keep their key
     assert compile_cache.cache_key(plain) != compile_cache.cache_key(frozen)
+    # the capture order decides the batch the dynamic graph is compiled at; a cache made in another order is not read
+    assert plain["capture_order"] == [1, 8, 4, 2]

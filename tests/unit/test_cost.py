@@ -15,6 +15,7 @@ from scaleproof.cost import (
     load_prices,
     pick_price,
     price_engine,
+    ratio_ranges,
 )
 from scaleproof.errors import ParamsError
 from scaleproof.results import Capacity, Scaling
@@ -108,13 +109,24 @@ def test_an_instance_of_n_accelerators_is_priced_at_n_times_the_rate_and_its_sca
     assert eight["usd_per_1m"] == pytest.approx(one["usd_per_1m"] * 2)  # half the per-GPU yield: twice the cost
 
 
-def test_a_factor_above_linear_is_recorded_but_priced_as_linear_and_its_range_widens_the_cost_range():
-    # the ninth session's two H100s: 1.044 (0.995-1.079) against the one-GPU pool
-    above = instance_scaling(2, Scaling(engine="e", devices=["cuda:0", "cuda:1"], scaling_factor=1.044,
-                                        factor_range=[0.995, 1.079]))
-    assert above["factor"] == 1.0 and above["factor_range"] == [0.995, 1.0]
-    assert above["measured_factor"] == 1.044 and above["measured_factor_range"] == [0.995, 1.079]
-    assert "measured 1.044" in above["source"] and "not priced" in above["source"]
+def test_the_factor_is_rebased_to_the_priced_capacity_capped_at_1_and_its_range_widens_the_cost_range():
+    # the ninth session's two H100s: the pool held 17,308 QPS on one GPU and 36,139 on two (1.044, 0.995-1.079);
+    # the engine in process, whose capacity is priced, 18,676 QPS
+    two_h100 = Scaling(engine="e", devices=["cuda:0", "cuda:1"], scaling_factor=1.044, factor_range=[0.995, 1.079],
+                       peak_qps={"1": 17308.0, "2": 36139.4})
+    rebased = instance_scaling(2, two_h100, engine_qps=18675.9)
+    assert rebased["factor"] == pytest.approx(36139.4 / (2 * 18675.9))  # 0.968: never above what 2 GPUs held
+    moved = 36139.4 / (2 * 18675.9) / 1.044
+    assert rebased["factor_range"] == pytest.approx([0.995 * moved, 1.079 * moved])  # 0.922-1.000, under 1
+    assert rebased["measured_factor"] == 1.044 and rebased["measured_factor_range"] == [0.995, 1.079]
+    assert "36,139 QPS on 2 devices against 2 x 18,676 QPS" in rebased["source"]
+    assert "not priced" not in rebased["source"]
+    unrebased = instance_scaling(2, two_h100)  # no engine capacity to rebase to: the factor as measured, capped
+    assert unrebased["factor"] == 1.0 and unrebased["factor_range"] == [0.995, 1.0]
+    assert "priced at 1.000 (measured 1.044, range 0.995–1.079)" in unrebased["source"]
+    above = instance_scaling(2, Scaling(engine="e", devices=["cuda:0", "cuda:1"], scaling_factor=1.06,
+                                        factor_range=[1.02, 1.09]))
+    assert above["factor"] == 1.0 and above["factor_range"] is None  # a range capped to one point is no range
     below = instance_scaling(2, Scaling(engine="e", devices=["cuda:0", "cuda:1"], scaling_factor=0.9,
                                         factor_range=[0.85, 0.95]))
     assert "not priced" not in below["source"]
@@ -130,3 +142,19 @@ def test_a_factor_above_linear_is_recorded_but_priced_as_linear_and_its_range_wi
                                   range_source="spread"), price, traffic, Params(), 1.8, (1.7, 1.9))
     assert wider["range"]["qps"] == pytest.approx([170.0, 228.0])
     assert wider["range"]["instances"] == [5, 6] and wider["range"]["source"] == "spread; the scaling factor's range"
+
+
+def test_the_instance_scaling_cancels_from_the_speedup_and_moves_both_engines_savings_alike():
+    """The factor's range is one range for the whole instance, not one per engine: at either end the baseline and
+    the engine scale together (the review's case: factor 0.9, range 0.8-1.0, no search spread)."""
+    price = PriceRow("x", "H100", "per GPU", 2.0, "test", "2026-11", "low", "")
+    traffic = Traffic(daily_requests=86_400 * 10_000, peak_to_average=1.0, utilization=1.0, redundancy=0)
+    base, fast = (price_engine(Capacity(qps=q, p99_ms=5.0, log_dir="x", batching="dynamic"), price, traffic,
+                               Params(), 2 * 0.9, (2 * 0.8, 2 * 1.0)) for q in (50.0, 1000.0))
+    def annual(q):
+        return fleet_cost(q, price.usd_per_hour, traffic)["annual_usd"]
+    r = ratio_ranges(base, fast, annual, (2 * 0.8, 2 * 1.0))
+    assert r["speedup_range"] == pytest.approx([20.0, 20.0])  # the same scale on both sides: exactly 20x
+    at = [annual(50 * s) - annual(1000 * s) for s in (1.6, 2.0)]
+    assert r["annual_savings_range"] == pytest.approx([min(at), max(at)])
+    assert r["annual_savings_range"][0] <= base["annual_usd"] - fast["annual_usd"] <= r["annual_savings_range"][1]

@@ -282,7 +282,10 @@ def compile_recipe(sc: Sidecar) -> dict[str, Any]:
     return {"model_spec": sc.extra.get("model_spec"), "weights_sha256": sc.source_sha256, "precision": sc.precision,
             "compile_mode": sc.extra.get("compile_mode", "default"), "channels_last": sc.extra.get("channels_last"),
             "buckets": buckets(sc.input_profile["max_batch"]), "io": sc.input_profile["io"],
-            # only when on: an unfrozen engine keeps the key (and the cache) it had before the option existed
+            # the order decides which batch the dynamic graph is compiled (and autotuned) at, which the FX graph
+            # cache's key does not see: a cache compiled in ascending order must not be read for this one
+            "capture_order": capture_order(buckets(sc.input_profile["max_batch"])),
+            # only when on: freezing off adds nothing to the key
             **({"compile_freezing": True} if sc.extra.get("compile_freezing") else {})}
 
 

@@ -12,7 +12,7 @@ def tensorrt_table(built: BuildResult) -> pd.DataFrame:
     rows = []
     for e in built.engines:
         t = e.tensorrt
-        if not t:
+        if t is None or not t.model_dump(exclude_unset=True):  # an engine of another backend, or no record
             continue
         layers = t.layers
         rows.append({"engine": e.name, "typing": t.typing, "ONNX nodes": layers and layers.onnx_nodes,

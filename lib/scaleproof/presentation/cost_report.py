@@ -24,10 +24,13 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
     best = next((e for e in cost.engines if e.engine == cost.best), None)
     if base and best and best is not base:
         lines += [
-            f"- **Capacity per instance (confirmed Server QPS at P99 ≤ {a.sla_p99_ms:g} ms):** "
+            f"- **Capacity per accelerator (confirmed Server QPS at P99 ≤ {a.sla_p99_ms:g} ms):** "
             f"{base.qps:,.0f} → **{best.qps:,.0f} queries/s** "
             f"({best.speedup_vs_baseline:.2f}×{ratio_range(base, best)}), `{base.engine}` → `{best.engine}` "
-            f"(P99 {base.p99_ms:.3f} → {best.p99_ms:.3f} ms). *Source: benchmark/benchmark.json*",
+            f"(P99 {base.p99_ms:.3f} → {best.p99_ms:.3f} ms)"
+            + (f"; per instance of {a.scaling.accelerators_per_instance}: {base.instance_qps:,.0f} → "
+               f"**{best.instance_qps:,.0f} queries/s**" if a.scaling and a.scaling.accelerators_per_instance > 1
+               else "") + ". *Source: benchmark/benchmark.json*",
             f"- **Unit cost:** {fmt_money(base.usd_per_1m)} → **{fmt_money(best.usd_per_1m)} per 1M inferences** "
             f"at {a.target_utilization:.0%} utilization; the same budget serves "
             f"**{best.traffic_multiple_same_budget:.2f}×** the traffic. *Source: cost_report/cost_report.json*",
@@ -36,6 +39,7 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
             f"{fmt_money(best.annual_usd)} (saves {fmt_money(best.annual_savings_usd)}/year"
             + (f"; low–high case {fmt_money(best.annual_savings_range[0])}–"
                f"{fmt_money(best.annual_savings_range[1])} from both capacities' ranges"
+               + (" and the scaling factor's" if a.scaling and a.scaling.factor_range else "")
                if best.annual_savings_range else "")
             + "). *Source: cost_report/cost_report.json*",
         ]

@@ -12,6 +12,7 @@ from ..cost import (
     HOURS_PER_YEAR,
     Traffic,
     claim,
+    fleet_cost,
     instance_scaling,
     load_prices,
     pick_price,
@@ -30,7 +31,9 @@ def run(params: Params) -> dict[str, Any]:
                        params.price_usd_per_hour)
     traffic = Traffic(params.daily_requests, params.peak_to_average, params.target_utilization, params.redundancy)
     bench_file, val_file, cost_file = "benchmark/benchmark.json", "validate/validate.json", "cost_report/cost_report.json"
-    scaling = instance_scaling(params.accelerators_per_instance, bench.scaling)
+    scaled = next((e for e in bench.engines if bench.scaling and e.engine == bench.scaling.engine), None)
+    scaling = instance_scaling(params.accelerators_per_instance, bench.scaling,
+                               scaled.capacity.qps if scaled and scaled.capacity else None)
     per_instance = scaling["accelerators_per_instance"] * scaling["factor"]
     per_instance_range = (tuple(scaling["accelerators_per_instance"] * f for f in scaling["factor_range"])
                           if scaling.get("factor_range") else None)
@@ -90,7 +93,8 @@ def run(params: Params) -> dict[str, Any]:
             p["speedup_vs_baseline"] = p["qps"] / baseline["qps"]
             p["annual_savings_usd"] = baseline["annual_usd"] - p["annual_usd"]
             p["traffic_multiple_same_budget"] = baseline["usd_per_1m"] / p["usd_per_1m"]
-            p.update(ratio_ranges(baseline, p))
+            p.update(ratio_ranges(baseline, p, lambda q: fleet_cost(q, instance_price.usd_per_hour, traffic)["annual_usd"],
+                                  per_instance_range or (per_instance, per_instance)))
             claims.append(claim(f"{p['engine']}.savings", f"{p['engine']} saves {p['annual_savings_usd']:,.0f} USD a "
                                 f"year against {baseline['engine']}", p["annual_savings_usd"], cost_file,
                                 f"engines[{n}].annual_savings_usd"))
