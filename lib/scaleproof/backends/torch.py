@@ -49,7 +49,7 @@ def capture_order(sizes: list[int]) -> list[int]:
     """The smallest bucket, then the rest from the largest down. torch.compile specializes its first graph to the
     first batch (batch 1 always gets a graph of its own) and compiles one dynamic graph at the next; max-autotune
     tunes that graph's kernels at that batch. In ascending order it tuned them at batch 2 and batch 256 ran
-    batch-2 kernels: 14,000 against 23,500 img/s Offline for default mode on one H100; largest first made a third
+    batch-2 kernels: 14,000 against 23,500 img/s Offline for default mode (one H100 each, two machines); largest first made a third
     graph (benchmarks/RESULTS.md, ninth session). This order keeps two graphs and tunes the dynamic one at the
     largest batch."""
     return [sizes[0], *sorted(sizes[1:], reverse=True)]
