@@ -13,7 +13,7 @@ QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-# requirements.lock pins every package of .[dev,fleet] but torch, with hashes (scripts/update_lock.sh); torch first,
+# requirements.lock pins every package of .[dev,fleet,vision] but torch, with hashes (scripts/update_lock.sh); torch first,
 # from TORCH_SPEC, then the lock without resolving anything, then the package itself; pip check proves it complete
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -58,9 +58,9 @@ test: setup serve-env  ## tests/unit, tests/integration, tests/e2e (chains, Ray,
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; } >/dev/null  # report test
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
-	# nbval runs each notebook on its own; SCALEPROOF_PARAMS gives them the smoke profile's short timings.
+	# nbval runs each notebook on its own; SCALEPROOF_PARAMS gives them tests/nbval.yaml (smoke, one search).
 	# 08_deploy needs a published run: tests/e2e/test_deploy.py executes it with papermill on one instead
-	SCALEPROOF_PARAMS=$(CURDIR)/params/smoke.yaml $(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks \
+	SCALEPROOF_PARAMS=$(CURDIR)/tests/nbval.yaml $(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks \
 		--ignore=notebooks/08_deploy.ipynb
 
 test-fast: setup  ## tests/unit: no kernel, LoadGen, Ray or spawned process (each test refuses them); under a minute

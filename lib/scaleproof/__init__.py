@@ -28,3 +28,6 @@ def _enable_fault_log():
 _fault_log = _enable_fault_log()  # kept referenced: a closed file would silence faulthandler
 
 from . import log as _log  # noqa: E402,F401 - the package logger's console handler, in every process (kernels too)
+from . import torchvision_compat as _torchvision_compat  # noqa: E402
+
+_torchvision_compat.install()  # PyPI's torchvision beside a CPU torch: see the module
