@@ -62,14 +62,29 @@ def wait_for_node(cluster, gpu_type: str, timeout_s: float = 90) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def checkout_hidden_from_cpu_b() -> bool:
+    return can_hide_checkout()
+
+
+@pytest.fixture(scope="module")
+def cluster(checkout_hidden_from_cpu_b):
     c = Cluster(initialize_head=True, head_node_args={**NODE, "resources": {RESOURCE_PREFIX + "CPU-A": 1},
                                                       "include_dashboard": False})
-    c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-B": 1})
+    # CPU-B's node lacks this checkout where it can be hidden, like a worker image without the repository: its
+    # member runs on what the fleet ships through Ray's runtime environment (one chain for both checks)
+    node_b = ray_start(c.address, "CPU-B", hide_checkout=True) if checkout_hidden_from_cpu_b else None
+    if node_b is None:
+        c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-B": 1})
     c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-BROKEN": 1}, env_vars={"SCALEPROOF_TEST_BROKEN_NODE": "1"})
     c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-STALLED": 1}, env_vars={"SCALEPROOF_TEST_STALLED_NODE": "1"})
-    yield c  # run_fleet connects with the project's runtime environment and disconnects when done
-    c.shutdown()
+    try:
+        wait_for_node(c, "CPU-B")
+        yield c  # run_fleet connects with the project's runtime environment and disconnects when done
+    finally:
+        if node_b is not None:
+            node_b.terminate()
+            node_b.wait(timeout=60)
+        c.shutdown()
 
 
 def nodes(cluster):
@@ -102,6 +117,19 @@ def test_each_type_ran_on_its_own_node(cluster, fleet):
     assert members["CPU-A"]["node_id"] != members["CPU-B"]["node_id"]
     for t in ("CPU-A", "CPU-B"):  # the code came with the task (Ray runtime_env), not from this checkout
         assert "runtime_resources" in members[t]["code"]["package"] and str(ROOT) not in members[t]["code"]["package"]
+
+
+def test_a_node_without_the_project_checkout_runs_its_member(checkout_hidden_from_cpu_b, fleet):
+    """CPU-B's node, in a mount namespace where this checkout's lib/, notebooks/ and tests/ are empty folders: its
+    member succeeds with the package, notebooks and example models the fleet shipped."""
+    if not checkout_hidden_from_cpu_b:
+        pytest.skip("cannot hide the checkout from a node here (unshare/mount need root or user namespaces)")
+    result, fleet_dir = fleet
+    member = next(m for m in result["members"] if m["gpu_type"] == "CPU-B")
+    assert member["status"] == "succeeded", member["error"]
+    assert "runtime_resources" in member["code"]["package"] and member["code"]["commit"]  # the driver's commit
+    executed = read_json(fleet_dir / member["run"] / "manifest.json")["stages"]
+    assert [s["status"] for s in executed] == ["succeeded"] * 6
 
 
 def test_a_failed_member_is_reported_while_the_others_complete(fleet):
@@ -202,14 +230,14 @@ def test_storage_the_nodes_cannot_see_is_refused_before_any_member_starts(cluste
 
 
 def test_a_stalled_member_is_stopped_by_the_profile_timeout_and_kept_in_runs_failed(cluster, tmp_path):
-    params = Params.from_yaml(ROOT / "params" / "smoke.yaml", {**FAST, "member_timeout_s": 15})
+    params = Params.from_yaml(ROOT / "params" / "smoke.yaml", {**FAST, "member_timeout_s": 10})
     result = run_fleet(params, ["CPU-STALLED"], outputs=str(tmp_path), fleet_id="stall",  # no timeout_s given
                        address=cluster.address)
     m = result["members"][0]
-    assert m["status"] == "failed" and "did not finish within 15 s" in m["error"]
+    assert m["status"] == "failed" and "did not finish within 10 s" in m["error"]
     assert m["run"] == "runs/failed/CPU-STALLED"
     kept = tmp_path / "stall" / m["run"]
-    assert "did not finish within 15 s" in (kept / "FAILED.txt").read_text() and (kept / "params.yaml").is_file()
+    assert "did not finish within 10 s" in (kept / "FAILED.txt").read_text() and (kept / "params.yaml").is_file()
     assert not (tmp_path / "stall" / "runs" / ".staging" / "CPU-STALLED").exists()
     assert verify_fleet(tmp_path / "stall")[0] == []
 
