@@ -15,19 +15,24 @@ help:  ## list the targets
 
 # requirements.lock pins every package of .[dev,fleet,vision] but torch, with hashes (scripts/update_lock.sh); torch first,
 # from TORCH_SPEC, then the lock without resolving anything, then the package itself; pip check proves it complete.
-# uv installs the lock (about 5 s against pip's 35 s on the 2-core machine); torch stays with pip, which finds the
-# local file that uv does not look for
+# uv installs the lock (5 s with an empty uv cache against pip's 35 s, 2-core machine, 2026-11-26); torch stays
+# with pip, which finds the local file that uv does not look for. uv, like torch, is pinned by version, not hash.
+# torchvision in the lock is built for torch 2.13.0: another TORCH_SPEC needs its own torchvision (pip check says so)
 UV_SPEC ?= uv==0.13.9
 UV := $(VENV)/bin/uv
+UV_INSTALL := $(UV) pip install -q --native-tls --compile-bytecode
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip install -q "$(TORCH_SPEC)" "$(UV_SPEC)" 2>&1 | $(QUIET_PIP)
-	$(UV) pip install -q --python $(PY) --require-hashes --no-deps -r requirements.lock
+	$(UV_INSTALL) --python $(PY) --require-hashes --no-deps -r requirements.lock
 	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip check
-	$(PY) -c "import scaleproof, torch, onnxruntime, papermill, mlperf_loadgen"
+	$(PY) -c "import scaleproof, torch, torchvision, onnxruntime, papermill, mlperf_loadgen"
 	touch $@
+
+$(UV): | $(VENV)/.installed  # a .venv made before uv was part of it
+	$(PY) -m pip install -q "$(UV_SPEC)" 2>&1 | $(QUIET_PIP)
 
 # a named kernel for JupyterLab users, in .venv (papermill and nbval run the notebooks on .venv's python3 kernel)
 KERNEL := $(VENV)/share/jupyter/kernels/scaleproof/kernel.json
@@ -40,9 +45,9 @@ setup: $(VENV)/.installed $(KERNEL)  ## create .venv with everything the run and
 # which .venv does not take, so it gets an environment of its own
 SERVE_VENV := .venv-serve
 SERVE_SPEC ?= nvidia-pytriton==0.7.0 onnxruntime==1.32.0
-$(SERVE_VENV)/.installed: Makefile $(VENV)/.installed
+$(SERVE_VENV)/.installed: Makefile | $(UV)
 	$(PYTHON) -m venv $(SERVE_VENV)
-	$(UV) pip install -q --python $(SERVE_VENV)/bin/python $(SERVE_SPEC)
+	$(UV_INSTALL) --python $(SERVE_VENV)/bin/python $(SERVE_SPEC)
 	$(SERVE_VENV)/bin/python -c "import pytriton.triton, onnxruntime"
 	touch $@
 

@@ -3,9 +3,10 @@ against CUDA torch, so beside the CPU build (pytorch.org's CPU wheels out of rea
 `import torchvision` fails at "operator torchvision::nms does not exist" while registering their fake kernels:
 in scaleproof, and in transformers, which imports torchvision whenever it is installed. The models need none of
 the ops. So before torchvision's first import, where its library does not load beside a CPU torch, declare the two
-ops its import registers; it then imports, and its own check refuses nms or roi_align with a clear error when one
-is called. Nothing changes where the ops load (a torchvision built for this torch) or where torch is a CUDA build
-(a mismatch there is a real error, and zoo.torchvision_unusable says how to fix it).
+ops its import registers; it then imports, and an op that needs the C++ library (nms, roi_pool, deform_conv2d, ...)
+raises torchvision's own "Couldn't load custom C++ ops" when called (roi_align falls back to Python on the CPU).
+Nothing changes where the ops load (a torchvision built for this torch) or where torch is a CUDA build (a mismatch
+there is a real error, and zoo.torchvision_unusable says how to fix it).
 """
 
 from __future__ import annotations
@@ -47,25 +48,59 @@ def declare_ops_if_unloadable() -> bool:
     for schema in IMPORT_TIME_OPS:
         library.define(schema)
     _declared.append(library)
-    logger.info(f"torchvision {importlib.metadata.version('torchvision')}: its C++ ops do not load beside torch "
-                f"{torch.__version__}; its models run, its detection ops (nms, roi_align) raise")
+    logger.debug(f"torchvision {importlib.metadata.version('torchvision')}: its C++ ops do not load beside torch "
+                 f"{torch.__version__}; declared the two its import registers")
     return True
 
 
+class _DeclaringLoader(importlib.abc.Loader):
+    """torchvision's own loader, with declare_ops_if_unloadable run first: when torchvision is executed, under its
+    own module lock (not while finders are asked, which a mere lookup does too)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        try:
+            declare_ops_if_unloadable()
+        except Exception as e:  # noqa: BLE001 - never break an import; torchvision's own error then speaks
+            logger.debug(f"torchvision ops not declared: {e}")
+        self.loader.exec_module(module)
+
+    def __getattr__(self, name):  # get_data, get_resource_reader, is_package, ...: the real loader's
+        return getattr(self.loader, name)
+
+
 class _BeforeTorchvision(importlib.abc.MetaPathFinder):
-    """Runs declare_ops_if_unloadable once, just before the first `import torchvision` (ours or a library's)."""
+    """Finds torchvision with the other finders and wraps its loader in _DeclaringLoader."""
+
+    def __init__(self):
+        self._finding = False
 
     def find_spec(self, name, path=None, target=None):
-        if name == "torchvision":
-            sys.meta_path.remove(self)
-            try:
-                declare_ops_if_unloadable()
-            except Exception as e:  # noqa: BLE001 - never break an import; torchvision's own error then speaks
-                logger.debug(f"torchvision ops not declared: {e}")
-        return None  # the usual finders import it
+        if name != "torchvision" or self._finding:
+            return None
+        self._finding = True
+        try:
+            for finder in sys.meta_path:
+                if finder is not self and hasattr(finder, "find_spec"):
+                    spec = finder.find_spec(name, path, target)
+                    if spec is not None:
+                        break
+            else:
+                return None
+        finally:
+            self._finding = False
+        if spec.loader is not None and not isinstance(spec.loader, _DeclaringLoader):
+            spec.loader = _DeclaringLoader(spec.loader)
+        return spec
 
 
 def install() -> None:
-    """Put the hook in place (cheap: imports nothing); a no-op once torchvision is imported or the hook is in."""
+    """Put the hook first in sys.meta_path (cheap: imports nothing); a no-op once torchvision is imported or the
+    hook is in."""
     if "torchvision" not in sys.modules and not any(isinstance(f, _BeforeTorchvision) for f in sys.meta_path):
         sys.meta_path.insert(0, _BeforeTorchvision())

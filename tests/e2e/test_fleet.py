@@ -31,17 +31,29 @@ FAST = dict(model="tests.user_models:tiny_unless_marked_node", input_shape=[3, 1
             confirm_steps=6)  # two members share 2 cores: a short search overshoots, the confirmation steps down
 
 
-def ray_start(address: str, gpu_type: str, hide_checkout: bool = False, **env: str) -> subprocess.Popen:
-    """A node in its own `ray start` process. With `hide_checkout`, in a mount namespace where this checkout's
-    lib/, notebooks/ and tests/ are empty folders: the node has the dependencies but not the project, like a
-    worker image without the repository."""
+def ray_start(address: str, gpu_type: str, hide_checkout: bool = False, log: Path | None = None,
+              **env: str) -> subprocess.Popen:
+    """A node in its own `ray start` process (its output in `log`, if given). With `hide_checkout`, in a mount
+    namespace where this checkout's lib/, notebooks/ and tests/ are empty folders: the node has the dependencies
+    but not the project, like a worker image without the repository."""
     cmd = [str(Path(sys.executable).parent / "ray"), "start", "--address", address, "--num-cpus", "1",
+           "--object-store-memory", str(NODE["object_store_memory"]),
            "--resources", json.dumps({RESOURCE_PREFIX + gpu_type: 1}), "--block", "--disable-usage-stats"]
     if hide_checkout:
         empty = tempfile.mkdtemp(prefix="no-checkout-")
         hide = " && ".join(f"mount --bind {empty} {ROOT / d}" for d in ("lib", "notebooks", "tests"))
         cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{hide} && exec {shlex.join(cmd)}"]
-    return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - the child writes it for its whole life
+    return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT if log else out)
+
+
+def stop(node: subprocess.Popen) -> None:
+    node.terminate()
+    try:
+        node.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        node.kill()
+        node.wait()
 
 
 def can_hide_checkout() -> bool:
@@ -67,24 +79,28 @@ def checkout_hidden_from_cpu_b() -> bool:
 
 
 @pytest.fixture(scope="module")
-def cluster(checkout_hidden_from_cpu_b):
+def cluster(checkout_hidden_from_cpu_b, tmp_path_factory):
     c = Cluster(initialize_head=True, head_node_args={**NODE, "resources": {RESOURCE_PREFIX + "CPU-A": 1},
                                                       "include_dashboard": False})
-    # CPU-B's node lacks this checkout where it can be hidden, like a worker image without the repository: its
-    # member runs on what the fleet ships through Ray's runtime environment (one chain for both checks)
-    node_b = ray_start(c.address, "CPU-B", hide_checkout=True) if checkout_hidden_from_cpu_b else None
-    if node_b is None:
-        c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-B": 1})
-    c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-BROKEN": 1}, env_vars={"SCALEPROOF_TEST_BROKEN_NODE": "1"})
-    c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-STALLED": 1}, env_vars={"SCALEPROOF_TEST_STALLED_NODE": "1"})
+    node_b = None
     try:
+        # CPU-B's node lacks this checkout where it can be hidden, like a worker image without the repository: its
+        # member runs on what the fleet ships through Ray's runtime environment (one chain for both checks)
+        if checkout_hidden_from_cpu_b:
+            node_b = ray_start(c.address, "CPU-B", hide_checkout=True,
+                               log=tmp_path_factory.mktemp("node-b") / "ray-start.log")
+        else:
+            c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-B": 1})
+        c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-BROKEN": 1}, env_vars={"SCALEPROOF_TEST_BROKEN_NODE": "1"})
+        c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-STALLED": 1}, env_vars={"SCALEPROOF_TEST_STALLED_NODE": "1"})
         wait_for_node(c, "CPU-B")
         yield c  # run_fleet connects with the project's runtime environment and disconnects when done
     finally:
-        if node_b is not None:
-            node_b.terminate()
-            node_b.wait(timeout=60)
-        c.shutdown()
+        try:
+            if node_b is not None:
+                stop(node_b)
+        finally:
+            c.shutdown()
 
 
 def nodes(cluster):
@@ -230,14 +246,14 @@ def test_storage_the_nodes_cannot_see_is_refused_before_any_member_starts(cluste
 
 
 def test_a_stalled_member_is_stopped_by_the_profile_timeout_and_kept_in_runs_failed(cluster, tmp_path):
-    params = Params.from_yaml(ROOT / "params" / "smoke.yaml", {**FAST, "member_timeout_s": 10})
+    params = Params.from_yaml(ROOT / "params" / "smoke.yaml", {**FAST, "member_timeout_s": 15})
     result = run_fleet(params, ["CPU-STALLED"], outputs=str(tmp_path), fleet_id="stall",  # no timeout_s given
                        address=cluster.address)
     m = result["members"][0]
-    assert m["status"] == "failed" and "did not finish within 10 s" in m["error"]
+    assert m["status"] == "failed" and "did not finish within 15 s" in m["error"]
     assert m["run"] == "runs/failed/CPU-STALLED"
     kept = tmp_path / "stall" / m["run"]
-    assert "did not finish within 10 s" in (kept / "FAILED.txt").read_text() and (kept / "params.yaml").is_file()
+    assert "did not finish within 15 s" in (kept / "FAILED.txt").read_text() and (kept / "params.yaml").is_file()
     assert not (tmp_path / "stall" / "runs" / ".staging" / "CPU-STALLED").exists()
     assert verify_fleet(tmp_path / "stall")[0] == []
 
@@ -284,7 +300,6 @@ def test_a_type_whose_node_arrives_while_the_fleet_waits_is_run(cluster, tmp_pat
     finally:
         late.join()
         for p in nodes_started:
-            p.terminate()
-            p.wait(timeout=60)
+            stop(p)
     members = {m["gpu_type"]: m for m in result["members"]}
     assert members["CPU-LATE"]["status"] == "failed" and "01_export" in members["CPU-LATE"]["error"]

@@ -1,6 +1,9 @@
 """torchvision's own families (the `vision` extra, installed by `make test`) through the stages on the CPU,
 with a torchvision whose C++ ops may not load beside this torch (PyPI's wheel is linked against CUDA torch)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -15,12 +18,30 @@ FAST = dict(calib_samples=32, val_samples=32, batch_sizes=[1, 8], max_batch=8, b
 
 def test_torchvision_imports_and_says_what_it_cannot_do():
     import torchvision as tv
+
+    from scaleproof import torchvision_compat
+
     boxes, scores = torch.tensor([[0.0, 0, 1, 1], [0, 0, 1, 1.1]]), torch.tensor([0.9, 0.8])
-    if tv.extension._has_ops():  # a torchvision built for this torch: its ops work
-        assert tv.ops.nms(boxes, scores, 0.5).tolist() == [0]
+    if tv.extension._has_ops():  # a torchvision built for this torch: its ops work, nothing was declared
+        assert tv.ops.nms(boxes, scores, 0.5).tolist() == [0] and not torchvision_compat._declared
     else:  # the models load; an op that needs the C++ library says so, not a crash or a wrong answer
+        assert torch.version.cuda is None and torchvision_compat._declared
         with pytest.raises(RuntimeError, match="Couldn't load custom C\\+\\+ ops"):
             tv.ops.nms(boxes, scores, 0.5)
+
+
+def test_transformers_imports_beside_the_installed_torchvision_and_a_lookup_declares_nothing():
+    """transformers imports torchvision whenever it is installed: that import must work in a fresh process too,
+    and a mere lookup (torch.onnx's exporter and transformers make them) must not import or declare anything."""
+    code = ("import importlib.util, sys, scaleproof\n"
+            "from scaleproof import torchvision_compat as c\n"
+            "importlib.util.find_spec('torchvision')\n"
+            "assert 'torchvision' not in sys.modules and not c._declared\n"
+            "from transformers import BertConfig, BertModel\n"
+            "BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8))\n"
+            "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("spec, shape", [("zoo:resnet50", [3, 224, 224]),

@@ -60,7 +60,7 @@ def test_describe_documents_every_parameter():
     assert all(r["help"] for r in rows)
 
 
-@pytest.mark.parametrize("profile", sorted((ROOT / "params").glob("*.yaml")),
+@pytest.mark.parametrize("profile", [*sorted((ROOT / "params").glob("*.yaml")), ROOT / "tests" / "nbval.yaml"],
                          ids=lambda p: p.name)
 def test_every_shipped_profile_is_valid(profile):
     Params.from_yaml(profile)

@@ -9,8 +9,9 @@ from tests import ROOT
 def test_environment_yml_lists_the_pyproject_dependencies():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    # what make setup installs (dev, fleet), and what make lab adds
-    wanted = set(project["dependencies"]) | set(extras["dev"]) | set(extras["fleet"]) | set(extras["lab"])
+    # what make setup installs (dev, fleet, vision), and what make lab adds
+    wanted = set(project["dependencies"]) | set(extras["dev"]) | set(extras["fleet"]) | set(extras["vision"]) | \
+        set(extras["lab"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     listed = {d for d in pip if not d.startswith("-e")}
@@ -28,7 +29,7 @@ def test_the_lock_pins_what_make_setup_installs_with_hashes_and_satisfies_pyproj
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    wanted = [Requirement(r) for r in [*project["dependencies"], *extras["dev"], *extras["fleet"]]]
+    wanted = [Requirement(r) for r in [*project["dependencies"], *extras["dev"], *extras["fleet"], *extras["vision"]]]
     pins, hashed = {}, set()
     text = (ROOT / "requirements.lock").read_text()
     for entry in text.replace("\\\n", " ").splitlines():
