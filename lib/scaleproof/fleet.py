@@ -465,17 +465,14 @@ def stop_members(ray, pending: dict[Any, str], members: dict[str, Member], local
 
 def write_fleet_report(fleet_dir: Path) -> Path:
     """fleet_report.json (the comparison as data) and 07_fleet_report executed by papermill, as HTML."""
-    import papermill
 
     from . import fleet_report
-    from .pipeline import KERNEL_ARGS
+    from .pipeline import execute_notebook
 
     write_json(fleet_dir / "fleet_report.json", fleet_report.summarize(fleet_dir))
     out_nb = fleet_dir / "notebooks" / "07_fleet_report.ipynb"
     out_nb.parent.mkdir(exist_ok=True)
-    papermill.execute_notebook(str(paths.notebooks_dir() / "07_fleet_report.ipynb"), str(out_nb),
-                               parameters={"fleet_dir": str(fleet_dir)}, progress_bar=False,
-                               cwd=str(paths.notebooks_dir()), kernel_name="python3", extra_arguments=KERNEL_ARGS)
+    execute_notebook(paths.notebooks_dir() / "07_fleet_report.ipynb", out_nb, {"fleet_dir": str(fleet_dir)})
     return render_html(out_nb, fleet_dir / "fleet_report.html")
 
 
