@@ -21,18 +21,19 @@ help:  ## list the targets
 UV_SPEC ?= uv==0.13.9
 UV := $(VENV)/bin/uv
 UV_INSTALL := $(UV) pip install -q --native-tls --compile-bytecode
-$(VENV)/.installed: pyproject.toml requirements.lock
+# .venv itself with pip and uv (all that serve-env needs of it)
+$(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
-	$(PY) -m pip install -q "$(TORCH_SPEC)" "$(UV_SPEC)" 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q "$(UV_SPEC)" 2>&1 | $(QUIET_PIP)
+
+$(VENV)/.installed: pyproject.toml requirements.lock | $(UV)
+	$(PY) -m pip install -q "$(TORCH_SPEC)" 2>&1 | $(QUIET_PIP)
 	$(UV_INSTALL) --python $(PY) --require-hashes --no-deps -r requirements.lock
 	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip check
 	$(PY) -c "import scaleproof, torch, torchvision, onnxruntime, papermill, mlperf_loadgen"
 	touch $@
-
-$(UV): | $(VENV)/.installed  # a .venv made before uv was part of it
-	$(PY) -m pip install -q "$(UV_SPEC)" 2>&1 | $(QUIET_PIP)
 
 # a named kernel for JupyterLab users, in .venv (papermill and nbval run the notebooks on .venv's python3 kernel)
 KERNEL := $(VENV)/share/jupyter/kernels/scaleproof/kernel.json

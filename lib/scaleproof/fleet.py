@@ -465,7 +465,6 @@ def stop_members(ray, pending: dict[Any, str], members: dict[str, Member], local
 
 def write_fleet_report(fleet_dir: Path) -> Path:
     """fleet_report.json (the comparison as data) and 07_fleet_report executed by papermill, as HTML."""
-
     from . import fleet_report
     from .pipeline import execute_notebook
 

@@ -42,9 +42,11 @@ MANIFEST_FORMAT = 1
 # the stage kernels are local, on loopback: ipykernel's "running over TCP without encryption" warning (and other
 # kernel-app chatter) would be printed once per stage; the cells' own warnings and errors still reach the logs
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
-# how papermill (nbclient) ends a stage's kernel: at once. A stage's results are on disk when its last cell ends,
-# and none of our code needs the kernel's exit hooks; a graceful shutdown waited about 2 s per stage for them
-# (01_export 6.87 s graceful vs 4.94 s immediate, 04_validate 6.55 vs 4.06 s, 2-core machine, 2026-11-26)
+# how papermill (nbclient) ends a stage's kernel: at once (SIGKILL to its process group: the kernel, its isolated
+# children, multiprocessing's resource tracker). A stage's results, caches and logs are on disk when its last cell
+# ends, and the parent writes the executed notebook; a graceful shutdown waited for a kernel that did not exit on
+# request (01_export 6.87 s graceful vs 4.94 s immediate, 04_validate 6.55 vs 4.06 s, one run each, 2-core machine,
+# 2026-11-26; 0.7-2.7 s per stage and about 8 s per `make run` set against the ninth session's stage times)
 KERNEL_SHUTDOWN = "immediate"
 
 
@@ -173,7 +175,6 @@ def crash_cause(run_dir: Path, stage: str, exc: BaseException) -> str:
 def execute_stages(staging: Path, values: dict[str, Any], stages: list[dict[str, Any]], progress: bool) -> None:
     """Each stage notebook with papermill, in order, into `staging`; `stages` gets a record per stage as it runs
     (the failed one says why). Raises on the first failure."""
-
     for stage in paths.STAGES:
         src = paths.notebooks_dir() / f"{stage}.ipynb"
         out_nb = staging / "notebooks" / f"{stage}.ipynb"
@@ -272,7 +273,6 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
 def deploy_notebook(run_dir: Path, repo: Path, progress: bool = False) -> Path:
     """08_deploy executed by papermill for a published run; the executed notebook is kept in the repository
     (`notebooks/<run_id>.ipynb`, rendered beside it as HTML) as the record of that deploy."""
-
     src = paths.notebooks_dir() / "08_deploy.ipynb"
     out_nb = repo / "notebooks" / f"08_deploy-{run_dir.name}.ipynb"
     out_nb.parent.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,10 @@ def ray_start(address: str, gpu_type: str, hide_checkout: bool = False, log: Pat
         empty = tempfile.mkdtemp(prefix="no-checkout-")
         hide = " && ".join(f"mount --bind {empty} {ROOT / d}" for d in ("lib", "notebooks", "tests"))
         cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{hide} && exec {shlex.join(cmd)}"]
-    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - the child writes it for its whole life
-    return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT if log else out)
+    if log is None:
+        return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
 
 
 def stop(node: subprocess.Popen) -> None:
@@ -93,7 +95,7 @@ def cluster(checkout_hidden_from_cpu_b, tmp_path_factory):
             c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-B": 1})
         c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-BROKEN": 1}, env_vars={"SCALEPROOF_TEST_BROKEN_NODE": "1"})
         c.add_node(**NODE, resources={RESOURCE_PREFIX + "CPU-STALLED": 1}, env_vars={"SCALEPROOF_TEST_STALLED_NODE": "1"})
-        wait_for_node(c, "CPU-B")
+        wait_for_node(c, "CPU-B")  # if it does not join: the node's own output is in node-b*/ray-start.log
         yield c  # run_fleet connects with the project's runtime environment and disconnects when done
     finally:
         try:
