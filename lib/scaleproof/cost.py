@@ -172,11 +172,11 @@ def instance_scaling(accelerators: int, measured: Scaling | None, engine_qps: fl
              f"for all {accelerators} is assumed"]
     n_qps = (measured.peak_qps or {}).get(str(n))
     if engine_qps and n_qps:  # rebased from the one-device pool to the priced per-device capacity
-        rebase = n_qps / (n * engine_qps) / factor
+        rebased = n_qps / (n * engine_qps)
         words.append(f"{n_qps:,.0f} QPS on {n} devices against {n} x {engine_qps:,.0f} QPS, the priced per-device "
-                     f"capacity, is {factor * rebase:.3f}; against the one-device worker pool {factor:.3f}"
+                     f"capacity, is {rebased:.3f}; against the one-device worker pool {factor:.3f}"
                      + (f" (range {rng[0]:.3f}–{rng[1]:.3f})" if rng else ""))
-        factor, rng = factor * rebase, [r * rebase for r in rng] if rng else None
+        factor, rng = rebased, [r * rebased / factor for r in rng] if rng else None
     priced = min(factor, 1.0)
     if factor > 1 or (rng and rng[1] > 1):
         words.append(f"priced at {priced:.3f} (measured {factor:.3f}"
