@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 # torch 2.13.0 is taken from local disk where it lies there (a CPU build); elsewhere pip fetches it.
 TORCH_SPEC ?= torch==2.13.0
 PARAMS ?= params/default.yaml
+# pytest-xdist workers of make test (tests/conftest.py groups what must share one)
+TEST_WORKERS ?= 2
 QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
 .PHONY: help setup serve-env run run-transformer test test-fast lint lab clean weights
@@ -69,9 +71,11 @@ test: setup serve-env  ## tests/unit, tests/integration, tests/e2e (chains, Ray,
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
 	# nbval runs each notebook on its own; SCALEPROOF_PARAMS gives them tests/nbval.yaml (smoke, one search).
-	# 08_deploy needs a published run: tests/e2e/test_deploy.py executes it with papermill on one instead
-	SCALEPROOF_PARAMS=$(CURDIR)/tests/nbval.yaml $(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks \
-		--ignore=notebooks/08_deploy.ipynb
+	# 08_deploy needs a published run: tests/e2e/test_deploy.py executes it with papermill on one instead.
+	# Two pytest-xdist workers: the suite waits on LoadGen runs, kernels and Ray more than it computes; tests that
+	# share a run or a cluster share a worker (tests/conftest.py: xdist_group)
+	SCALEPROOF_PARAMS=$(CURDIR)/tests/nbval.yaml $(PY) -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadgroup \
+		--nbval-lax tests notebooks --ignore=notebooks/08_deploy.ipynb
 
 test-fast: setup  ## tests/unit: no kernel, LoadGen, Ray or spawned process (each test refuses them); under a minute
 	$(PY) -m pytest -q --durations=5 tests/unit

@@ -19,11 +19,39 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+# session fixtures that run a chain: every test that uses one runs on the worker that made it
+SHARED_RUNS = ("published", "digits_run")
+
+
+def xdist_group(item) -> str | None:
+    """The pytest-xdist group an item must share a worker with (`make test` runs two workers, --dist loadgroup):
+    nbval's cells (each notebook reads the one before it from outputs/dev), the Ray clusters (one at a time on a
+    host), the users of a session run (one chain per run, not one per worker), the tests of a module that has a
+    module- or class-scoped fixture of its own. Anything else goes wherever a worker is free."""
+    if item.path.suffix == ".ipynb":
+        return "nbval"
+    if item.path.name.startswith("test_fleet"):
+        return "ray"
+    for name in SHARED_RUNS:
+        if name in item.fixturenames:
+            return name
+    defs = getattr(item, "_fixtureinfo", None)
+    for fixturedefs in (defs.name2fixturedefs.values() if defs else ()):
+        if fixturedefs[-1].scope in ("module", "class") and fixturedefs[-1].baseid:  # ours, not a plugin's
+            return item.path.stem
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks into the node ids
 def pytest_collection_modifyitems(config, items):
-    """Skip by capability, not by guess: gpu tests need CUDA, tensorrt tests need TensorRT too."""
+    """Skip by capability, not by guess: gpu tests need CUDA, tensorrt tests need TensorRT too. Mark each item's
+    xdist group."""
     cuda = _has_cuda()
     trt = cuda and importlib.util.find_spec("tensorrt") is not None
     for item in items:
+        group = xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
         if "gpu" in item.keywords and not cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
         if "tensorrt" in item.keywords and not trt:
