@@ -99,3 +99,32 @@ def test_the_sweep_plot_leaves_out_a_run_loadgen_gave_no_qps_for():
         loadgen=results.Loadgen.model_construct(sla_p99_ms=15.0))
     line = benchmark.plot_batcher_sweep(bench).axes[0].lines[0]
     assert list(line.get_xdata()) == [100.0, 200.0] and list(line.get_ydata()) == [5.0, 20.0]
+
+
+def test_plots_with_nothing_to_show_on_a_log_axis_draw_and_say_so():
+    """A loaded machine gave no sweep run a QPS: the log-scaled panel had no data, matplotlib raised "Data cannot
+    be log-scaled" when drawing, and 05_benchmark failed the run (fresh-clone make test, two workers, 2026-11-26).
+    Each plot draws instead, its empty panel on linear axes with a note."""
+    def run(qps, p99):
+        return results.LoadgenRun.model_validate({
+            "scenario": "server", "valid": False, "reason": "", "target_qps": 100.0, "qps": qps, "p50_ms": None,
+            "p90_ms": None, "p99_ms": p99, "queries": 0, "batch_sizes": {}, "log_dir": "x", "batching": "dynamic"})
+    unmeasured = results.PeakSearch.model_construct(runs=[run(None, None)], peak_run=None)
+    no_qps = results.PeakSearch.model_construct(runs=[run(None, None), run(0.0, 4.0)], peak_run=None)
+    timing = results.Timing.model_validate({
+        "batch": 8, "iterations": 3, "duration_s": 0.003, "p50_ms": None, "p90_ms": None, "p99_ms": None,
+        "mean_ms": None, "cov": None, "latency_cov": None, "throughput": 0.0, "valid": False, "reason": "too few"})
+    server = results.ServerMeasurement.model_construct(
+        sweep=[results.SweepPoint.model_construct(max_batch=8, max_queue_delay_ms=2.0, search=no_qps)],
+        dynamic=unmeasured, static=unmeasured)
+    bench = results.BenchmarkResult.model_construct(
+        engines=[results.BenchmarkedEngine.model_construct(engine="e", server=server, timings=[timing])],
+        loadgen=results.Loadgen.model_construct(sla_p99_ms=15.0))
+    for plot, note in ((benchmark.plot_batcher_sweep, "no run with a measured QPS and P99"),
+                       (benchmark.plot_server, "no Server run with a measured P99"),
+                       (benchmark.plot_throughput, "no valid timing")):
+        fig = plot(bench)
+        fig.canvas.draw()  # where matplotlib raised
+        ax = fig.axes[0]
+        assert ax.get_xscale() == ax.get_yscale() == "linear", plot.__name__
+        assert note in [t.get_text() for t in ax.texts], plot.__name__

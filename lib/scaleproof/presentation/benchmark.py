@@ -8,6 +8,24 @@ from ..results import BenchmarkResult, PeakSearch, Pricing
 from .common import rounded
 
 
+def _shown_on_log(*values) -> bool:
+    """A value a log axis can show: measured (not None or NaN) and positive."""
+    return all(v is not None and v == v and v > 0 for v in values)
+
+
+def _log_axes(ax, points: int, what: str, x: bool = True, y: bool = True) -> None:
+    """Log scales for a panel with points; a panel with none keeps linear scales and says what it lacks: matplotlib
+    cannot autoscale a log axis with no data ("Data cannot be log-scaled"), which stopped 05_benchmark when a
+    loaded machine gave no sweep run a QPS (fresh-clone make test, two workers, 2026-11-26)."""
+    if not points:
+        ax.text(0.5, 0.5, f"no {what}", transform=ax.transAxes, ha="center", va="center", color="grey")
+        return
+    if x:
+        ax.set_xscale("log")
+    if y:
+        ax.set_yscale("log")
+
+
 def pricing_words(pricing: Pricing | None) -> str:
     if pricing is None:
         return "not recorded (a result from before confirmation runs)"
@@ -52,14 +70,16 @@ def plot_batcher_sweep(bench: BenchmarkResult):
         return None
     fig, axes = plt.subplots(1, len(engines), figsize=(5 * len(engines), 4), squeeze=False)
     for ax, e in zip(axes[0], engines, strict=True):
+        points = 0
         for i, c in enumerate(e.server.sweep):
             # a run LoadGen gave no QPS or P99 for (None, or NaN) has no point to plot
-            runs = sorted((r for r in c.search.runs if r.qps is not None and r.qps == r.qps and r.p99_ms is not None),
-                          key=lambda r: r.qps)
+            runs = sorted((r for r in c.search.runs if _shown_on_log(r.qps, r.p99_ms)), key=lambda r: r.qps)
+            points += len(runs)
             ax.plot([r.qps for r in runs], [r.p99_ms for r in runs], marker="o", color=f"C{i}", alpha=0.8,
                     label=f"batch ≤{c.max_batch}, {c.max_queue_delay_ms:g} ms")
         ax.axhline(bench.loadgen.sla_p99_ms, color="red", ls="--", lw=1, label="P99 bound")
-        ax.set(xscale="log", yscale="log", xlabel="achieved QPS", ylabel="P99 latency, ms", title=e.engine)
+        _log_axes(ax, points, "run with a measured QPS and P99")
+        ax.set(xlabel="achieved QPS", ylabel="P99 latency, ms", title=e.engine)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -95,11 +115,13 @@ def plot_server(bench: BenchmarkResult):
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    points = 0
     for i, e in enumerate(bench.engines):
         color = f"C{i}"
         for mode, marker in (("dynamic", "o"), ("static", "s")):
             search = e.server.dynamic if mode == "dynamic" else e.server.static
-            runs = sorted(search.runs, key=lambda r: r.target_qps)
+            runs = sorted((r for r in search.runs if _shown_on_log(r.target_qps, r.p99_ms)), key=lambda r: r.target_qps)
+            points += len(runs)
             ax1.plot([r.target_qps for r in runs], [r.p99_ms for r in runs], ls="-" if mode == "dynamic" else ":",
                      color=color, alpha=0.6, label=f"{e.engine} {mode}")
             for r in runs:
@@ -112,7 +134,8 @@ def plot_server(bench: BenchmarkResult):
             ax2.plot(sorted(sizes), [sizes[b] / total for b in sorted(sizes)], marker="o", color=color,
                      label=f"{e.engine} @ {peak_run.target_qps:,.0f} QPS")
     ax1.axhline(bench.loadgen.sla_p99_ms, color="red", ls="--", lw=1, label="P99 bound")
-    ax1.set(xscale="log", yscale="log", xlabel="target QPS (Poisson arrivals)", ylabel="P99 latency, ms",
+    _log_axes(ax1, points, "Server run with a measured P99")
+    ax1.set(xlabel="target QPS (Poisson arrivals)", ylabel="P99 latency, ms",
             title="Server runs: filled = VALID, hollow = INVALID")
     ax2.set(xlabel="batch size run", ylabel="share of batches", title="Dynamic batch sizes at the peak")
     for ax in (ax1, ax2):
@@ -139,21 +162,24 @@ def plot_throughput(bench: BenchmarkResult):
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    points = 0
     for e in bench.engines:
-        ok = [t for t in e.timings if t.valid]
+        ok = [t for t in e.timings if t.valid and _shown_on_log(t.throughput, t.p99_ms)]
+        points += len(ok)
         ax1.plot([t.batch for t in ok], [t.throughput for t in ok], marker="o", label=e.engine)
         ax2.plot([t.batch for t in ok], [t.p99_ms for t in ok], marker="o", label=e.engine)
     measured = sorted({t.batch for e in bench.engines for t in e.timings})
     for ax, title, ylabel in ((ax1, "Throughput by batch size", "inferences/s"),
                               (ax2, "P99 latency by batch size", "ms")):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(measured, [str(b) for b in measured])  # only the batch sizes that were measured
-        ax.minorticks_off()
+        _log_axes(ax, points, "valid timing", x=False, y=ax is ax2)
+        if points:  # batch sizes are powers of two
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(measured, [str(b) for b in measured])  # only the batch sizes that were measured
+            ax.minorticks_off()
         ax.set_xlabel("batch size")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    ax2.set_yscale("log")
     ax1.legend()
     fig.tight_layout()
     return fig
