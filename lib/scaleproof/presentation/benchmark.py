@@ -140,7 +140,8 @@ def plot_server(bench: BenchmarkResult):
     ax2.set(xlabel="batch size run", ylabel="share of batches", title="Dynamic batch sizes at the peak")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # no peak run, no line: matplotlib would warn of an empty legend
+            ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
