@@ -1,6 +1,9 @@
 import importlib.util
+import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -19,15 +22,31 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Skip by capability, not by guess: gpu tests need CUDA, tensorrt tests need TensorRT too."""
+    cuda = _has_cuda()
+    trt = cuda and importlib.util.find_spec("tensorrt") is not None
+    for item in items:
+        if "gpu" in item.keywords and not cuda:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+        if "tensorrt" in item.keywords and not trt:
+            item.add_marker(pytest.mark.skip(reason="needs TensorRT and a CUDA GPU (import tensorrt failed)"))
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(GROUPS_ENV):
+        _write_groups(items)
+
+
+# --- pytest-xdist: `make test` runs two workers (-n 2 --dist loadgroup), each on cores of its own ---
+
 # session fixtures that run a chain: every test that uses one runs on the worker that made it
 SHARED_RUNS = ("published", "digits_run")
+GROUPS_ENV = "SCALEPROOF_XDIST_GROUPS"  # the file the workers write {node id: group} to, for the controller
 
 
 def xdist_group(item) -> str | None:
-    """The pytest-xdist group an item must share a worker with (`make test` runs two workers, --dist loadgroup):
-    nbval's cells (each notebook reads the one before it from outputs/dev), the Ray clusters (one at a time on a
-    host), the users of a session run (one chain per run, not one per worker), the tests of a module that has a
-    module- or class-scoped fixture of its own. Anything else goes wherever a worker is free."""
+    """The group an item must share a worker with: nbval's cells (each notebook reads the one before it from
+    outputs/dev), the Ray clusters (one at a time on a host), the users of a session run (one chain, not one per
+    worker), the tests of a module that has a module- or class-scoped fixture of its own. Anything else goes
+    wherever a worker is free."""
     if item.path.suffix == ".ipynb":
         return "nbval"
     if item.path.name.startswith("test_fleet"):
@@ -42,20 +61,51 @@ def xdist_group(item) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks into the node ids
-def pytest_collection_modifyitems(config, items):
-    """Skip by capability, not by guess: gpu tests need CUDA, tensorrt tests need TensorRT too. Mark each item's
-    xdist group."""
-    cuda = _has_cuda()
-    trt = cuda and importlib.util.find_spec("tensorrt") is not None
-    for item in items:
-        group = xdist_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-        if "gpu" in item.keywords and not cuda:
-            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
-        if "tensorrt" in item.keywords and not trt:
-            item.add_marker(pytest.mark.skip(reason="needs TensorRT and a CUDA GPU (import tensorrt failed)"))
+def _write_groups(items) -> None:
+    """Each worker collects the same items and writes the same map, atomically."""
+    path = os.environ[GROUPS_ENV]
+    tmp = Path(f"{path}.{os.environ['PYTEST_XDIST_WORKER']}")
+    tmp.write_text(json.dumps({item.nodeid: g for item in items if (g := xdist_group(item)) is not None}))
+    os.replace(tmp, path)
+
+
+def pytest_configure(config):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is not None:
+        _pin_to_own_cores(int(worker.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    elif getattr(config.option, "dist", "no") == "loadgroup" and getattr(config.option, "numprocesses", None):
+        fd, path = tempfile.mkstemp(prefix="scaleproof-xdist-groups-", suffix=".json")
+        os.close(fd)
+        os.environ[GROUPS_ENV] = path  # the workers start after this and inherit it
+        config.add_cleanup(lambda: os.unlink(path))
+
+
+def _pin_to_own_cores(index: int, workers: int) -> None:
+    """A worker's kernels, engines and LoadGen runs inherit this mask and size their threads from it
+    (backends.base.usable_threads): a measurement shares no core with the other worker's."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) >= workers:
+        os.sched_setaffinity(0, cpus[index::workers])
+
+
+if importlib.util.find_spec("xdist") is not None:
+    def pytest_xdist_make_scheduler(config, log):
+        """xdist's loadgroup, with the groups of xdist_group() as the workers collected them. xdist 3.8 passes
+        xdist_group marks to its scheduler by appending "@group" to node ids, which pytest 9.2's structured ids
+        ignore: marks have no effect there (pytest-dev/pytest-xdist#1386), so the groups travel in a file."""
+        if config.option.dist != "loadgroup":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class GroupScheduling(LoadScopeScheduling):
+            groups: dict[str, str] | None = None
+
+            def _split_scope(self, nodeid: str) -> str:
+                if self.groups is None:  # first called once every worker has collected: the file is written
+                    self.groups = json.loads(Path(os.environ[GROUPS_ENV]).read_text())
+                return self.groups.get(nodeid, nodeid)
+
+        return GroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
