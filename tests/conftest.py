@@ -1,6 +1,8 @@
+import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -31,26 +33,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
         if "tensorrt" in item.keywords and not trt:
             item.add_marker(pytest.mark.skip(reason="needs TensorRT and a CUDA GPU (import tensorrt failed)"))
-    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(GROUPS_ENV):
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(XDIST_DIR_ENV):
         _write_groups(items)
 
 
-# --- pytest-xdist: `make test` runs two workers (-n 2 --dist loadgroup), each on cores of its own ---
+# --- pytest-xdist: `make test` runs two workers (-n 2 --dist loadgroup), each on cores of its own; a test marked
+# whole_machine runs alone, on every core ---
 
 # session fixtures that run a chain: every test that uses one runs on the worker that made it
 SHARED_RUNS = ("published", "digits_run")
-GROUPS_ENV = "SCALEPROOF_XDIST_GROUPS"  # the file the workers write {node id: group} to, for the controller
+XDIST_DIR_ENV = "SCALEPROOF_XDIST_DIR"  # the controller's folder: groups.json (node id -> group), machine.lock
 
 
 def xdist_group(item) -> str | None:
     """The group an item must share a worker with: nbval's cells (each notebook reads the one before it from
-    outputs/dev), the Ray clusters (one at a time on a host), the users of a session run (one chain, not one per
-    worker), the tests of a module that has a module- or class-scoped fixture of its own. Anything else goes
-    wherever a worker is free."""
+    outputs/dev), the users of a session run (one chain, not one per worker), the tests of a module that has a
+    module- or class-scoped fixture of its own. Anything else goes wherever a worker is free."""
     if item.path.suffix == ".ipynb":
         return "nbval"
-    if item.path.name.startswith("test_fleet"):
-        return "ray"
     for name in SHARED_RUNS:
         if name in item.fixturenames:
             return name
@@ -63,8 +63,8 @@ def xdist_group(item) -> str | None:
 
 def _write_groups(items) -> None:
     """Each worker collects the same items and writes the same map, atomically."""
-    path = os.environ[GROUPS_ENV]
-    tmp = Path(f"{path}.{os.environ['PYTEST_XDIST_WORKER']}")
+    path = Path(os.environ[XDIST_DIR_ENV]) / "groups.json"
+    tmp = path.with_suffix(f".{os.environ['PYTEST_XDIST_WORKER']}")
     tmp.write_text(json.dumps({item.nodeid: g for item in items if (g := xdist_group(item)) is not None}))
     os.replace(tmp, path)
 
@@ -72,20 +72,53 @@ def _write_groups(items) -> None:
 def pytest_configure(config):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker is not None:
-        _pin_to_own_cores(int(worker.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+        _Worker.start(int(worker.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
     elif getattr(config.option, "dist", "no") == "loadgroup" and getattr(config.option, "numprocesses", None):
-        fd, path = tempfile.mkstemp(prefix="scaleproof-xdist-groups-", suffix=".json")
-        os.close(fd)
-        os.environ[GROUPS_ENV] = path  # the workers start after this and inherit it
-        config.add_cleanup(lambda: os.unlink(path))
+        folder = tempfile.mkdtemp(prefix="scaleproof-xdist-")
+        os.environ[XDIST_DIR_ENV] = folder  # the workers start after this and inherit it
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
-def _pin_to_own_cores(index: int, workers: int) -> None:
-    """A worker's kernels, engines and LoadGen runs inherit this mask and size their threads from it
-    (backends.base.usable_threads): a measurement shares no core with the other worker's."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if len(cpus) >= workers:
-        os.sched_setaffinity(0, cpus[index::workers])
+class _Worker:
+    """An xdist worker's share of the machine. Its cores: its kernels, engines and LoadGen runs inherit the mask
+    and size their threads from it (backends.base.usable_threads), so a measurement shares no core with the other
+    worker's. machine.lock: each test holds it shared; a whole_machine test (two fleet members on one host, two
+    CPU workers) holds it exclusive, so it runs alone, with every core."""
+    all_cpus: list[int] = []
+    own_cpus: list[int] = []
+    lock = None
+
+    @classmethod
+    def start(cls, index: int, workers: int) -> None:
+        if not hasattr(os, "sched_getaffinity") or not os.environ.get(XDIST_DIR_ENV):
+            return
+        cls.all_cpus = sorted(os.sched_getaffinity(0))
+        cls.own_cpus = cls.all_cpus[index::workers] if len(cls.all_cpus) >= workers else cls.all_cpus
+        os.sched_setaffinity(0, cls.own_cpus)
+        cls.lock = open(Path(os.environ[XDIST_DIR_ENV]) / "machine.lock", "a")  # noqa: SIM115 - the worker's life
+
+    @classmethod
+    @contextlib.contextmanager
+    def share(cls, whole: bool):
+        import fcntl
+
+        fcntl.flock(cls.lock, fcntl.LOCK_EX if whole else fcntl.LOCK_SH)
+        if whole:
+            os.sched_setaffinity(0, cls.all_cpus)
+        try:
+            yield
+        finally:
+            if whole:
+                os.sched_setaffinity(0, cls.own_cpus)
+            fcntl.flock(cls.lock, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if _Worker.lock is None:  # not an xdist worker of make test
+        return (yield)
+    with _Worker.share(item.get_closest_marker("whole_machine") is not None):
+        return (yield)
 
 
 if importlib.util.find_spec("xdist") is not None:
@@ -102,7 +135,7 @@ if importlib.util.find_spec("xdist") is not None:
 
             def _split_scope(self, nodeid: str) -> str:
                 if self.groups is None:  # first called once every worker has collected: the file is written
-                    self.groups = json.loads(Path(os.environ[GROUPS_ENV]).read_text())
+                    self.groups = json.loads((Path(os.environ[XDIST_DIR_ENV]) / "groups.json").read_text())
                 return self.groups.get(nodeid, nodeid)
 
         return GroupScheduling(config, log)

@@ -236,7 +236,7 @@ def check_shared_storage(ray, location: str, types: dict[str, dict[str, Any]]) -
             try:
                 r = ray.get(ref)
             except Exception as e:  # noqa: BLE001 - e.g. the runtime environment failed to set up on that node
-                problems.append(f"{t}: the probe task failed ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+                problems.append(f"{t}: the probe task failed ({failure_words(e)})")
                 continue
             seen = r["seen"] and store.exists(f".storage-probe-{token}-{t}")
             if not seen:
@@ -443,8 +443,18 @@ def collect(ray, ref, gpu_type: str, local_dir: Path) -> Member:
     try:
         return Member(**ray.get(ref))
     except Exception as e:  # noqa: BLE001 - a dead node or worker: that member failed, the rest go on
-        why = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+        why = failure_words(e)
         return Member(gpu_type, "failed", error=why, run=keep_failed_member(local_dir, gpu_type, why))
+
+
+def failure_words(e: BaseException) -> str:
+    """What failed a member, in one line. A RayTaskError's own first line only names the task and its pid
+    ("ray::run_member() (pid=6775, ip=…)"): the member's exception is its `cause`."""
+    cause = getattr(e, "cause", None)
+    inner = e if cause is None or cause is e else cause
+    lines = str(inner).strip().splitlines()
+    words = f"{type(inner).__name__}: {lines[0] if lines else ''}"
+    return (words if inner is e else f"{words} (raised in the Ray task)")[:300]
 
 
 def stop_members(ray, pending: dict[Any, str], members: dict[str, Member], local_dir: Path, status: str,

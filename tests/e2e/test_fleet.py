@@ -23,6 +23,9 @@ from scaleproof.fleet import RESOURCE_PREFIX, member_timeout_s, run_fleet, verif
 from scaleproof.provenance import read_json
 from tests import ROOT
 
+# two members, each on a node of its own, share this host's cores: under make test's two workers they run alone
+pytestmark = pytest.mark.whole_machine
+
 NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
 # the smallest real chain: the smoke profile, one batch size, short LoadGen runs, a two-run peak search
 FAST = dict(model="tests.user_models:tiny_unless_marked_node", input_shape=[3, 16, 16], precisions=["fp32"],

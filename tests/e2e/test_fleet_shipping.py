@@ -13,6 +13,8 @@ from scaleproof.fleet import run_fleet
 from scaleproof.provenance import read_json
 from tests.e2e.test_fleet import FAST, ROOT, can_hide_checkout, ray_start, stop, wait_for_node
 
+pytestmark = pytest.mark.whole_machine  # a Ray cluster of its own, never beside test_fleet.py's
+
 
 def test_a_node_without_the_project_checkout_runs_its_member(tmp_path):
     """One node, in a mount namespace where this checkout's lib/, notebooks/ and tests/ are empty folders: its

@@ -96,6 +96,7 @@ def test_the_pool_is_one_sut_and_refuses_a_test_with_other_batcher_settings():
         pool.close()
 
 
+@pytest.mark.whole_machine  # two CPU workers: refused on fewer than two cores
 def test_benchmark_stage_measures_scaling_of_its_best_engine_with_cpu_stand_ins(digits_run):
     from scaleproof import stages
     from scaleproof.datasets import digits_splits
