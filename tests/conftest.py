@@ -1,4 +1,3 @@
-import contextlib
 import importlib.util
 import json
 import os
@@ -46,9 +45,12 @@ XDIST_DIR_ENV = "SCALEPROOF_XDIST_DIR"  # the controller's folder: groups.json (
 
 
 def xdist_group(item) -> str | None:
-    """The group an item must share a worker with: nbval's cells (each notebook reads the one before it from
-    outputs/dev), the users of a session run (one chain, not one per worker), the tests of a module that has a
-    module- or class-scoped fixture of its own. Anything else goes wherever a worker is free."""
+    """The group an item must share a worker with: the whole_machine tests (one block, run alone), nbval's cells
+    (each notebook reads the one before it from outputs/dev), the users of a session run (one chain, not one per
+    worker), the tests of a module that has a module- or class-scoped fixture of its own. Anything else goes
+    wherever a worker is free."""
+    if _whole_machine(item):
+        return "whole_machine"
     if item.path.suffix == ".ipynb":
         return "nbval"
     for name in SHARED_RUNS:
@@ -79,14 +81,20 @@ def pytest_configure(config):
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
+def _whole_machine(item) -> bool:
+    return item is not None and item.get_closest_marker("whole_machine") is not None
+
+
 class _Worker:
     """An xdist worker's share of the machine. Its cores: its kernels, engines and LoadGen runs inherit the mask
     and size their threads from it (backends.base.usable_threads), so a measurement shares no core with the other
-    worker's. machine.lock: each test holds it shared; a whole_machine test (two fleet members on one host, two
-    CPU workers) holds it exclusive, so it runs alone, with every core."""
+    worker's. machine.lock: each test holds it shared; the whole_machine tests (one xdist group) hold it exclusive
+    from the first to the last, so they run alone, on every core. turnstile.lock gives the exclusive request
+    precedence: a worker asking for the shared lock passes through it first, so it cannot keep the other waiting."""
     all_cpus: list[int] = []
     own_cpus: list[int] = []
-    lock = None
+    machine = turnstile = None
+    alone = False  # holding machine.lock exclusive
 
     @classmethod
     def start(cls, index: int, workers: int) -> None:
@@ -95,30 +103,46 @@ class _Worker:
         cls.all_cpus = sorted(os.sched_getaffinity(0))
         cls.own_cpus = cls.all_cpus[index::workers] if len(cls.all_cpus) >= workers else cls.all_cpus
         os.sched_setaffinity(0, cls.own_cpus)
-        cls.lock = open(Path(os.environ[XDIST_DIR_ENV]) / "machine.lock", "a")  # noqa: SIM115 - the worker's life
+        folder = Path(os.environ[XDIST_DIR_ENV])
+        cls.machine = open(folder / "machine.lock", "a")  # noqa: SIM115 - held for the worker's life
+        cls.turnstile = open(folder / "turnstile.lock", "a")  # noqa: SIM115
 
     @classmethod
-    @contextlib.contextmanager
-    def share(cls, whole: bool):
+    def before(cls, item) -> None:
         import fcntl
 
-        fcntl.flock(cls.lock, fcntl.LOCK_EX if whole else fcntl.LOCK_SH)
-        if whole:
+        if not _whole_machine(item):
+            fcntl.flock(cls.turnstile, fcntl.LOCK_EX)
+            fcntl.flock(cls.turnstile, fcntl.LOCK_UN)
+            fcntl.flock(cls.machine, fcntl.LOCK_SH)
+        elif not cls.alone:
+            fcntl.flock(cls.turnstile, fcntl.LOCK_EX)  # the other worker's next test waits here
+            fcntl.flock(cls.machine, fcntl.LOCK_EX)  # until its current test ends
+            fcntl.flock(cls.turnstile, fcntl.LOCK_UN)
             os.sched_setaffinity(0, cls.all_cpus)
-        try:
-            yield
-        finally:
-            if whole:
-                os.sched_setaffinity(0, cls.own_cpus)
-            fcntl.flock(cls.lock, fcntl.LOCK_UN)
+            cls.alone = True
+
+    @classmethod
+    def after(cls, item, nextitem) -> None:
+        import fcntl
+
+        if cls.alone and _whole_machine(nextitem):
+            return  # the next whole_machine test goes on without letting the other worker in between
+        if cls.alone:
+            os.sched_setaffinity(0, cls.own_cpus)
+            cls.alone = False
+        fcntl.flock(cls.machine, fcntl.LOCK_UN)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    if _Worker.lock is None:  # not an xdist worker of make test
+    if _Worker.machine is None:  # not an xdist worker of make test
         return (yield)
-    with _Worker.share(item.get_closest_marker("whole_machine") is not None):
+    _Worker.before(item)
+    try:
         return (yield)
+    finally:
+        _Worker.after(item, nextitem)
 
 
 if importlib.util.find_spec("xdist") is not None:

@@ -1,9 +1,9 @@
 """A fleet member on a node that lacks this checkout: the project reaches it through Ray's runtime environment.
 
-A cluster of its own, in its own module so it never runs beside tests/test_fleet.py's: nodes of one host
-share Ray's runtime_resources folder, and two unpacking one package at once collided there (seen again in the
-tenth session, when this node was made CPU-B of test_fleet.py's cluster: CPU-A's member failed with
-FileNotFoundError while the two unpacked the fleet's package)."""
+A cluster of its own, in its own module, never beside tests/test_fleet.py's (under make test's two workers those
+run alone, on the whole machine): nodes of one host share Ray's runtime_resources folder, and two unpacking one
+package at once collided there (seen again in the tenth session, when this node was made CPU-B of test_fleet.py's
+cluster: CPU-A's member failed with FileNotFoundError while the two unpacked the fleet's package)."""
 
 import pytest
 from ray.cluster_utils import Cluster
@@ -12,8 +12,6 @@ from scaleproof.config import Params
 from scaleproof.fleet import run_fleet
 from scaleproof.provenance import read_json
 from tests.e2e.test_fleet import FAST, ROOT, can_hide_checkout, ray_start, stop, wait_for_node
-
-pytestmark = pytest.mark.whole_machine  # a Ray cluster of its own, never beside test_fleet.py's
 
 
 def test_a_node_without_the_project_checkout_runs_its_member(tmp_path):
