@@ -27,20 +27,20 @@ def whole_machine(item) -> bool:
 
 
 def xdist_group(item) -> str | None:
-    """The group an item must share a worker with: an xdist_group mark's; the users of a session run (one chain,
-    not one per worker); the whole_machine tests (run back to back); nbval's cells (each notebook reads the one
-    before it from outputs/dev); the tests of a module with a module- or class-scoped fixture of its own. Anything
+    """The group an item must share a worker with: an xdist_group mark's; nbval's cells (each notebook reads the one
+    before it from outputs/dev); the users of a session run (one chain, not one per worker); the whole_machine
+    tests (run back to back); the tests of a module with a module- or class-scoped fixture of its own. Anything
     else goes wherever a worker is free."""
     mark = item.get_closest_marker("xdist_group")
     if mark is not None:
         return str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+    if item.path.suffix == ".ipynb":  # nbval's cells, which have no fixtures
+        return "nbval"
     for name in SHARED_RUNS:
         if name in item.fixturenames:
             return name
     if whole_machine(item):
         return "whole_machine"
-    if item.path.suffix == ".ipynb":
-        return "nbval"
     defs = getattr(item, "_fixtureinfo", None)
     for fixturedefs in (defs.name2fixturedefs.values() if defs else ()):
         if fixturedefs[-1].scope in ("module", "class") and fixturedefs[-1].baseid:  # ours, not a plugin's
