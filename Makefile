@@ -70,6 +70,7 @@ test: setup serve-env  ## tests/unit, tests/integration, tests/e2e (chains, Ray,
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; } >/dev/null  # report test
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
+	$(PY) -m scaleproof.hardware  # the CPU and its ISA level: INT8 numerics and speed depend on them
 	# nbval runs each notebook on its own; SCALEPROOF_PARAMS gives them tests/nbval.yaml (smoke, one search).
 	# 08_deploy needs a published run: tests/e2e/test_deploy.py executes it with papermill on one instead.
 	# Two pytest-xdist workers, a core each: the suite waits on LoadGen runs, kernels and Ray more than it computes.

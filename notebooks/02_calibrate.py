@@ -42,6 +42,7 @@ calib_method: str = "minmax"  # minmax, entropy or percentile
 calib_percentile: float = 99.999  # percentile of activations the percentile method keeps
 calib_samples: int = 256  # number of calibration samples (disjoint from validation)
 per_channel: bool = True  # per-channel weight scales
+int8_format: str = "auto"  # INT8 format: auto (by the CPU's instruction set: s8s8 with VNNI, AMX or Arm dot products, s8s8-reduced-range without), s8s8, s8s8-reduced-range or u8u8
 quantizer: str = "auto"  # auto, onnxruntime or modelopt (auto: ModelOpt if installed)
 calib_cache_dir: str = ""  # folder of keyed calibration caches, shareable across runs (empty: calibrate/cache of the run)
 sensitivity: bool = True  # rank quantized nodes by the accuracy cost of quantizing each alone

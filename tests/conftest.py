@@ -61,3 +61,4 @@ def published(tmp_path_factory):
                         outputs=tmp_path_factory.mktemp("runs"), progress=False)
     assert outcome.ok, outcome.error
     return outcome.run_dir
+

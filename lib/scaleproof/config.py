@@ -45,6 +45,13 @@ class QuantScope(StrEnum):
     dynamic = "dynamic"  # ONNX Runtime dynamic INT8 on MatMul/Gemm (CPU only; not Q/DQ, TensorRT cannot build it)
 
 
+class Int8Format(StrEnum):
+    auto = "auto"  # by the CPU's instruction set (quantization/int8_format.py says why)
+    s8s8 = "s8s8"  # signed INT8 activations and weights, symmetric (TensorRT's and ONNX Runtime's default)
+    s8s8_reduced_range = "s8s8-reduced-range"  # S8S8 with 7-bit weights: no 16-bit saturation on CPUs without VNNI
+    u8u8 = "u8u8"  # unsigned INT8 activations (asymmetric) and weights: ONNX Runtime on CPU only
+
+
 class Metric(StrEnum):
     auto = "auto"  # top1 with labels; agreement for input_shape classifiers' (N, C) outputs; cosine otherwise
     top1 = "top1"  # top-1 accuracy against labels
@@ -127,6 +134,9 @@ class Params(BaseModel):
     calib_percentile: float = _field(99.999, "percentile of activations the percentile method keeps", gt=0, le=100)
     calib_samples: int = _field(256, "number of calibration samples (disjoint from validation)", gt=0)
     per_channel: bool = _field(True, "per-channel weight scales")
+    int8_format: Int8Format = _field(Int8Format.auto, "INT8 format: auto (by the CPU's instruction set: s8s8 with "
+                                     "VNNI, AMX or Arm dot products, s8s8-reduced-range without), s8s8, "
+                                     "s8s8-reduced-range or u8u8", strict=False)
     quantizer: Quantizer = _field(Quantizer.auto, "auto, onnxruntime or modelopt (auto: ModelOpt if installed)",
                                   strict=False)
     calib_cache_dir: str = _field("", "folder of keyed calibration caches, shareable across runs "

@@ -45,7 +45,7 @@ class Sidecar:
 def current_device() -> dict[str, Any]:
     gpu = hardware.gpu_info()
     return {"device_slug": hardware.device_slug(),
-            "device_name": gpu["name"] if gpu else hardware.cpu_info()["model"],
+            "device_name": gpu["name"] if gpu else f"{hardware.cpu_info()['model']} ({hardware.cpu_info()['isa_level']})",
             "compute_capability": gpu["compute_capability"] if gpu else None}
 
 
@@ -101,9 +101,12 @@ def device_refusal(sc: Sidecar, here: dict[str, Any]) -> str | None:
     if level == "same_compute_capability" and cc and sc.compute_capability == here["compute_capability"]:
         return None
     widened = "" if level == "none" else f" (its hardware compatibility level {level} does not cover this GPU)"
-    return (f"engine {sc.name} was built for {sc.device_name} ({sc.device_slug}, compute capability "
-            f"{sc.compute_capability}) but this machine is {here['device_name']} ({here['device_slug']}, "
-            f"compute capability {here['compute_capability']}){widened}")
+
+    def where(name: str, slug: str, cc: str | None) -> str:  # a CPU has no compute capability: its ISA is in the slug
+        return f"{name} ({slug}" + (f", compute capability {cc})" if cc else ")")
+
+    return (f"engine {sc.name} was built for {where(sc.device_name, sc.device_slug, sc.compute_capability)} but this "
+            f"machine is {where(here['device_name'], here['device_slug'], here['compute_capability'])}{widened}")
 
 
 def version_refusal(sc: Sidecar, installed: str) -> str | None:

@@ -208,6 +208,9 @@ class CalibrateResult(StageResult):
     quantizer_version: str | None = None
     quantizer_requested: str | None = Field(None, description="the quantizer parameter: auto, onnxruntime or modelopt")
     format: str | None = Field(None, description="the INT8 format in words (QDQ S8S8, dynamic INT8, …)")
+    int8_format: str | None = Field(None, description="s8s8, s8s8-reduced-range or u8u8 (config.Int8Format)")
+    int8_format_reason: str | None = Field(None, description="why that format: pinned, or the CPU's instruction set")
+    cpu_isa: str | None = Field(None, description="the CPU's instruction-set level the format was chosen for")
     calib_method: str | None = None
     calib_settings: dict[str, Any] | None = Field(None, description="the calibrator's settings (part of the cache key)")
     per_channel: bool | None = None
@@ -564,6 +567,8 @@ class Gpu(Record):
 class Cpu(Record):
     model: str
     usable_cores: int | None = Field(description="cores this process may run on")
+    isa_level: str | None = Field(None, description="the instruction-set level that decides INT8 kernels "
+                                                    "(avx2, avx512-vnni, amx, neon-dotprod, …)")
 
 
 class Hardware(Record):

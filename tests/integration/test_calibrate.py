@@ -8,13 +8,15 @@ import onnx
 import pytest
 
 from scaleproof import stages
-from scaleproof.config import CalibMethod, Params, Quantizer
+from scaleproof.config import CalibMethod, Int8Format, Params, Quantizer
 from scaleproof.datasets import digits_splits, select
 from scaleproof.errors import ParamsError
 from scaleproof.quantization import calib_cache
 from scaleproof.quantization import quantizers as quantize
+from scaleproof.quantization.int8_format import choose_int8_format
 from scaleproof.quantization.quantizers import OrtQuantizer, method_settings
 from scaleproof.stages import build, calibrate, export, validate
+from scaleproof.stages.calibrate import int8_format
 
 PLANTED = dict(model="tests.user_models:planted_outlier", input_shape=[3, 16, 16], calib_samples=128,
                val_samples=256, batch_sizes=[8], max_batch=8, batcher_max_batch=8, min_time_s=0.1)
@@ -102,7 +104,8 @@ def scales(path: Path) -> dict[str, float]:
 
 def quantizer_for(src: Path, tmp: Path, cache: Path, n: int = 64, seed: int = 0) -> OrtQuantizer:
     calib = select(digits_splits()["calib"], n, seed)
-    return OrtQuantizer(src, tmp / f"work-{n}-{seed}", calib.x, True, cache)
+    fmt = int8_format(Params())  # the format this CPU's INT8 kernels want
+    return OrtQuantizer(src, tmp / f"work-{n}-{seed}", calib.x, True, cache, fmt)
 
 
 def test_cache_is_reused_under_the_same_key_and_gives_the_same_model(tmp_path, digits_onnx):
@@ -134,7 +137,7 @@ def test_cache_under_another_key_is_refused_naming_why_and_recalibrated(tmp_path
 def test_cache_copied_from_another_model_is_refused(tmp_path, digits_onnx):
     q = quantizer_for(digits_onnx, tmp_path, tmp_path / "cache")
     s = method_settings(CalibMethod.minmax, 99.999)
-    other = calib_cache.cache_key("0" * 64, q.data_sha256, "minmax", s, "onnxruntime", q.version)
+    other = calib_cache.cache_key("0" * 64, q.data_sha256, "minmax", s, "onnxruntime", q.version, q.device)
     calib_cache.store(q.cache_path(CalibMethod.minmax), other, {"CLS": "TensorsData", "data": {}})
     _, status = q.ranges(CalibMethod.minmax, s)
     assert status["status"] == "refused" and "onnx_sha256: cached 000000000000…" in status["reason"]
@@ -178,8 +181,8 @@ def test_a_cache_with_the_right_key_but_unusable_ranges_is_replaced(tmp_path, di
 
 
 def test_key_differences_name_each_field():
-    a = calib_cache.cache_key("a" * 64, "b" * 64, "minmax", {"x": 1}, "onnxruntime", "1.0")
-    b = calib_cache.cache_key("a" * 64, "c" * 64, "entropy", {"x": 1}, "onnxruntime", "1.1")
+    a = calib_cache.cache_key("a" * 64, "b" * 64, "minmax", {"x": 1}, "onnxruntime", "1.0", "cpu-amd-epyc-avx2")
+    b = calib_cache.cache_key("a" * 64, "c" * 64, "entropy", {"x": 1}, "onnxruntime", "1.1", "cpu-amd-epyc-avx2")
     diff = calib_cache.key_differences(a, b)
     assert [d.split(":")[0] for d in diff] == ["calib_data_sha256", "method", "quantizer_version"]
     assert "cached bbbbbbbbbbbb…, now cccccccccccc…" in diff[0]
@@ -199,7 +202,9 @@ def test_quantizer_auto_takes_modelopt_only_where_it_is_installed(monkeypatch):
 
 
 def test_modelopt_refuses_percentile_before_any_work(tmp_path):
-    q = quantize.ModelOptQuantizer(tmp_path / "m.onnx", tmp_path, {"input": np.zeros((1, 1), np.float32)}, True, tmp_path)
+    fmt = choose_int8_format(Int8Format.auto, "avx2", "modelopt", gpu_engines=False)
+    q = quantize.ModelOptQuantizer(tmp_path / "m.onnx", tmp_path, {"input": np.zeros((1, 1), np.float32)}, True, tmp_path,
+                                   fmt)
     with pytest.raises(ParamsError, match="not percentile; use quantizer=onnxruntime"):
         q.ranges(CalibMethod.percentile, method_settings(CalibMethod.percentile, 99.9))
 
@@ -235,3 +240,49 @@ def test_entropy_calibration_searches_a_threshold_instead_of_taking_the_range(tm
         got[m] = scales(q.quantize(tmp_path / f"{m.value}.onnx", m, s, q.ranges(m, s)[0]))
     assert got[CalibMethod.minmax].keys() == got[CalibMethod.entropy].keys()
     assert any(got[CalibMethod.entropy][k] < 0.999 * v for k, v in got[CalibMethod.minmax].items())
+
+
+# the INT8 format ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt, weight_range, zero_points", [
+    (Int8Format.s8s8, (-127, 127), {0}),  # symmetric signed: the full signed range, zero point 0
+    (Int8Format.s8s8_reduced_range, (-64, 64), {0}),  # 7-bit weights: what non-VNNI CPUs sum without saturating
+])
+def test_the_format_is_what_the_quantized_weights_hold(tmp_path, digits_onnx, fmt, weight_range, zero_points):
+    from onnx import numpy_helper
+
+    calib = select(digits_splits()["calib"], 64, 0)
+    choice = choose_int8_format(fmt, "avx2", "onnxruntime", gpu_engines=False)
+    q = OrtQuantizer(digits_onnx, tmp_path / "work", calib.x, True, tmp_path / "cache", choice)
+    s = method_settings(CalibMethod.minmax, 99.999, choice.symmetric_activations)
+    path = q.quantize(tmp_path / "m.onnx", CalibMethod.minmax, s, q.ranges(CalibMethod.minmax, s)[0])
+    g = onnx.load(str(path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    weights = [inits[n.input[0]] for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
+               and inits[n.input[0]].dtype == np.int8 and inits[n.input[0]].ndim > 1]
+    assert weights and min(w.min() for w in weights) >= weight_range[0] and max(w.max() for w in weights) <= weight_range[1]
+    assert max(w.max() for w in weights) > weight_range[1] // 2  # the range is used, not merely respected
+    zps = {int(v) for n in g.node if n.op_type == "QuantizeLinear" and len(n.input) > 2 for v in np.ravel(inits[n.input[2]])}
+    assert zps == zero_points
+
+
+def test_u8u8_quantizes_activations_asymmetrically_into_uint8(tmp_path, digits_onnx):
+    calib = select(digits_splits()["calib"], 64, 0)
+    choice = choose_int8_format(Int8Format.u8u8, "avx2", "onnxruntime", gpu_engines=False)
+    q = OrtQuantizer(digits_onnx, tmp_path / "work", calib.x, True, tmp_path / "cache", choice)
+    s = method_settings(CalibMethod.minmax, 99.999, choice.symmetric_activations)
+    path = q.quantize(tmp_path / "m.onnx", CalibMethod.minmax, s, q.ranges(CalibMethod.minmax, s)[0])
+    g = onnx.load(str(path)).graph
+    inits = {i.name: i for i in g.initializer}
+    activation_zps = [inits[n.input[2]] for n in g.node if n.op_type == "QuantizeLinear"]  # weights are stored quantized
+    assert activation_zps and {z.data_type for z in activation_zps} == {onnx.TensorProto.UINT8}
+    assert any(onnx.numpy_helper.to_array(z).any() for z in activation_zps)  # asymmetric: not every zero point is 0
+
+
+def test_a_calibration_cache_from_another_cpu_type_is_refused(tmp_path, digits_onnx):
+    q = quantizer_for(digits_onnx, tmp_path, tmp_path / "cache")
+    s = method_settings(CalibMethod.minmax, 99.999)
+    theirs = {**q.key(CalibMethod.minmax, s), "device": "cpu-amd-epyc-sse"}
+    calib_cache.store(q.cache_path(CalibMethod.minmax), theirs, {"CLS": "TensorsData", "data": {"x": [0.0, 1.0]}})
+    _, status = q.ranges(CalibMethod.minmax, s)
+    assert status["status"] == "refused" and f"device: cached cpu-amd-epyc-sse, now {q.device}" in status["reason"]

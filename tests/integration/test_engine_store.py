@@ -40,6 +40,23 @@ def test_engine_built_for_another_gpu_is_refused(digits_run, tmp_path):
         check_engine(other, ort_backend.version())
 
 
+def test_engine_built_on_a_cpu_of_another_instruction_set_is_refused(digits_run, tmp_path):
+    """The same CPU model name with another ISA level is another device type: its INT8 kernels differ."""
+    from scaleproof import hardware
+
+    path, _ = sidecar_of(digits_run, "onnxruntime-int8")
+    raw = json.loads(path.read_text())
+    here = hardware.cpu_info()["isa_level"]
+    other_isa = "avx2" if here != "avx2" else "avx512-vnni"
+    raw.update(device_slug=raw["device_slug"].removesuffix(here) + other_isa, compute_capability=None)
+    assert raw["device_slug"] != hardware.device_slug()
+    other = tmp_path / path.name
+    other.write_text(json.dumps(raw))
+    (tmp_path / raw["engine_file"]).write_bytes((path.parent / raw["engine_file"]).read_bytes())
+    with pytest.raises(EngineMismatchError, match=f"-{other_isa}\\) but this machine is .*-{here}\\); rebuild"):
+        check_engine(other, ort_backend.version())
+
+
 def test_engine_from_another_version_or_source_is_refused(digits_run):
     path, entry = sidecar_of(digits_run, "onnxruntime-fp32")
     with pytest.raises(EngineMismatchError, match="built with onnxruntime"):

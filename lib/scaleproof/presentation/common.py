@@ -27,7 +27,10 @@ def measured_on(hw: Hardware) -> str:
     """The measured machine in words: its GPU, else its CPU (the price row only says what it is priced as)."""
     if hw.gpu:
         return f"**{hw.gpu.name}** (compute capability {hw.gpu.compute_capability})"
-    return f"**{hw.cpu.model}**, {hw.cpu.usable_cores} cores" if hw.cpu else "this machine"
+    if not hw.cpu:
+        return "this machine"
+    isa = f" ({hw.cpu.isa_level})" if hw.cpu.isa_level else ""
+    return f"**{hw.cpu.model}**{isa}, {hw.cpu.usable_cores} cores"
 
 
 def run_header(run_dir: Path) -> str:

@@ -2,8 +2,9 @@
 ModelOpt's ONNX PTQ where it is installed.
 
 Precision lives in the model (Q/DQ nodes), so every backend, TensorRT 11 included, consumes the
-same calibrated artifact. Activations are symmetric INT8 (zero point 0), which TensorRT requires
-and ONNX Runtime recommends on x86 (S8S8 QDQ); weights are symmetric, per channel by default.
+same calibrated artifact. The INT8 format is chosen for the CPU that runs it (`int8_format`): S8S8,
+symmetric (zero point 0, which TensorRT requires and ONNX Runtime recommends on x86), with 7-bit weights
+on CPUs without VNNI; weights are per channel by default.
 
 ONNX Runtime calibrates once per (model, data, method, settings) and the activation ranges go to a
 keyed cache (`calib_cache`); every later model of the stage (sensitivity, mixed precision, methods
@@ -31,6 +32,7 @@ from ..io_spec import Feed, ModelIO, feed_len, feed_slice
 from ..onnx_io import load_onnx_checked
 from ..provenance import atomic_path, package_versions, sha256_array, sha256_file
 from . import calib_cache
+from .int8_format import FormatChoice
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +80,15 @@ def resolve_quantizer(choice: Quantizer) -> str:
 ENTROPY_BINS = (2048, 128)  # histogram bins, quantized bins: TensorRT's entropy calibration uses the same
 
 
-def method_settings(method: CalibMethod, percentile: float) -> dict[str, Any]:
+def method_settings(method: CalibMethod, percentile: float, symmetric: bool = True) -> dict[str, Any]:
     """The calibrator settings of a method (ONNX Runtime's `create_calibrator` options; part of the cache key).
 
     Entropy is given 2048 histogram bins explicitly: with ONNX Runtime's defaults as `quantize_static`
     passes them (128 bins, 128 quantized bins) there is a single candidate threshold, the full range,
-    and entropy calibration gives exactly the min-max scales.
+    and entropy calibration gives exactly the min-max scales. `symmetric`: False for U8U8's asymmetric
+    activations.
     """
-    settings: dict[str, Any] = {"symmetric": True}
+    settings: dict[str, Any] = {"symmetric": symmetric}
     if method is CalibMethod.entropy:
         settings.update(num_bins=ENTROPY_BINS[0], num_quantized_bins=ENTROPY_BINS[1])
     elif method is CalibMethod.percentile:
@@ -119,11 +122,14 @@ class OrtQuantizer:
     name = "onnxruntime"
 
     def __init__(self, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
-                 scope: QuantScope = QuantScope.all) -> None:
+                 fmt: FormatChoice, scope: QuantScope = QuantScope.all) -> None:
         from onnxruntime.quantization import quantize_static
 
+        from ..hardware import device_slug
+
         self.version = package_versions().get("onnxruntime", "unknown")
-        self.calib_x, self.per_channel, self.scope = calib_x, per_channel, scope
+        self.calib_x, self.per_channel, self.scope, self.fmt = calib_x, per_channel, scope, fmt
+        self.device = device_slug()  # the FP32 kernels that ran the calibration data: part of the cache key
         self.source_sha256, self.data_sha256 = sha256_file(src), sha256_array(*calib_x.values())
         self.work_dir, self.cache_dir = work_dir, cache_dir
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +149,7 @@ class OrtQuantizer:
 
     def key(self, method: CalibMethod, settings: dict[str, Any]) -> dict[str, Any]:
         return calib_cache.cache_key(self.source_sha256, self.data_sha256, method.value, settings,
-                                     self.name, self.version)
+                                     self.name, self.version, self.device)
 
     def ranges(self, method: CalibMethod, settings: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str]]:
         """Activation ranges for `method`: from the keyed cache when it matches, else calibrated and stored."""
@@ -195,10 +201,11 @@ class OrtQuantizer:
     def _quantize_static(self, dst: Path, method: CalibMethod, settings: dict[str, Any], ranges_file: Path | None,
                          calibrate: bool, nodes_to_quantize: list[str] | None = None,
                          nodes_to_exclude: tuple[str, ...] = ()) -> None:
-        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization import QuantFormat, quantize_static
 
         ort_method = ort_methods()[method]
-        extra = {"ActivationSymmetric": True, "WeightSymmetric": True}
+        activation_type, weight_type = self.fmt.quant_types()
+        extra = {"ActivationSymmetric": self.fmt.symmetric_activations, "WeightSymmetric": self.fmt.symmetric_activations}
         if "percentile" in settings:
             extra["CalibPercentile"] = settings["percentile"]
         kwargs: dict[str, Any] = {}
@@ -206,8 +213,8 @@ class OrtQuantizer:
             kwargs["calibration_cache_path"] = str(ranges_file)
         quantize_static(
             str(self.model), str(dst), _reader(self.calib_x) if calibrate else None,
-            quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            per_channel=self.per_channel, calibrate_method=ort_method, nodes_to_quantize=nodes_to_quantize,
+            quant_format=QuantFormat.QDQ, activation_type=activation_type, weight_type=weight_type,
+            per_channel=self.per_channel, reduce_range=self.fmt.reduce_range, calibrate_method=ort_method, nodes_to_quantize=nodes_to_quantize,
             nodes_to_exclude=list(nodes_to_exclude), op_types_to_quantize=op_types(self.scope), extra_options=extra,
             **kwargs,
         )
@@ -215,10 +222,11 @@ class OrtQuantizer:
     def _quantize_dynamic(self, dst: Path, nodes_to_quantize: list[str] | None,
                           nodes_to_exclude: tuple[str, ...]) -> Path:
         """ONNX Runtime dynamic INT8: weights quantized ahead, activations per batch at run time (CPU)."""
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization import quantize_dynamic
 
-        with atomic_path(dst) as tmp:
-            quantize_dynamic(str(self.model), str(tmp), weight_type=QuantType.QInt8, per_channel=self.per_channel,
+        with atomic_path(dst) as tmp:  # activations are UINT8 at run time: the same saturation rule applies
+            quantize_dynamic(str(self.model), str(tmp), weight_type=self.fmt.quant_types()[1],
+                             per_channel=self.per_channel, reduce_range=self.fmt.reduce_range,
                              op_types_to_quantize=MATMUL_OPS, nodes_to_quantize=nodes_to_quantize,
                              nodes_to_exclude=list(nodes_to_exclude))
         return dst
@@ -233,7 +241,8 @@ class ModelOptQuantizer:
     name = "modelopt"
 
     def __init__(self, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
-                 scope: QuantScope = QuantScope.all) -> None:
+                 fmt: FormatChoice, scope: QuantScope = QuantScope.all) -> None:
+        self.fmt = fmt  # S8S8 only (choose_int8_format refuses the others for ModelOpt)
         if scope is QuantScope.dynamic:
             raise ParamsError("quant_scope=dynamic is ONNX Runtime's dynamic INT8: use quantizer=onnxruntime")
         self.model, self.calib_x, self.scope = src, calib_x, scope
@@ -275,9 +284,9 @@ class ModelOptQuantizer:
 
 
 def make_quantizer(choice: Quantizer, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
-                   scope: QuantScope = QuantScope.all) -> OrtQuantizer | ModelOptQuantizer:
+                   fmt: FormatChoice, scope: QuantScope = QuantScope.all) -> OrtQuantizer | ModelOptQuantizer:
     cls = {"onnxruntime": OrtQuantizer, "modelopt": ModelOptQuantizer}[resolve_quantizer(choice)]
-    return cls(src, work_dir, calib_x, per_channel, cache_dir, scope)
+    return cls(src, work_dir, calib_x, per_channel, cache_dir, fmt, scope)
 
 
 def prepare(src: Path, dst: Path) -> dict[str, Any]:

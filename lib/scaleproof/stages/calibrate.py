@@ -32,6 +32,7 @@ from ..metrics import chosen_metric, gate, judge, judged_index
 from ..provenance import package_versions, sha256_array, sha256_file
 from ..quantization import sensitivity
 from ..quantization.fp16 import to_fp16
+from ..quantization.int8_format import FormatChoice, choose_int8_format
 from ..quantization.quantizers import (
     check_calibration_data,
     make_quantizer,
@@ -162,13 +163,22 @@ def run(params: Params) -> dict[str, Any]:
     return result
 
 
+def cpu_engines(params: Params) -> bool:
+    """Whether the INT8 model is built into engines on this machine's CPU (ONNX Runtime), not the GPU's."""
+    return params.backend is Backend.onnxruntime or (params.backend is Backend.auto and not hardware.has_cuda())
+
+
+def int8_format(params: Params) -> FormatChoice:
+    return choose_int8_format(params.int8_format, hardware.cpu_info()["isa_level"], resolve_quantizer(params.quantizer),
+                              gpu_engines=not cpu_engines(params))
+
+
 def scopes_to_try(params: Params) -> list[QuantScope]:
     """`auto`: every op first, then MatMul/Gemm only, then dynamic INT8 where the engines run on ONNX
     Runtime's CPU (a dynamic model is not Q/DQ: TensorRT cannot build it)."""
     if params.quant_scope is not QuantScope.auto:
         return [params.quant_scope]
-    cpu_engines = params.backend is Backend.onnxruntime or (params.backend is Backend.auto and not hardware.has_cuda())
-    dynamic = cpu_engines and resolve_quantizer(params.quantizer) == "onnxruntime"  # ModelOpt makes Q/DQ only
+    dynamic = cpu_engines(params) and resolve_quantizer(params.quantizer) == "onnxruntime"  # ModelOpt: Q/DQ only
     return [QuantScope.all, QuantScope.matmul, *([QuantScope.dynamic] if dynamic else [])]
 
 
@@ -178,10 +188,12 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
     cache_dir = Path(params.calib_cache_dir).resolve() if params.calib_cache_dir else out_dir / "cache"
     work = out_dir / ".work"  # scratch models; removed at the end
     scopes = scopes_to_try(params)
-    quantizer = make_quantizer(params.quantizer, src, work, calib.x, params.per_channel, cache_dir, scopes[0])
+    fmt = int8_format(params)
+    logger.info(f"INT8 format {fmt.format.value}: {fmt.reason}")
+    quantizer = make_quantizer(params.quantizer, src, work, calib.x, params.per_channel, cache_dir, fmt, scopes[0])
     try:
         method = params.calib_method
-        settings = method_settings(method, params.calib_percentile)
+        settings = method_settings(method, params.calib_percentile, fmt.symmetric_activations)
         needs_ranges = any(s is not QuantScope.dynamic for s in scopes)
         ranges, cache = quantizer.ranges(method, settings) if needs_ranges else \
             (None, {"status": "unused", "reason": "dynamic INT8 calibrates at run time"})
@@ -231,8 +243,8 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
         "quantizer_version": quantizer.version,
         "quantizer_requested": params.quantizer.value,
         "graph_preparation": quantizer.prep,
-        "format": "dynamic INT8 (QOperator: MatMulInteger / DynamicQuantizeLinear), weights symmetric"
-                  if chosen["scope"] is QuantScope.dynamic else "QDQ, S8S8, symmetric activations and weights",
+        "format": fmt.describe(dynamic=chosen["scope"] is QuantScope.dynamic),
+        **fmt.as_dict(),
         "calib_method": method.value,
         "calib_settings": settings,
         "per_channel": params.per_channel,
@@ -308,7 +320,7 @@ def compare_methods(params: Params, quantizer, judged: Judge, timing_x: Feed, wo
         if m in done:
             row, path, cache = done[m]
         else:
-            settings = method_settings(m, params.calib_percentile)
+            settings = method_settings(m, params.calib_percentile, quantizer.fmt.symmetric_activations)
             ranges, cache = quantizer.ranges(m, settings)
             path = quantizer.quantize(work / f"compare-{m.value}.onnx", m, settings, ranges)
             row = judged(path)
