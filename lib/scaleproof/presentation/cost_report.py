@@ -48,6 +48,8 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
                      f"{fmt_money(base.usd_per_1m)} per 1M.")
     else:
         lines.append("- **No engine could be priced**: see the excluded engines below.")
+    if cost.best_tie:
+        lines.append(f"- **Tie, not a winner:** {cost.best_tie.words}. *Source: cost_report/cost_report.json*")
     gate = ", ".join(f"{k} {v}" for k, v in validated.gate.items())
     if validated.reference_degenerate:
         lines.append(f"- **The FP32 reference is degenerate ({validated.reference_degenerate}):** no accuracy result "
