@@ -147,6 +147,11 @@ def check(baseline: str, run: str | None = None, max_regression_pct: float = 5.0
             "ok": all(v["ok"] for v in verdicts)}
 
 
+def num(v: float) -> str:
+    """A figure as people read it: 18,676 QPS, 0.1377 USD."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
 def words(name: str) -> set[str]:
     return {w for w in re.split(r"[^a-z0-9]+", name.lower()) if w and w not in {"nvidia", "gb", "hbm3", "80gb"}}
 
