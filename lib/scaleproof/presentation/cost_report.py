@@ -43,6 +43,10 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
                if best.annual_savings_range else "")
             + "). *Source: cost_report/cost_report.json*",
         ]
+    elif base and len(cost.engines) > 1:  # the baseline heads a tie: no engine is faster beyond the spread
+        lines.append(f"- **No engine is faster than the baseline `{base.engine}` beyond the measured spread:** "
+                     f"{base.qps:,.0f} queries/s at P99 {base.p99_ms:.3f} ms, {fmt_money(base.usd_per_1m)} per 1M "
+                     "inferences. *Source: cost_report/cost_report.json*")
     elif base:
         lines.append(f"- Only the baseline `{base.engine}` could be priced: {base.qps:,.0f} inferences/s, "
                      f"{fmt_money(base.usd_per_1m)} per 1M.")
