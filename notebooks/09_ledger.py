@@ -39,7 +39,7 @@ from scaleproof.ledger import report
 
 ledger, refused = report.open_ledger(ledger_path, runs_dir)
 runs = report.select(ledger, models, device_types, since, until)
-display(Markdown(f"## {len(runs)} runs of `{ledger if ledger_path else runs_dir}`"
+display(Markdown(f"## {len(runs)} runs of the ledger `{report.Path(ledger).name if ledger_path else runs_dir}`"
                  + (f" ({len(refused)} run folders refused: they do not verify)" if refused else "")))
 report.runs_table(runs)
 
@@ -74,5 +74,8 @@ else:
 # ## Refused run folders
 
 # %%
-display(Markdown("\n".join(f"- `{f}`: {reasons[0]}" + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
-                           for f, reasons in refused) or "None."))
+if ledger_path:
+    display(Markdown("This report reads a ledger built beforehand: `scaleproof ledger add` named the folders it refused."))
+else:
+    display(Markdown("\n".join(f"- `{f}`: {reasons[0]}" + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
+                               for f, reasons in refused) or "None."))

@@ -121,7 +121,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = render_report(args.out, args.ledger, models=args.models, device_types=args.devices, since=args.since or "",
                         until=args.until or "", before_run=args.before or "", after_run=args.after or "")
-    print(f"ledger report: {out}")
+    print(f"ledger report: {args.out} (the runs and the choice as data: {out.with_name('ledger_report.json').name} beside it)")
     return 0
 
 

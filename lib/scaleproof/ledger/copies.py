@@ -107,5 +107,6 @@ def claims_hold(located: dict[str, Path]) -> list[str]:
         if value != c.get("value"):
             problems.append(f"claim {c['id']}: the report says {c['value']!r} but {c['source']} has {value!r}")
         if report is not None and str(c.get("text")) not in report:
-            problems.append(f"claim {c['id']}: its text {c['text']!r} is not in report.html (the report was edited)")
+            problems.append(f"claim {c['id']}: its text {c['text']!r} is not in report.html, which is as the run "
+                            "wrote it (its sha256 matches the manifest): the report does not state the claim in full")
     return problems
