@@ -67,8 +67,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"  {d['name']}: {str(d['a'])[:60]} -> {str(d['b'])[:60]}")
     print(f"figures ({len(c['figures'])} difference(s)):")
     for f in c["figures"]:
-        verdict = {True: "OUTSIDE the measured ranges", False: "within the measured ranges",
-                   None: "no range measured"}[f["outside_range"]]
+        verdict = "in one run only" if f["a"] is None or f["b"] is None else \
+            {True: "OUTSIDE the measured ranges", False: "within the measured ranges",
+             None: "no range measured"}[f["outside_range"]]
         change = f" ({f['change']:+.1%})" if f["change"] is not None else ""
 
         def show(v: Any, s: Any) -> str:
