@@ -4,7 +4,9 @@ run id: a run already logged (tag scaleproof.run_id) is left as it is."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,7 @@ def export_mlflow(uri: str, ledger: str | Path = DEFAULT_PATH, experiment: str =
         for name in ("report.html", "manifest.json"):
             if (folder / name).is_file():
                 mc.log_artifact(rid, str(folder / name))
-        mc.set_terminated(rid, "FINISHED" if r["status"] != "failed" else "FAILED")
+        with contextlib.redirect_stdout(io.StringIO()):  # MLflow writes two links per run; the command says it once
+            mc.set_terminated(rid, "FINISHED" if r["status"] != "failed" else "FAILED")
         out["logged"].append(r["run_id"])
     return out
