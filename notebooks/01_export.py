@@ -22,6 +22,7 @@
 # %% tags=["parameters"]
 run_dir: str = "../outputs/dev"  # folder the stages read and write (the runner sets it)
 model: str = "zoo:digits-cnn"  # zoo:NAME or package.module:factory returning a torch.nn.Module
+model_version: str = ""  # your label for this version of the model (e.g. v3, 2026-12): the ledger's trends and comparisons group runs by it; no effect on the run
 input_shape: list = []  # input shape without the batch axis; needed for models outside the zoo
 inputs: list = []  # named inputs: [{name, dtype, shape: [batch, ...], range}] (empty: input_shape or the zoo model's)
 outputs: list = []  # output names, picked by name from dict/ModelOutput results (empty: the model's)

@@ -107,6 +107,8 @@ class Params(BaseModel):
     # run-wide
     run_dir: str = _field("../outputs/dev", "folder the stages read and write (the runner sets it)")
     model: str = _field("zoo:digits-cnn", "zoo:NAME or package.module:factory returning a torch.nn.Module")
+    model_version: str = _field("", "your label for this version of the model (e.g. v3, 2026-12): the ledger's "
+                                     "trends and comparisons group runs by it; no effect on the run")
     input_shape: list[int] = _field([], "input shape without the batch axis; needed for models outside the zoo")
     inputs: list[InputSpec] = _field([], "named inputs: [{name, dtype, shape: [batch, ...], range}] (empty: input_shape "
                                          "or the zoo model's)", strict=False)

@@ -229,3 +229,37 @@ def ratio_ranges(baseline: dict[str, Any], engine: dict[str, Any], annual_usd_at
     return {"speedup_range": [e_lo / b_hi, e_hi / b_lo],
             "annual_savings_range": [min(annual_usd_at(b_hi * s) - annual_usd_at(e_lo * s) for s in scales),
                                      max(annual_usd_at(b_lo * s) - annual_usd_at(e_hi * s) for s in scales)]}
+
+
+HEADLINE_RULE = ("the engine with the highest confirmed capacity, unless other engines' capacity ranges overlap its "
+                 "range: then they are tied, and the tie goes to the more accurate against FP32 (the run's metric, "
+                 "then the smaller output error), then the cheaper per 1M inferences, then the name")
+
+
+def capacity_span(priced: dict[str, Any]) -> tuple[float, float]:
+    """An engine's confirmed capacity per accelerator and the top of its measured range (the same where none)."""
+    top = (priced.get("range") or {}).get("accelerator_qps") or [priced["qps"], priced["qps"]]
+    return priced["qps"], max(priced["qps"], top[1])
+
+
+def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def headline_engine(priced: list[dict[str, Any]], accuracy: dict[str, tuple[float, ...]]) -> dict[str, Any] | None:
+    """The engine a run's headline names, by HEADLINE_RULE, and the engines tied with the fastest: repeated runs
+    whose fastest engines swap places inside their measured spread name the same engine or the same tie, not
+    whichever came out on top this time. `accuracy` ranks engines, larger is more accurate."""
+    if not priced:
+        return None
+    fastest = max(priced, key=lambda p: (p["qps"], p["engine"]))
+    tied = [p for p in priced if overlap(capacity_span(p), capacity_span(fastest))]
+    chosen = min(tied, key=lambda p: (tuple(-a for a in accuracy.get(p["engine"], ())), p["usd_per_1m"], p["engine"]))
+    if len(tied) == 1:
+        return {"engine": chosen["engine"], "tied": [], "rule": HEADLINE_RULE, "words": None}
+    spans = ", ".join(f"{p['engine']} {capacity_span(p)[0]:,.0f}–{capacity_span(p)[1]:,.0f} QPS"
+                      for p in sorted(tied, key=lambda p: -p["qps"]))
+    words = (f"tie: the confirmed capacity ranges of {spans} overlap, so none is faster beyond the measured spread; "
+             f"{chosen['engine']} is named by the rule (the more accurate against FP32, then the cheaper per 1M)")
+    return {"engine": chosen["engine"], "tied": sorted(p["engine"] for p in tied), "rule": HEADLINE_RULE,
+            "words": words}

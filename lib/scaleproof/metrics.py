@@ -173,3 +173,19 @@ def describe(row: dict[str, Any]) -> str:
     if m == "user":
         return f"score {row['score']:.4g} (FP32 {row['ref_score']:.4g})"
     return f"output error {row.get('output_err', float('nan')):.3g}"
+
+
+def accuracy_rank(row: dict[str, Any]) -> tuple[float, float]:
+    """An engine's accuracy against FP32 as a sort key, larger is more accurate: the run's metric first (top-1,
+    agreement, cosine, closeness of the user's score to FP32's), then the judged output's error (smaller is better).
+    A figure the metric did not produce ranks last."""
+    def num(v: Any) -> float:
+        return float(v) if isinstance(v, int | float) and v == v else float("-inf")
+
+    m = row.get("metric")
+    first = {"top1": num(row.get("top1")), "agreement": num(row.get("top1_agreement")),
+             "cosine": num(row.get("cosine_mean"))}.get(m, 0.0)
+    if m == "user" and row.get("score") is not None and row.get("ref_score") is not None:
+        first = -abs(row["score"] - row["ref_score"])
+    err = row.get("output_err")
+    return first, -err if isinstance(err, int | float) and err == err else float("-inf")

@@ -295,8 +295,9 @@ def headline(run_dir: Path) -> tuple[str, int]:
     versus = f", {best['speedup_vs_baseline']:.2f}x the {base['engine']} baseline" \
         if base and best is not base and best.get("speedup_vs_baseline") else ""
     label = "EXPLORATORY, NOT PRICED: " if cost.get("exploratory") else ""
+    tie = f"; {cost['best_tie']['words']}" if cost.get("best_tie") else ""
     return (f"{label}on {hardware}: {best['engine']} sustains {best['qps']:,.0f} queries/s at P99 {best['p99_ms']:.2f} ms"
-            f"{versus}; {best['usd_per_1m']:.4g} USD per 1M inferences"), len(engines)
+            f"{versus}; {best['usd_per_1m']:.4g} USD per 1M inferences{tie}"), len(engines)
 
 
 def run_from_file(params_file: str | Path, overrides: dict[str, Any] | None = None, **kw: Any) -> RunOutcome:

@@ -636,6 +636,14 @@ class Claim(Record):
     key: str = Field(description="the path of the value in that file, e.g. engines[1].capacity.qps")
 
 
+class Tie(Record):
+    """Engines whose confirmed capacity ranges overlap the fastest engine's (`cost.headline_engine`)."""
+
+    tied: list[str]
+    rule: str
+    words: str = Field(description="the tie and the ranges, as the report and the run's last lines say it")
+
+
 class CostReport(StageResult):
     status: str
     exploratory: bool
@@ -644,7 +652,10 @@ class CostReport(StageResult):
     anomaly_rules: dict[str, str] = Field(description="anomaly rule -> what it means (anomalies.RULES)")
     assumptions: Assumptions
     baseline: str | None
-    best: str | None
+    best: str | None = Field(description="the headline engine, by best_rule")
+    best_tie: Tie | None = Field(None, description="the engines tied with the fastest (overlapping capacity ranges), "
+                                                   "None where the fastest is ahead beyond the spread")
+    best_rule: str | None = Field(None, description="how the headline engine is chosen (cost.HEADLINE_RULE)")
     engines: list[PricedEngine]
     excluded: list[EngineReason]
     claims: list[Claim]

@@ -43,11 +43,17 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
                if best.annual_savings_range else "")
             + "). *Source: cost_report/cost_report.json*",
         ]
+    elif base and len(cost.engines) > 1:  # the baseline heads a tie: no engine is faster beyond the spread
+        lines.append(f"- **No engine is faster than the baseline `{base.engine}` beyond the measured spread:** "
+                     f"{base.qps:,.0f} queries/s at P99 {base.p99_ms:.3f} ms, {fmt_money(base.usd_per_1m)} per 1M "
+                     "inferences. *Source: cost_report/cost_report.json*")
     elif base:
         lines.append(f"- Only the baseline `{base.engine}` could be priced: {base.qps:,.0f} inferences/s, "
                      f"{fmt_money(base.usd_per_1m)} per 1M.")
     else:
         lines.append("- **No engine could be priced**: see the excluded engines below.")
+    if cost.best_tie:
+        lines.append(f"- **Tie, not a winner:** {cost.best_tie.words}. *Source: cost_report/cost_report.json*")
     gate = ", ".join(f"{k} {v}" for k, v in validated.gate.items())
     if validated.reference_degenerate:
         lines.append(f"- **The FP32 reference is degenerate ({validated.reference_degenerate}):** no accuracy result "

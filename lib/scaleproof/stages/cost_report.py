@@ -13,6 +13,7 @@ from ..cost import (
     Traffic,
     claim,
     fleet_cost,
+    headline_engine,
     instance_scaling,
     load_prices,
     pick_price,
@@ -20,6 +21,7 @@ from ..cost import (
     price_table_label,
     ratio_ranges,
 )
+from ..metrics import accuracy_rank
 from ..metrics import describe as describe_metric
 from ..results import BenchmarkResult, ValidateResult
 
@@ -98,7 +100,8 @@ def run(params: Params) -> dict[str, Any]:
             claims.append(claim(f"{p['engine']}.savings", f"{p['engine']} saves {p['annual_savings_usd']:,.0f} USD a "
                                 f"year against {baseline['engine']}", p["annual_savings_usd"], cost_file,
                                 f"engines[{n}].annual_savings_usd"))
-    best = max(priced, key=lambda p: p["qps"]) if priced else None
+    # the headline engine by a stated rule: engines whose capacity ranges overlap are a tie, never a coin flip
+    best = headline_engine(priced, {v.engine: accuracy_rank(v.model_dump()) for v in validated.engines})
     exploratory = bench.pricing.exploratory if bench.pricing else None
     result = {
         "status": exploratory or ("priced" if priced else "nothing priced: no engine has a confirmed capacity"),
@@ -119,6 +122,8 @@ def run(params: Params) -> dict[str, Any]:
                                  + "; ratios and savings take both ends"},
         "baseline": baseline["engine"] if baseline else None,
         "best": best["engine"] if best else None,
+        "best_tie": {k: best[k] for k in ("tied", "rule", "words")} if best and best["tied"] else None,
+        "best_rule": best["rule"] if best else None,
         "engines": priced,
         "excluded": excluded,
         "claims": claims,
