@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ..errors import ParamsError
@@ -58,9 +59,9 @@ def in_currency(fleet: dict[str, Any], rate: Rate, inferences_per_request: float
             "floor_per_request": fleet["floor_usd_per_1m"] * k * inferences_per_request / 1e6}
 
 
-def served(m: ServedModel) -> ServedRun:
+def served(m: ServedModel, root: Path | None) -> ServedRun:
     if m.run:
-        return read_run(m.run, m.before, m.after)
+        return read_run(m.run, m.before, m.after, root)
     c = m.capacity
     return stated_run(m.name, c.before_qps, c.after_qps, c.accelerator, m.price_row or "stated",
                       c.before_memory_gb, c.after_memory_gb)
@@ -119,11 +120,26 @@ def year_row(spec: ProspectusSpec, models: list[tuple[ServedModel, ServedRun, Ho
             "margin_contribution_pp": (gm_after - gm_before) * 100, "models": per_model}
 
 
-def build(spec: ProspectusSpec, params_file: str = "") -> dict[str, Any]:
+def resolved(spec: ProspectusSpec, root: Path | None) -> ProspectusSpec:
+    """Tables and profile CSVs named relative to `root` (where the params were written for), for reading."""
+    if root is None:
+        return spec
+    def at(p: str) -> str:
+        return str(root / p) if p and p not in ("default", "flat") and not Path(p).is_absolute() else p
+    return spec.model_copy(update={
+        "rate_table": at(spec.rate_table), "price_table": at(spec.price_table), "price_modes": at(spec.price_modes),
+        "models": [m.model_copy(update={"profile": at(m.profile)}) for m in spec.models]})
+
+
+def build(spec: ProspectusSpec, params_file: str = "", root: str | Path | None = None) -> dict[str, Any]:
+    """Every figure of the prospectus; relative paths in `spec` are read from `root` (default: the working folder)
+    and named as written."""
+    root = Path(root) if root else None
+    shown, spec = spec, resolved(spec, root)
     rate = pick_rate(spec.currency, spec.rate_table or None, spec.rate)
     models, out_models = [], []
     for m in spec.models:
-        run = served(m)
+        run = served(m, root)
         price = model_price(m, run, spec, rate)
         models.append((m, run, price))
         out_models.append({"name": m.name, "run": run.to_dict(), "price": price.to_dict(),
@@ -138,7 +154,7 @@ def build(spec: ProspectusSpec, params_file: str = "") -> dict[str, Any]:
     first = base[0]
     return {"prospectus_format": PROSPECTUS_FORMAT, "title": spec.title, "currency": spec.currency.upper(),
             "rate": rate.to_dict(), "rate_words": rate.words(), "params_file": params_file,
-            "made": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "params": spec.model_dump(),
+            "made": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "params": shown.model_dump(),
             "policy": spec.policy,
             "definitions": {
                 "fleet_per_1m": "what the fleet costs over a day divided by the inferences it serves that day, x 1M "
@@ -157,5 +173,5 @@ def build(spec: ProspectusSpec, params_file: str = "") -> dict[str, Any]:
                          "opex_after": first["opex_after"], "savings": first["savings"],
                          "margin_contribution_pp": first["margin_contribution_pp"],
                          "savings_over_years": sum(y["savings"] for y in base)},
-            "data_tables": {"prices": spec.price_table or "data/prices.csv", "price_modes": spec.price_modes or
-                            "data/price_modes.csv", "rates": spec.rate_table or "data/exchange_rates.csv"}}
+            "data_tables": {"prices": shown.price_table or "data/prices.csv", "price_modes": shown.price_modes or
+                            "data/price_modes.csv", "rates": shown.rate_table or "data/exchange_rates.csv"}}

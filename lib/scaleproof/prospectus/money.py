@@ -103,17 +103,25 @@ def to_usd(amount: float, currency: str, rate: Rate) -> float:
     return amount / rate.units_per_usd
 
 
+def sig(amount: float, figures: int = 2) -> str:
+    """`amount` to `figures` significant figures, in decimal notation (0.0000023, not 2.3e-06)."""
+    if amount == 0 or not math.isfinite(amount):
+        return f"{amount:g}"
+    decimals = max(0, figures - 1 - math.floor(math.log10(abs(amount))))
+    return f"{amount:,.{decimals}f}"
+
+
 def fmt(amount: float, currency: str, digits: int = 0) -> str:
-    """`¥1,234,567` / `$0.0065`: small amounts keep 2 significant figures, large ones thousands separators."""
+    """`¥1,234,567` / `$0.0065`: amounts under 1 keep 2 significant figures, larger ones `digits` decimals."""
     sym = SYMBOLS.get(currency, currency + " ")
     if amount != 0 and abs(amount) < 1 and digits == 0:
-        return f"{sym}{amount:.2g}"
+        return f"{sym}{sig(amount)}"
     return f"{sym}{amount:,.{digits}f}"
 
 
 def fmt_per_request(amount: float, currency: str) -> str:
     """Per-request amounts in CNY also in fen (1/100 yuan), which reads better for fractions of a yuan."""
-    text = f"{SYMBOLS.get(currency, currency + ' ')}{amount:.2g}"
+    text = f"{SYMBOLS.get(currency, currency + ' ')}{sig(amount)}"
     if currency == "CNY" and amount < 0.1:
-        text += f" ({amount * 100:.2g} fen)"
+        text += f" ({sig(amount * 100)} fen)"
     return text

@@ -70,9 +70,10 @@ def engine_of(cost: dict[str, Any], name: str, cost_file: str) -> ServedEngine:
                         source=f"{cost_file} engines[{i}].qps")
 
 
-def read_run(path: str, before: str = "", after: str = "") -> ServedRun:
-    """A priced run folder: `before` defaults to the run's baseline engine, `after` to its best."""
-    run = Path(path)
+def read_run(path: str, before: str = "", after: str = "", root: Path | None = None) -> ServedRun:
+    """A priced run folder (`path`, relative to `root` when not absolute): `before` defaults to the run's
+    baseline engine, `after` to its best. Files are named as `path` gives them."""
+    run = Path(path) if root is None or Path(path).is_absolute() else Path(root) / path
     if not run.is_dir():
         raise ParamsError(f"run folder {path!r} does not exist")
     cost_path = cost_file_of(run)
@@ -91,7 +92,7 @@ def read_run(path: str, before: str = "", after: str = "") -> ServedRun:
          if cpu else "hardware not recorded")
     params = manifest.get("params") or {}
     scaling = (cost.get("assumptions") or {}).get("scaling") or {}
-    rel = str(cost_path)
+    rel = str(Path(path) / cost_path.relative_to(run))
     return ServedRun(path=path, run_id=manifest.get("run_id", run.name), model=str(params.get("model", "?")),
                      device=device, measured=str(manifest.get("created", "?")),
                      accelerators_per_instance=int(scaling.get("accelerators_per_instance", 1)),
