@@ -371,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     cln.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     cln.set_defaults(func=cmd_clean)
 
+    from .prospectus.command import register as register_prospectus
+
+    register_prospectus(sub)
+
     par = sub.add_parser("params", help="list every parameter with its type, default and meaning")
     par.add_argument("--markdown", action="store_true", help="print a Markdown table")
     par.set_defaults(func=cmd_params)
