@@ -13,7 +13,7 @@ from scaleproof.paths import STAGES, notebook_parameters, notebooks_dir
 
 NOTEBOOKS = [notebooks_dir() / f"{s}.ipynb" for s in STAGES]
 # 07 runs after a fleet, 08 after a published run: not in the chain
-ALL_NOTEBOOKS = [*NOTEBOOKS, *(notebooks_dir() / f"{n}.ipynb" for n in ("07_fleet_report", "08_deploy"))]
+ALL_NOTEBOOKS = [*NOTEBOOKS, *(notebooks_dir() / f"{n}.ipynb" for n in ("07_fleet_report", "08_deploy", "10_prospectus"))]
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
