@@ -8,7 +8,6 @@ import math
 import random
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 

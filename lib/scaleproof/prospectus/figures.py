@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from .money import fmt, fmt_per_request
+from .money import fmt, fmt_per_request, sig
 
 SIDES = ("before", "after")
 
@@ -83,27 +83,27 @@ def trace_table(result: dict[str, Any]) -> pd.DataFrame:
 
 
 def before_after_figure(result: dict[str, Any]):
-    """Three panels per model: capacity per accelerator, accelerator memory, fleet cost per request."""
+    """One row per model, three panels each: capacity per accelerator, the memory the benchmark measured
+    (accelerator memory on a GPU), and the fleet cost per request; before and after, on linear scales."""
     import matplotlib.pyplot as plt
 
     cur, pol = result["currency"], result["policy"]
-    names = [m["name"] for m in result["models"]]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    panels = (("capacity per accelerator (inferences/s)", lambda m, s: m["run"][s]["qps"]),
-              ("accelerator memory (GB)", lambda m, s: m["run"][s]["memory_gb"] or 0.0),
-              (f"fleet cost per request ({cur})", lambda m, s: m["today"]["fleets"][pol][s]["fleet_per_request"]))
-    x = range(len(names))
-    for ax, (title, value) in zip(axes, panels, strict=True):
-        for k, side in enumerate(SIDES):
-            vals = [value(m, side) for m in result["models"]]
-            bars = ax.bar([i + (k - 0.5) * 0.38 for i in x], vals, width=0.38, label=side,
-                          color=("#9aa5b1", "#1f6feb")[k])
-            ax.bar_label(bars, labels=[f"{v:.3g}" for v in vals], fontsize=7)
-        ax.set_title(title, fontsize=10)
-        ax.set_xticks(list(x), [n.split(" (")[0] for n in names], fontsize=8)
-        ax.set_yscale("log")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"Before and after the optimization ({pol} fleet; {result['rate_words']})", fontsize=8)
+    models = result["models"]
+    fig, axes = plt.subplots(len(models), 3, figsize=(12, 2.6 * len(models)), squeeze=False)
+    panels = (("capacity per accelerator (inferences/s)", lambda m, s: m["run"][s]["qps"], lambda v: f"{v:,.0f}"),
+              ("memory measured (GB)", lambda m, s: m["run"][s]["memory_gb"] or 0.0, lambda v: f"{v:.2f}"),
+              (f"fleet cost per request ({cur})", lambda m, s: m["today"]["fleets"][pol][s]["fleet_per_request"],
+               lambda v: sig(v)))
+    for row, m in zip(axes, models, strict=True):
+        for ax, (title, value, label) in zip(row, panels, strict=True):
+            vals = [value(m, s) for s in SIDES]
+            bars = ax.bar([f"before\n{m['run']['before']['engine']}", f"after\n{m['run']['after']['engine']}"], vals,
+                          color=("#9aa5b1", "#1f6feb"), width=0.6)
+            ax.bar_label(bars, labels=[label(v) for v in vals], fontsize=8)
+            ax.set_ylim(0, max(vals) * 1.2 or 1)
+            ax.set_title(f"{m['name']}: {title}", fontsize=8.5)
+            ax.tick_params(labelsize=7.5)
+    fig.text(0.5, 0.0, f"{pol} fleet. {result['rate_words']}", ha="center", va="top", fontsize=7, wrap=True)
     fig.tight_layout()
     return fig
 
@@ -112,6 +112,7 @@ def bands_figure(result: dict[str, Any]):
     """Inference OPEX per year, before and after, the base case as a line and low–high as a band; and the
     optimization's contribution to gross margin in pp."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     cur = result["currency"]
     by = {c: [y for y in result["years"] if y["case"] == c] for c in ("low", "base", "high")}
@@ -123,7 +124,8 @@ def bands_figure(result: dict[str, Any]):
         hi = [max(by[c][i][key] for c in by) for i in range(len(years))]
         ax.fill_between(years, lo, hi, color=color, alpha=0.25, label=f"{side}: low–high cases")
         ax.plot(years, [y[key] for y in by["base"]], color=color, marker="o", label=f"{side}: base case")
-    ax.set_title(f"Inference OPEX per year ({cur})", fontsize=10)
+    ax.set_title(f"Inference OPEX per year ({cur}, millions)", fontsize=10)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e6:,.1f}"))
     ax.set_xticks(years)
     ax.legend(fontsize=8)
     for c, style in (("low", ":"), ("base", "-"), ("high", "--")):
@@ -131,6 +133,6 @@ def bands_figure(result: dict[str, Any]):
     ax2.set_title("The optimization's contribution to gross margin (pp)", fontsize=10)
     ax2.set_xticks(years)
     ax2.legend(fontsize=8)
-    fig.suptitle(result["rate_words"], fontsize=8)
+    fig.text(0.5, 0.0, result["rate_words"], ha="center", va="top", fontsize=7, wrap=True)
     fig.tight_layout()
     return fig
