@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import ParamsError
 from ..provenance import atomic_write_bytes
 
 YEAR_COLUMNS = ("fiscal_year", "case", "traffic_multiple", "requests", "instances_before", "instances_after",
@@ -63,8 +64,12 @@ def tables(result: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], list[list
 
 
 def write_workbook(result: dict[str, Any], path: Path) -> Path:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    try:
+        from openpyxl import Workbook
+        from openpyxl.styles import Font
+    except ImportError:
+        raise ParamsError("the prospectus workbook needs openpyxl: pip install 'scaleproof[prospectus]' "
+                          "(or openpyxl>=3.1)") from None
 
     wb = Workbook()
     wb.remove(wb.active)
