@@ -23,13 +23,14 @@
 # without code to `prospectus.html` by `scaleproof prospectus`.
 
 # %% tags=["parameters"]
-params_file: str = "../params/prospectus-example.yaml"  # prospectus params (YAML): models, traffic, currency, years
-root: str = ".."  # folder the params' relative paths (run folders, tables, profiles) are read from
+params_file: str = "params/prospectus-example.yaml"  # prospectus params (YAML), relative to root: models, traffic, currency, years
+root: str = ".."  # folder the params file and its relative paths (run folders, tables, profiles) are read from
 out_dir: str = "../outputs/prospectus"  # folder prospectus.json, prospectus.xlsx and csv/ are written to
 overrides_json: str = "{}"  # JSON object of top-level params replaced after the file is read
 
 # %%
 import json
+from pathlib import Path
 
 from IPython.display import Markdown, display
 
@@ -38,7 +39,7 @@ from scaleproof.prospectus.forecast import build
 from scaleproof.prospectus.outputs import write_outputs
 from scaleproof.prospectus.spec import load_spec
 
-spec = load_spec(params_file, json.loads(overrides_json))
+spec = load_spec(Path(root) / params_file, json.loads(overrides_json))
 result = build(spec, params_file, root)
 files = write_outputs(result, out_dir)
 display(Markdown(figures.headline_markdown(result)))

@@ -28,16 +28,8 @@ EXAMPLE = REPO / "params" / "prospectus-example.yaml"
 GPU_RUN = "benchmarks/results/gpu-2026-11-26e/h100-x2-priced"
 CPU_RUN = "benchmarks/results/cpu-transformer-2026-11-25"
 
-# The investor table: 600 -> 2,300 QPS per card, ¥0.018 -> ¥0.0065 per request, from these params.
-WORKED = {
-    "title": "worked example", "currency": "CNY", "rate": "CNY=7.10@2026-12-07", "policy": "peak-sized",
-    "target_utilization": 0.7, "redundancy": 1, "min_instances": 1, "years": 1, "traffic_growth": 0.0,
-    "price_change": 0.0, "revenue_per_request": 0.05, "other_cost_share": 0.3,
-    "models": [{"name": "recommender", "daily_requests": 518_400, "inferences_per_request": 900, "profile": "flat",
-                "price_per_hour": 28, "price_currency": "CNY",
-                "capacity": {"before_qps": 600, "after_qps": 2300, "before_memory_gb": 7.2, "after_memory_gb": 4.1,
-                             "accelerator": "one inference card"}}],
-}
+# The investor table: 600 -> 2,300 QPS per card, ¥0.018 -> ¥0.0065 per request, from this params file.
+WORKED = load_spec(REPO / "params" / "prospectus-worked-example.yaml").model_dump()
 
 
 def test_the_worked_example_is_rebuilt_from_params_to_the_fen():

@@ -61,19 +61,19 @@ def cmd_prospectus(args: argparse.Namespace) -> int:
 
         out.mkdir(parents=True, exist_ok=True)
         execute_notebook(paths.notebooks_dir() / "10_prospectus.ipynb", out / NOTEBOOK_NAME,
-                         {"params_file": str(Path(args.params).resolve()), "root": str(Path.cwd()),
+                         {"params_file": args.params, "root": str(Path.cwd()),
                           "out_dir": str(out), "overrides_json": json.dumps(overrides)})
         render_html(out / NOTEBOOK_NAME, out / HTML_NAME)
         result = json.loads((out / JSON_NAME).read_text())
-    print("\n".join(summary_lines(result, out)))
+    print("\n".join(summary_lines(result, out, args.out)))
     return 0
 
 
-def summary_lines(result: dict, out: Path) -> list[str]:
+def summary_lines(result: dict, out: Path, shown: str) -> list[str]:
     from .money import fmt, fmt_per_request
 
     cur, pol, h = result["currency"], result["policy"], result["headline"]
-    lines = [f"prospectus written to {out}: " + ", ".join(sorted(p.name for p in out.iterdir()))]
+    lines = [f"prospectus written to {shown}: " + ", ".join(sorted(p.name for p in out.iterdir()))]
     for m in result["models"]:
         f = m["today"]["fleets"][pol]
         lines.append(f"  {m['name']}: {m['run']['before']['engine']} -> {m['run']['after']['engine']}, fleet cost per "
