@@ -13,7 +13,7 @@ import pytest
 
 from scaleproof import paths, pipeline
 from scaleproof.cli import main
-from scaleproof.cost import load_prices
+from scaleproof.cost import load_prices, pick_price
 from scaleproof.errors import ParamsError
 from scaleproof.prospectus import load_profile
 from scaleproof.prospectus.figures import headline_markdown
@@ -141,6 +141,9 @@ def test_every_price_row_cites_a_page_or_a_file_of_this_repository_and_says_whet
         rows = list(csv.DictReader(f))
     assert {"T4", "L4", "A10G", "A100 80GB", "H100 80GB", "H200 141GB"} <= {r["accelerator"] for r in rows}
     assert any("vCPU" in r["accelerator"] for r in rows)
+    prices = load_prices()  # 'auto' takes the first row whose `matches` is in the device slug: A100 before A10
+    assert [pick_price(prices, "auto", s).id for s in ("a100-sxm4-80gb", "a10", "a10g", "h200", "h100-80gb-hbm3")] == \
+        ["azure-nc-a100-v4", "aws-g5-xlarge", "aws-g5-xlarge", "aws-p5e-h200", "aws-p5-h100"]
     sources = (paths.data_dir() / "price_sources.md").read_text()
     for r in rows:
         cited = re.findall(r"(data/[\w./-]+?)(?:#([\w-]+))?\)", r["source"])
@@ -149,6 +152,17 @@ def test_every_price_row_cites_a_page_or_a_file_of_this_repository_and_says_whet
         assert r["page"].startswith("https://") and "not read" in r["source"] and r["confidence"]
     for m in load_modes():
         assert "not read from a page" in m["source"] and m["confidence"] == "unverified assumption"
+
+
+def test_a_run_is_named_by_its_folder_or_by_its_id_under_runs_dir(tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(REPO / CPU_RUN, runs / "encoder-int8")
+    model = {"name": "encoder", "run": "encoder-int8", "daily_requests": 1e6}
+    r = build(spec_from({**WORKED, "runs_dir": "runs", "models": [model]}), root=tmp_path)
+    assert r["models"][0]["run"]["path"] == "runs/encoder-int8"
+    assert r["models"][0]["trace"]["capacity_after"] == "runs/encoder-int8/cost_report.json engines[2].qps"
+    with pytest.raises(ParamsError, match="neither a folder nor a run id"):
+        build(spec_from({**WORKED, "models": [{**model, "run": "nope"}]}), root=tmp_path)
 
 
 def test_params_are_checked_by_name(tmp_path):

@@ -59,9 +59,21 @@ def in_currency(fleet: dict[str, Any], rate: Rate, inferences_per_request: float
             "floor_per_request": fleet["floor_usd_per_1m"] * k * inferences_per_request / 1e6}
 
 
-def served(m: ServedModel, root: Path | None) -> ServedRun:
+def run_folder(run: str, runs_dir: str, root: Path | None) -> str:
+    """`run` as a folder; a bare run id (no folder of that name) is looked up under `runs_dir`."""
+    here = root or Path.cwd()
+    if (here / run).is_dir() or Path(run).is_absolute() or "/" in run:
+        return run
+    by_id = str(Path(runs_dir) / run)
+    if (here / by_id).is_dir():
+        return by_id
+    raise ParamsError(f"run {run!r} is neither a folder nor a run id under {here / runs_dir}; give the run folder's "
+                      "path or set runs_dir")
+
+
+def served(m: ServedModel, spec: ProspectusSpec, root: Path | None) -> ServedRun:
     if m.run:
-        return read_run(m.run, m.before, m.after, root)
+        return read_run(run_folder(m.run, spec.runs_dir, root), m.before, m.after, root)
     c = m.capacity
     return stated_run(m.name, c.before_qps, c.after_qps, c.accelerator, m.price_row or "stated",
                       c.before_memory_gb, c.after_memory_gb)
@@ -139,7 +151,7 @@ def build(spec: ProspectusSpec, params_file: str = "", root: str | Path | None =
     rate = pick_rate(spec.currency, spec.rate_table or None, spec.rate)
     models, out_models = [], []
     for m in spec.models:
-        run = served(m, root)
+        run = served(m, spec, root)
         price = model_price(m, run, spec, rate)
         models.append((m, run, price))
         out_models.append({"name": m.name, "run": run.to_dict(), "price": price.to_dict(),

@@ -27,7 +27,7 @@ class StatedCapacity(BaseModel):
 class ServedModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="the served model's name in the prospectus")
-    run: str = Field("", description="priced run folder (outputs/<run_id> or a stored copy); empty: give capacity")
+    run: str = Field("", description="priced run folder (a path, or a run id under runs_dir); empty: give capacity")
     capacity: StatedCapacity | None = Field(None, description="capacities stated instead of a run folder")
     before: str = Field("", description="engine priced as 'before' (empty: the run's baseline)")
     after: str = Field("", description="engine priced as 'after' (empty: the run's best)")
@@ -59,6 +59,7 @@ class Bands(BaseModel):
 class ProspectusSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field("Inference cost prospectus", description="heading of the prospectus")
+    runs_dir: str = Field("outputs", description="folder a model's run is looked up in when it is a run id")
     currency: str = Field("USD", description="currency of every amount: USD, CNY, EUR or a row of rate_table")
     rate: str = Field("", description="exchange-rate override CURRENCY=UNITS_PER_USD@DATE (empty: the table's)")
     rate_table: str = Field("", description="CSV of dated exchange rates (empty: data/exchange_rates.csv)")
