@@ -82,7 +82,7 @@ fig = figures.bands_figure(result)
 
 # %%
 for case in ("low", "high"):
-    display(Markdown(f"**{case} case** ({result['definitions']['cases']})"))
+    display(Markdown(f"**{case} case**: {result['definitions'][f'case {case}']}"))
     display(figures.year_table(result, case).style.hide(axis="index"))
 display(Markdown(figures.rate_line(result)))
 

@@ -251,3 +251,16 @@ def test_scaleproof_runs_last_lines_give_the_fleet_cost_per_1m(tmp_path):
 def test_the_example_params_load():
     spec = load_spec(EXAMPLE)
     assert spec.currency == "CNY" and [m.run for m in spec.models] == [GPU_RUN, CPU_RUN]
+
+
+def test_every_option_and_every_params_field_has_help():
+    from scaleproof.cli import build_parser
+    from scaleproof.prospectus.spec import describe
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["prospectus"]
+    options = [a for a in sub._actions if a.dest != "help"]
+    assert {a.dest for a in options} >= {"params", "out", "set", "currency", "rate", "no_html"}
+    assert all(a.help and len(a.help) > 20 for a in options)
+    fields = describe()
+    assert all(meaning for _, _, meaning in fields) and "models[].price_mode" in {n for n, _, _ in fields}
+    assert all(name in sub.epilog for name, _, _ in fields)

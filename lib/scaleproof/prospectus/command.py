@@ -8,13 +8,20 @@ import json
 from pathlib import Path
 
 
+def params_epilog() -> str:
+    from .spec import describe
+
+    return "params file fields:\n" + "\n".join(f"  {name} ({kind}): {meaning}" for name, kind, meaning in describe())
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prospectus", help="the fleet's cost per year in your currency, against revenue and margin, "
                                           "over one or several priced runs",
                        description="Price the fleets that serve one or several measured models (priced run "
                                    "folders) over a day (peak-sized and autoscaled) and over fiscal years (low, "
                                    "base and high cases), in a currency at a dated exchange rate; write "
-                                   "prospectus.html, prospectus.json, prospectus.xlsx and csv/ into --out.")
+                                   "prospectus.html, prospectus.json, prospectus.xlsx and csv/ into --out.",
+                       epilog=params_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", required=True, metavar="FILE.yaml",
                    help="prospectus params: models (run folders and traffic), currency, years, revenue; see "
                         "params/prospectus-example.yaml")

@@ -176,6 +176,10 @@ def build(spec: ProspectusSpec, params_file: str = "", root: str | Path | None =
                 "cases": f"low: traffic x {spec.bands.low:g}, each engine at the low end of its measured capacity "
                          f"range; base: traffic x 1, the confirmed capacity; high: traffic x {spec.bands.high:g}, the "
                          "high end",
+                **{f"case {c}": w for c, w in (
+                    ("low", f"traffic x {spec.bands.low:g}, each engine at the low end of its measured capacity range"),
+                    ("high", f"traffic x {spec.bands.high:g}, each engine at the high end of its measured capacity "
+                             "range"))},
                 "gross_margin": "(revenue - other cost of revenue - inference OPEX) / revenue",
                 "autoscaled": f"each hour's need, started ceil({spec.lead_time_h:g} h) ahead, never under "
                               f"{spec.min_instances}, plus {spec.redundancy} spare(s)",

@@ -5,7 +5,7 @@ unknown or ill-typed field is refused with its name."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -117,5 +117,10 @@ def describe() -> list[tuple[str, str, str]]:
     out = []
     for cls, prefix in ((ProspectusSpec, ""), (ServedModel, "models[]."), (StatedCapacity, "models[].capacity.")):
         for name, f in cls.model_fields.items():
-            out.append((prefix + name, str(f.annotation).replace("typing.", ""), f.description or ""))
+            if get_origin(f.annotation) is Literal:
+                kind = "one of " + ", ".join(get_args(f.annotation))
+            else:
+                kind = getattr(f.annotation, "__name__", None) or str(f.annotation)
+                kind = kind.replace("typing.", "").replace(f"{__name__}.", "")
+            out.append((prefix + name, kind, f.description or ""))
     return out
