@@ -374,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .ledger.cli import register as register_ledger
 
     register_ledger(sub)
+    from .prospectus.command import register as register_prospectus
+
+    register_prospectus(sub)
 
     par = sub.add_parser("params", help="list every parameter with its type, default and meaning")
     par.add_argument("--markdown", action="store_true", help="print a Markdown table")

@@ -295,9 +295,14 @@ def headline(run_dir: Path) -> tuple[str, int]:
     versus = f", {best['speedup_vs_baseline']:.2f}x the {base['engine']} baseline" \
         if base and best is not base and best.get("speedup_vs_baseline") else ""
     label = "EXPLORATORY, NOT PRICED: " if cost.get("exploratory") else ""
+    a = cost.get("assumptions") or {}
     tie = f"; {cost['best_tie']['words']}" if cost.get("best_tie") else ""
+    # the fleet's cost over what it serves is what a budget pays; the unit cost at the target utilization is its floor
+    fleet = (f"; fleet cost per 1M {best['fleet_usd_per_1m']:.4g} USD ({best['instances']} instances for the peak, "
+             f"N+{a.get('redundancy', 0)}, over the traffic they serve), floor" if "fleet_usd_per_1m" in best else ";")
     return (f"{label}on {hardware}: {best['engine']} sustains {best['qps']:,.0f} queries/s at P99 {best['p99_ms']:.2f} ms"
-            f"{versus}; {best['usd_per_1m']:.4g} USD per 1M inferences{tie}"), len(engines)
+            f"{versus}{fleet} {best['usd_per_1m']:.4g} USD per 1M inferences at "
+            f"{a.get('target_utilization', 0):.0%} utilization{tie}"), len(engines)
 
 
 def run_from_file(params_file: str | Path, overrides: dict[str, Any] | None = None, **kw: Any) -> RunOutcome:

@@ -12,8 +12,9 @@ from scaleproof.config import Params, parameters_cell
 from scaleproof.paths import STAGES, notebook_parameters, notebooks_dir
 
 NOTEBOOKS = [notebooks_dir() / f"{s}.ipynb" for s in STAGES]
-# 07 runs after a fleet, 08 after a published run, 09 over the ledger: not in the chain
-ALL_NOTEBOOKS = [*NOTEBOOKS, *(notebooks_dir() / f"{n}.ipynb" for n in ("07_fleet_report", "08_deploy", "09_ledger"))]
+# 07 runs after a fleet, 08 after a published run, 09 over the ledger, 10 over priced runs: not in the chain
+ALL_NOTEBOOKS = [*NOTEBOOKS, *(notebooks_dir() / f"{n}.ipynb"
+                               for n in ("07_fleet_report", "08_deploy", "09_ledger", "10_prospectus"))]
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
