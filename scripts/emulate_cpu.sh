@@ -6,15 +6,21 @@
 #   usage: scripts/emulate_cpu.sh [--cpu MODEL] COMMAND [ARG...]   (COMMAND a python executable, first)
 #   e.g.   scripts/emulate_cpu.sh .venv/bin/python -m pytest tests/integration/test_calibrate.py
 # MODEL defaults to EPYC-Milan (AMD Zen 3: AVX2, no AVX-512, no VNNI); `qemu-x86_64 -cpu help` lists others.
-# Needs Debian's qemu-user (installed here when missing).
+# Needs Debian's qemu-user. A model whose AVX-512, VNNI or AMX the emulator cannot provide is refused.
 set -euo pipefail
 model=EPYC-Milan
 if [ "${1:-}" = "--cpu" ]; then model=$2; shift 2; fi
 [ $# -ge 1 ] || { sed -n '2,10p' "$0"; exit 2; }
-command -v qemu-x86_64 >/dev/null || { apt-get update -q && apt-get install -y -q qemu-user; } >/dev/null
+command -v qemu-x86_64 >/dev/null || { echo "needs QEMU's user-mode emulator: apt-get install qemu-user" >&2; exit 2; }
 python=$(cd "$(dirname "$(command -v "$1")")" && pwd)/$(basename "$1"); shift  # the venv path, not its target
-# the emulator cannot provide some of the model's features (none that INT8 kernels use): leave them out, quietly
+# the emulator cannot provide some of the model's features: leave them out, and refuse a model whose INT8
+# instructions (AVX-512, VNNI, AMX) would be among them, since the run would then not be that CPU's
 missing=$(qemu-x86_64 -cpu "$model" /bin/true 2>&1 | sed -n 's/.*CPUID[^.]*\.[^.]*\.\([a-z0-9_-]*\).*/-\1/p' | paste -sd, -)
+named=${missing//,-/, }; named=${named#-}
+if grep -q -E "avx512|vnni|amx" <<<"$missing"; then
+  echo "QEMU cannot emulate $model's INT8 instructions (it lacks $named): choose a model without them" >&2; exit 2
+fi
+[ -z "$missing" ] || echo "emulating $model without $named (the emulator lacks them)" >&2
 cpu=$model${missing:+,$missing}
 wrap=$(mktemp -d /tmp/emulated-cpu.XXXXXX)
 trap 'rm -rf "$wrap"' EXIT

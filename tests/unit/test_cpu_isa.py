@@ -30,12 +30,16 @@ def test_isa_level_of_real_machines(machine, level):
     assert hardware.isa_level(*machine) == level
 
 
-def test_this_machines_device_type_names_its_isa_level():
-    info = hardware.cpu_info()
-    assert info["isa_level"] == hardware.isa_level(hardware._runtime_cpu_features(), [], info["arch"]) or \
-        info["isa_level"] in ("amx", "avx-vnni")  # those two are read from /proc/cpuinfo on top of the probe
-    if not hardware.has_cuda():
-        assert hardware.device_slug().endswith("-" + info["isa_level"])
+def test_a_cpu_device_type_is_its_model_and_isa_level_and_a_gpu_keeps_its_name(monkeypatch):
+    monkeypatch.setattr(hardware, "gpu_info", lambda: None)
+    monkeypatch.setattr(hardware, "cpu_info", lambda: {"model": "AMD EPYC 7B13 64-Core Processor", "isa_level": "avx2"})
+    assert hardware.device_slug() == hardware.cpu_slug() == "cpu-amd-epyc-7b13-64-core-processor-avx2"
+    monkeypatch.setattr(hardware, "cpu_info", lambda: {"model": "AMD EPYC 7B13 64-Core Processor",
+                                                       "isa_level": "avx512-vnni"})
+    assert hardware.device_slug() == "cpu-amd-epyc-7b13-64-core-processor-avx512-vnni"
+    monkeypatch.setattr(hardware, "gpu_info", lambda: {"name": "NVIDIA H100 80GB HBM3"})
+    assert hardware.device_slug() == "h100-80gb-hbm3"  # a GPU host is its GPU; the calibration cache keeps the CPU
+    assert hardware.cpu_slug().endswith("-avx512-vnni")
 
 
 @pytest.mark.parametrize("level", ["avx2", "avx512", "sse"])

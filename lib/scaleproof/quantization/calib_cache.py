@@ -2,7 +2,7 @@
 
 The cache holds the activation ranges a calibrator computed (ONNX Runtime's `TensorsData` JSON) with
 the key that produced them: the ONNX model's sha256, the calibration data's sha256, the method and
-its settings, the quantizer with its version, and the device type (a CPU's ISA level included). ONNX Runtime's own cache checks only the method,
+its settings, the quantizer with its version, and the CPU type that ran it (its ISA level included). ONNX Runtime's own cache checks only the method,
 so scales of another model or data set would be applied silently; here any difference in the key
 refuses the cache with the fields that differ, and calibration runs again.
 """
@@ -36,8 +36,8 @@ class Lookup:
 
 def cache_key(onnx_sha256: str, data_sha256: str, method: str, settings: dict[str, Any], quantizer: str,
               quantizer_version: str, device: str) -> dict[str, Any]:
-    """Everything that invalidates a calibration; two equal keys mean the same ranges. `device` is the device type
-    whose FP32 kernels ran the calibration data (`hardware.device_slug`: a CPU's ISA level included)."""
+    """Everything that invalidates a calibration; two equal keys mean the same ranges. `device` is the CPU type
+    whose FP32 kernels ran the calibration data (`hardware.cpu_slug`: model and ISA level)."""
     return {"onnx_sha256": onnx_sha256, "calib_data_sha256": data_sha256, "method": method,
             "settings": dict(sorted(settings.items())), "quantizer": quantizer, "quantizer_version": quantizer_version,
             "device": device}

@@ -125,11 +125,11 @@ class OrtQuantizer:
                  fmt: FormatChoice, scope: QuantScope = QuantScope.all) -> None:
         from onnxruntime.quantization import quantize_static
 
-        from ..hardware import device_slug
+        from ..hardware import cpu_slug
 
         self.version = package_versions().get("onnxruntime", "unknown")
         self.calib_x, self.per_channel, self.scope, self.fmt = calib_x, per_channel, scope, fmt
-        self.device = device_slug()  # the FP32 kernels that ran the calibration data: part of the cache key
+        self.device = cpu_slug()  # ONNX Runtime calibrates on the CPU, also on a GPU host: its kernels are in the key
         self.source_sha256, self.data_sha256 = sha256_file(src), sha256_array(*calib_x.values())
         self.work_dir, self.cache_dir = work_dir, cache_dir
         work_dir.mkdir(parents=True, exist_ok=True)
