@@ -18,8 +18,8 @@ export PYTHONPATH=$PWD/lib:$PWD:${PYTHONPATH:-}
 if [ -z "${SKIP_TESTS:-}" ]; then
   python3 -m pytest -q -p no:cacheprovider -rs -m "gpu or tensorrt" tests/integration/test_gpu.py tests/integration/test_tensorrt_gpu.py 2>&1 | tail -30 | tee "$RESULTS_DIR/gpu_tests.txt"
 fi
-# the price table has no H200 row (no cited price in the repository): an H200 is priced as the H100 row, and
-# the report's headline still names the measured card
+# an H200 is priced at the H100 row, as the stored H200 runs of 2026-11-26 were (the aws-p5e-h200 row is an
+# unverified assumption, data/price_sources.md); the report's headline still names the measured card
 PRICE_ARGS=""
 nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200 && PRICE_ARGS="--set instance=aws-p5-h100"
 for spec in "$@"; do
