@@ -109,3 +109,18 @@ def test_the_first_screen_says_what_it_is_for_how_to_run_it_and_shows_a_report()
     for page in ("docs/bring-your-model.md", "docs/gpu.md", "docs/fleet.md", "docs/triton.md", "docs/ledger.md",
                  "docs/prospectus.md"):
         assert page in first, page
+
+
+def test_every_price_row_cites_a_page_a_reader_can_open_and_a_source_in_the_repository():
+    import csv
+
+    with open(ROOT / "data" / "prices.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows
+    for row in rows:
+        assert re.match(r"https://[\w.-]+\.\w+/", row["page"]), f"{row['id']}: no public page to check the price on"
+        assert row["as_of"], f"{row['id']}: no date"
+        cited = re.findall(r"(data/[\w./-]+\.md)#([\w-]+)", row["source"])
+        assert cited, f"{row['id']}: its source names no file of the repository"
+        for path, anchor in cited:
+            assert anchor in github_anchors((ROOT / path).read_text(encoding="utf-8")), f"{row['id']}: {path}#{anchor}"
