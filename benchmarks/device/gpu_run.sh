@@ -1,36 +1,37 @@
 #!/usr/bin/env bash
-# Run on a CUDA machine that lacks papermill/LoadGen (the lent H100): install carried wheels, run the
-# GPU tests and one chain per profile, and pack each run's small files into $OUT.
+# Run on a CUDA machine that has torch but no papermill/LoadGen and no network: install the wheels in .whl/, run
+# the GPU tests and one chain per profile, and pack each run's small files into $RESULTS_DIR (default /tmp/out).
 #   usage: benchmarks/device/gpu_run.sh PROFILE[:RUN_ID] ...   (e.g. params/h100.yaml:h100-resnet50)
-# Wheels come from ../shared/tools/device-wheels (see README); set SKIP_TESTS=1 to skip pytest, and
+# Fill .whl/ beforehand on a machine with network access (`pip download --no-deps -d .whl NAME==VERSION ...` for the
+# packages of requirements.lock the CUDA machine lacks); set SKIP_TESTS=1 to skip pytest, and
 # RUN_ARGS="--set name=value ..." to pass overrides to every run.
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
+RESULTS_DIR=${RESULTS_DIR:-/tmp/out}
+mkdir -p "$RESULTS_DIR"
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH JUPYTER_PATH=/tmp/site/share/jupyter
 fi
 export PYTHONPATH=$PWD/lib:$PWD:${PYTHONPATH:-}
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nproc; python3 -c \
-  "import torch, onnxruntime, papermill, mlperf_loadgen; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ort', onnxruntime.__version__)"; } 2>&1 | tee "$OUT/env.txt"
+  "import torch, onnxruntime, papermill, mlperf_loadgen; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ort', onnxruntime.__version__)"; } 2>&1 | tee "$RESULTS_DIR/env.txt"
 if [ -z "${SKIP_TESTS:-}" ]; then
-  python3 -m pytest -q -p no:cacheprovider -rs -m "gpu or tensorrt" tests/integration/test_gpu.py tests/integration/test_tensorrt_gpu.py 2>&1 | tail -30 | tee "$OUT/gpu_tests.txt"
+  python3 -m pytest -q -p no:cacheprovider -rs -m "gpu or tensorrt" tests/integration/test_gpu.py tests/integration/test_tensorrt_gpu.py 2>&1 | tail -30 | tee "$RESULTS_DIR/gpu_tests.txt"
 fi
-# the price table has no H200 row (no cited price in the repository): a lent H200 is priced as the H100 row, and
-# the report's headline still names the measured card
+# an H200 is priced at the H100 row, as the stored H200 runs of 2026-11-26 were (the aws-p5e-h200 row is an
+# unverified assumption, data/price_sources.md); the report's headline still names the measured card
 PRICE_ARGS=""
 nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200 && PRICE_ARGS="--set instance=aws-p5-h100"
 for spec in "$@"; do
   profile=${spec%%:*}; run_id=${spec#*:}; [ "$run_id" = "$spec" ] && run_id=$(basename "$profile" .yaml)
-  # a warm machine keeps /tmp/runs: clear this id so what is packed below is this run, not an earlier one
+  # a machine used before keeps /tmp/runs: clear this id so what is packed below is this run, not an earlier one
   rm -rf "/tmp/runs/$run_id" "/tmp/runs/failed/$run_id" "/tmp/runs/.staging/$run_id"
-  # RUN_TIMEOUT keeps a slow run inside the device's per-command limit, so what it made still comes back
+  # RUN_TIMEOUT keeps a slow run inside a time limit of the machine's scheduler, so what it made is still packed
   timeout "${RUN_TIMEOUT:-0}" python3 -m scaleproof.cli run --params "$profile" --run-id "$run_id" \
-    --outputs /tmp/runs --quiet ${RUN_ARGS:-} $PRICE_ARGS 2>&1 | grep -v -i "warn" | tee "$OUT/$run_id.log"
+    --outputs /tmp/runs --quiet ${RUN_ARGS:-} $PRICE_ARGS 2>&1 | grep -v -i "warn" | tee "$RESULTS_DIR/$run_id.log"
   for dir in /tmp/runs/$run_id /tmp/runs/failed/$run_id /tmp/runs/.staging/$run_id; do [ -d "$dir" ] && break; done
   # engines and ONNX models stay behind (large); everything else comes back, manifest included
-  tar -czf "$OUT/$run_id.tar.gz" -C "$(dirname "$dir")" --exclude='*.onnx' --exclude='*.safetensors' \
+  tar -czf "$RESULTS_DIR/$run_id.tar.gz" -C "$(dirname "$dir")" --exclude='*.onnx' --exclude='*.safetensors' \
       --exclude='*.onnx.data' "$(basename "$dir")"
 done
-ls -la "$OUT"
+ls -la "$RESULTS_DIR"

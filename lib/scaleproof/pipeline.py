@@ -46,7 +46,7 @@ KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 # children, multiprocessing's resource tracker). A stage's results, caches and logs are on disk when its last cell
 # ends, and the parent writes the executed notebook; a graceful shutdown waited for a kernel that did not exit on
 # request (01_export 6.87 s graceful vs 4.94 s immediate, 04_validate 6.55 vs 4.06 s, one run each, 2-core machine,
-# 2026-11-26; 0.7-2.7 s per stage and about 8 s per `make run` set against the ninth session's stage times)
+# 2026-11-26; 0.7-2.7 s per stage and about 8 s per `make run` set against the stage times of a fresh clone of 807f308 the same day)
 KERNEL_SHUTDOWN = "immediate"
 
 

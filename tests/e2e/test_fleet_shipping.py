@@ -2,7 +2,7 @@
 
 A cluster of its own, in its own module, never beside tests/test_fleet.py's (under make test's two workers those
 run alone, on the whole machine): nodes of one host share Ray's runtime_resources folder, and two unpacking one
-package at once collided there (seen again in the tenth session, when this node was made CPU-B of test_fleet.py's
+package at once collided there (seen again on 2026-11-26, when this node was made CPU-B of test_fleet.py's
 cluster: CPU-A's member failed with FileNotFoundError while the two unpacked the fleet's package)."""
 
 import pytest

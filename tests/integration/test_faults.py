@@ -53,7 +53,7 @@ def test_a_params_file_that_is_not_yaml_is_one_line_naming_it(capsys, tmp_path):
 
 
 def test_a_machine_the_price_table_cannot_price_fails_before_any_stage(capsys, tmp_path):
-    """Seen on a lent H200 (2026-11-26): five minutes of measurements, then 06_cost_report found no price
+    """Seen on an H200 (2026-11-26): five minutes of measurements, then 06_cost_report found no price
     row. The row is now looked up before the run claims its folder."""
     prices = tmp_path / "prices.csv"
     prices.write_text("id,accelerator,offer,usd_per_hour,source,as_of,confidence,matches\n"

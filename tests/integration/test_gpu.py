@@ -1,4 +1,4 @@
-"""PyTorch CUDA engines on a real GPU (skipped where CUDA is absent; run on the lent H100)."""
+"""PyTorch CUDA engines on a real GPU (skipped where CUDA is absent; run on an H100 80GB HBM3, 2026-11-25 and 2026-11-26)."""
 
 import numpy as np
 import pytest

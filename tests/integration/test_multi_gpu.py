@@ -72,7 +72,7 @@ def test_an_engine_that_fails_mid_test_fails_the_test_instead_of_leaving_loadgen
 
 
 def test_the_pools_workers_batch_synchronously_even_for_an_asynchronous_engine():
-    """Two batches in flight per worker held 3,445 QPS on one H100 (eighth session): the pool does not use it."""
+    """Two batches in flight per worker held 3,445 QPS on one H100 (2026-11-26): the pool does not use it."""
     pool = WorkerPool(no_launch_engine, SAMPLES, ["cpu:0"], 8, 0.002)
     try:
         sut, done = started_test(pool, SAMPLES, [(1, 0), (2, 1), (3, 2)])

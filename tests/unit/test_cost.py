@@ -110,7 +110,7 @@ def test_an_instance_of_n_accelerators_is_priced_at_n_times_the_rate_and_its_sca
 
 
 def test_the_factor_is_rebased_to_the_priced_capacity_capped_at_1_and_its_range_widens_the_cost_range():
-    # the ninth session's two H100s: the pool held 17,308 QPS on one GPU and 36,139 on two (1.044, 0.995-1.079);
+    # two H100s, 2026-11-26 (benchmarks/results/gpu-2026-11-26e): the pool held 17,308 QPS on one GPU and 36,139 on two (1.044, 0.995-1.079);
     # the engine in process, whose capacity is priced, 18,676 QPS
     two_h100 = Scaling(engine="e", devices=["cuda:0", "cuda:1"], scaling_factor=1.044, factor_range=[0.995, 1.079],
                        peak_qps={"1": 17308.0, "2": 36139.4})

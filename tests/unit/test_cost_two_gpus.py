@@ -1,4 +1,4 @@
-"""Stage 06 on the ninth session's two-H100 run (benchmarks/results/gpu-2026-11-26e/h100-x2-priced): a 2-GPU
+"""Stage 06 on the two-H100 run of 2026-11-26 (benchmarks/results/gpu-2026-11-26e/h100-x2-priced): a 2-GPU
 instance is never credited more than its two GPUs sustained, and the report says how the factor was priced."""
 
 import shutil

@@ -57,7 +57,7 @@ def test_adding_a_run_again_replaces_its_rows_and_the_cli_lists_it(stored, tmp_p
     assert "CPU-A" in out and "onnxruntime-fp32" in out and "1 run(s)" in out
 
 
-def test_the_cheapest_device_type_for_resnet50_names_a_tie_and_the_borrowed_price_row(stored):
+def test_the_cheapest_device_type_for_resnet50_names_a_tie_and_the_substituted_price_row(stored):
     db, _ = stored
     (resnet,) = [c for c in ledger.choice(ledger.list_runs(db)) if c["model"] == "zoo:resnet50"]
     labels = {t["device_type"] for t in resnet["types"]}

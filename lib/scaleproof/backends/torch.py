@@ -50,7 +50,7 @@ def capture_order(sizes: list[int]) -> list[int]:
     first batch (batch 1 always gets a graph of its own) and compiles one dynamic graph at the next; max-autotune
     tunes that graph's kernels at that batch. In ascending order it tuned them at batch 2 and batch 256 ran
     batch-2 kernels: 14,000 against 23,500 img/s Offline for default mode (one H100 each, two machines); largest first made a third
-    graph (benchmarks/RESULTS.md, ninth session). This order keeps two graphs and tunes the dynamic one at the
+    graph (benchmarks/RESULTS.md, "max-autotune through the compile cache", 2026-11-26). This order keeps two graphs and tunes the dynamic one at the
     largest batch."""
     return [sizes[0], *sorted(sizes[1:], reverse=True)]
 
