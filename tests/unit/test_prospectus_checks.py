@@ -104,6 +104,7 @@ def test_the_high_case_never_prices_a_rate_above_the_highest_valid_peak():
     assert after["qps_range"][1] == pytest.approx(21110.67737174176)
     scale = after["instance_qps"] / after["qps"]
     assert after["instance_qps_range"][1] == pytest.approx(21110.67737174176 * scale)
+    assert "highest VALID peak 21,111/s" in r["models"][0]["trace"]["high_after"]  # the trace says why
     cpu_after = r["models"][1]["run"]["after"]  # one peak search: its highest VALID target is the confirmed rate
     assert cpu_after["qps_range"][1] == pytest.approx(cpu_after["qps"])
 

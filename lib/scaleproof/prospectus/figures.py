@@ -95,6 +95,7 @@ def trace_table(result: dict[str, Any]) -> pd.DataFrame:
         for side in SIDES:
             rows.append({"model": m["name"], "figure": f"capacity {side} ({m['run'][side]['engine']})",
                          "from": m["trace"][f"capacity_{side}"]})
+            rows.append({"model": m["name"], "figure": f"high-case capacity {side}", "from": m["trace"][f"high_{side}"]})
         rows.append({"model": m["name"], "figure": "price of an instance-hour", "from": m["trace"]["price"]})
         rows.append({"model": m["name"], "figure": "currency", "from": m["trace"]["rate"]})
     return pd.DataFrame(rows)

@@ -200,6 +200,7 @@ def build(spec: ProspectusSpec, params_file: str = "", root: str | Path | None =
                            "daily_requests": m.daily_requests, "inferences_per_request": m.inferences_per_request,
                            "today": today(m, run, price, spec, rate),
                            "trace": {"capacity_before": run.before.source, "capacity_after": run.after.source,
+                                     "high_before": run.before.high_source, "high_after": run.after.high_source,
                                      "price": f"{price.price_id} ({price.mode}): {price.how}; {price.source}, "
                                               f"as of {price.as_of}, confidence {price.confidence}",
                                      "rate": rate_words}})
