@@ -125,7 +125,7 @@ def test_a_rate_needs_an_iso_date_and_an_empty_override_says_how_to_write_one():
     assert user_rate("CNY=7.2@2026-12-07").date == "2026-12-07"
     with pytest.raises(ParamsError, match="CURRENCY=UNITS_PER_USD@YYYY-MM-DD"):
         spec_from({**WORKED, "rate": None})
-    with pytest.raises(ParamsError, match="YYYY-MM-DD"):
+    with pytest.raises(ParamsError, match="rate: rate 'CNY=7.2@yesterday': date 'yesterday' is not a calendar date"):
         spec_from({**WORKED, "rate": "CNY=7.2@yesterday"})
 
 

@@ -14,7 +14,6 @@ from ..errors import ParamsError
 
 Mode = Literal["on-demand", "reserved-1y", "reserved-3y", "spot", "owned"]
 RefusingFlag = Literal["repeats_disagree", "server_below_offline"]
-RATE_FORMAT = "CURRENCY=UNITS_PER_USD@YYYY-MM-DD, e.g. CNY=7.18@2026-12-07"
 
 
 class StatedCapacity(BaseModel):
@@ -96,8 +95,8 @@ class ProspectusSpec(BaseModel):
     @classmethod
     def rate_written(cls, value: object) -> object:
         if value is None:
-            raise ValueError(f"empty; write the rate as {RATE_FORMAT} (e.g. --set rate=CNY=7.18@2026-12-07), or "
-                             "leave it out to use rate_table's")
+            raise ValueError("empty; write the rate as CURRENCY=UNITS_PER_USD@YYYY-MM-DD (e.g. --set "
+                             "rate=CNY=7.18@2026-12-07), or leave it out to use rate_table's")
         if isinstance(value, str) and value.strip():
             from .money import user_rate
 
@@ -131,7 +130,7 @@ def spec_from(raw: dict, where: str = "params") -> ProspectusSpec:
     try:
         return ProspectusSpec.model_validate(raw)
     except ValidationError as e:
-        lines = [f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
+        lines = [f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg'].removeprefix('Value error, ')}"
                  + (" (got an empty value)" if err.get("input", "") is None and err["type"].endswith("_type") else "")
                  for err in e.errors()]
         raise ParamsError(f"{where}: " + "; ".join(lines) + " (see params/prospectus-example.yaml)") from None
