@@ -53,7 +53,7 @@ def overrides_of(args: argparse.Namespace) -> dict:
 def cmd_prospectus(args: argparse.Namespace) -> int:
     from .. import paths
     from .forecast import build
-    from .outputs import HTML_NAME, JSON_NAME, NOTEBOOK_NAME, write_outputs
+    from .outputs import HTML_NAME, JSON_NAME, NOTEBOOK_NAME, output_paths, write_outputs
     from .spec import load_spec
 
     overrides = overrides_of(args)
@@ -61,7 +61,7 @@ def cmd_prospectus(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     if args.no_html:
         result = build(spec, args.params, Path.cwd())
-        write_outputs(result, out)
+        written = list(write_outputs(result, out).values())
     else:
         from ..pipeline import execute_notebook
         from ..presentation.common import render_html
@@ -72,15 +72,21 @@ def cmd_prospectus(args: argparse.Namespace) -> int:
                           "out_dir": str(out), "overrides_json": json.dumps(overrides)})
         render_html(out / NOTEBOOK_NAME, out / HTML_NAME)
         result = json.loads((out / JSON_NAME).read_text())
-    print("\n".join(summary_lines(result, out, args.out)))
+        written = [out / NOTEBOOK_NAME, out / HTML_NAME, *output_paths(result, out)]
+    print("\n".join(summary_lines(result, out, args.out, written)))
     return 0
 
 
-def summary_lines(result: dict, out: Path, shown: str) -> list[str]:
+def summary_lines(result: dict, out: Path, shown: str, written: list[Path]) -> list[str]:
     from .money import fmt, fmt_per_request
+    from .outputs import HTML_NAME, NOTEBOOK_NAME
 
     cur, pol, h = result["currency"], result["policy"], result["headline"]
-    lines = [f"prospectus written to {shown}: " + ", ".join(sorted(p.name for p in out.iterdir()))]
+    names = sorted(p.relative_to(out).as_posix() for p in written)
+    stale = [n for n in (HTML_NAME, NOTEBOOK_NAME) if (out / n).exists() and n not in names]
+    lines = [f"prospectus written to {shown}: " + ", ".join(names)
+             + (f"; {', '.join(stale)} in that folder {'is' if len(stale) == 1 else 'are'} from an earlier run, "
+                "not rewritten" if stale else "")]
     for m in result["models"]:
         f = m["today"]["fleets"][pol]
         lines.append(f"  {m['name']}: {m['run']['before']['engine']} -> {m['run']['after']['engine']}, fleet cost per "
@@ -91,5 +97,11 @@ def summary_lines(result: dict, out: Path, shown: str) -> list[str]:
     lines.append(f"  fiscal {h['fiscal_year']} (base case, {pol}): inference OPEX {fmt(h['opex_before'], cur)} -> "
                  f"{fmt(h['opex_after'], cur)}, saving {fmt(h['savings'], cur)}; gross margin "
                  f"{h['margin_contribution_pp']:+.2f} pp")
+    for m in result["models"]:
+        for side in ("before", "after"):
+            e = m["run"][side]
+            if e.get("accepted_flags"):
+                lines.append(f"  {m['name']}: {side} ({e['engine']}) is flagged {', '.join(e['accepted_flags'])} by its "
+                             "benchmark and priced because the params accept it (accept_flags)")
     lines.append(f"  {result['rate_words']}")
     return lines

@@ -17,6 +17,19 @@ def rate_line(result: dict[str, Any]) -> str:
     return f"*Amounts in {result['currency']}. {result['rate_words']}*"
 
 
+def flag_words(engine: dict[str, Any]) -> str:
+    """The benchmark's anomaly flags of an engine, the accepted ones marked: shown beside its figure."""
+    if not engine.get("flags"):
+        return ""
+    accepted = set(engine.get("accepted_flags") or ())
+    return "; ".join(f"⚠ {f['rule']}" + (" (accepted in the params)" if f["rule"] in accepted else "")
+                     + f": {f['detail']}" for f in engine["flags"])
+
+
+def instance_counts(counts: dict[str, dict[str, int]]) -> str:
+    return "; ".join(f"{kind}: {n['before']} → {n['after']}" for kind, n in counts.items())
+
+
 def headline_markdown(result: dict[str, Any]) -> str:
     cur, pol = result["currency"], result["policy"]
     h = result["headline"]
@@ -36,6 +49,10 @@ def headline_markdown(result: dict[str, Any]) -> str:
                      f"**{fmt_per_request(a['fleet_per_request'], cur)} per request**; the same budget serves "
                      f"{t['traffic_multiple_same_budget']:.2f}× the traffic, or saves "
                      f"{fmt(t['annual_savings'], cur)} a year.")
+        for side in SIDES:
+            if flag_words(m["run"][side]):
+                lines.append(f"  - {side} ({m['run'][side]['engine']}), as the benchmark flagged it: "
+                             f"{flag_words(m['run'][side])}")
     return "\n".join(lines + ["", rate_line(result)])
 
 
@@ -54,14 +71,15 @@ def models_table(result: dict[str, Any]) -> pd.DataFrame:
                              "fleet per 1M (headline)": fmt(f["fleet_per_1m"], cur, 2 if f["fleet_per_1m"] >= 1 else 0),
                              "floor per 1M": fmt(f["floor_per_1m"], cur, 2 if f["floor_per_1m"] >= 1 else 0),
                              "per request": fmt_per_request(f["fleet_per_request"], cur),
-                             "mean utilization": f"{f['mean_utilization']:.0%}"})
+                             "mean utilization": f"{f['mean_utilization']:.0%}",
+                             "benchmark flags": flag_words(e) or "—"})
     return pd.DataFrame(rows)
 
 
 def year_table(result: dict[str, Any], case: str = "base") -> pd.DataFrame:
     cur = result["currency"]
     rows = [{"fiscal year": y["fiscal_year"], "traffic ×": f"{y['traffic_multiple']:.2f}",
-             "instances before → after": f"{y['instances_before']} → {y['instances_after']}",
+             "instances before → after": instance_counts(y["instances"]),
              "OPEX before": fmt(y["opex_before"], cur), "OPEX after": fmt(y["opex_after"], cur),
              "saving": fmt(y["savings"], cur), "revenue": fmt(y["revenue"], cur),
              "OPEX / revenue": f"{y['opex_share_before']:.2%} → {y['opex_share_after']:.2%}",
@@ -77,6 +95,7 @@ def trace_table(result: dict[str, Any]) -> pd.DataFrame:
         for side in SIDES:
             rows.append({"model": m["name"], "figure": f"capacity {side} ({m['run'][side]['engine']})",
                          "from": m["trace"][f"capacity_{side}"]})
+            rows.append({"model": m["name"], "figure": f"high-case capacity {side}", "from": m["trace"][f"high_{side}"]})
         rows.append({"model": m["name"], "figure": "price of an instance-hour", "from": m["trace"]["price"]})
         rows.append({"model": m["name"], "figure": "currency", "from": m["trace"]["rate"]})
     return pd.DataFrame(rows)

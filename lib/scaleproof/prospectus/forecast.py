@@ -2,7 +2,12 @@
 before and after the optimization, in the prospectus currency; then per fiscal year and per case (low /
 base / high) the instances, inference OPEX, OPEX as a share of revenue, gross margin with and without the
 optimization and its contribution in percentage points. Every figure carries where it came from: the run file
-and key, the price row and mode, and the exchange rate."""
+and key, the price row and mode, and the exchange rate.
+
+Revenue and hourly prices are given in a stated currency and converted like every amount, so the currency a
+prospectus is shown in never changes what it says. Instances are counted per machine type (a price row and its
+accelerators per instance), never added across types. A yearly price change reprices running costs and new
+purchases; owned cards keep the price they were bought at until they are amortized and bought again."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from typing import Any
 
 from ..errors import ParamsError
 from .load_profile import POLICIES, FleetPolicy, price_fleet, profile
-from .money import Rate, pick_rate, to_usd
+from .money import Rate, pick_rate, rate_for, rates_with, to_usd
 from .price_modes import HourlyPrice, hourly_price, load_modes, price_rows, table_page
 from .served_runs import ServedRun, read_run, stated_run
 from .spec import ProspectusSpec, ServedModel
@@ -27,14 +32,15 @@ def policies(spec: ProspectusSpec) -> dict[str, FleetPolicy]:
                               spec.lead_time_h if name == "autoscaled" else 0.0) for name in POLICIES}
 
 
-def model_price(m: ServedModel, run: ServedRun, spec: ProspectusSpec, rate: Rate) -> HourlyPrice:
+def model_price(m: ServedModel, run: ServedRun, spec: ProspectusSpec, rate: Rate,
+                others: dict[str, Rate] | None = None) -> HourlyPrice:
     """The price of one instance-hour in USD: the row (the run's unless named) in the model's mode, or the
     user's hourly figure; times the accelerators of an instance."""
     rows = price_rows(spec.price_table or None)
     row_id = m.price_row or run.price_id
     table = spec.price_table or "data/prices.csv"
     if m.price_per_hour:
-        usd = to_usd(m.price_per_hour, m.price_currency, rate)
+        usd = to_usd(m.price_per_hour, m.price_currency, rate, others)
         said = f" (row {row_id} of {table} said {rows[row_id].usd_per_hour:g} USD/h on-demand)" if row_id in rows else ""
         hp = HourlyPrice(price_id=row_id, accelerator=run.device, mode="user override", held_usd_per_hour=0.0,
                          running_usd_per_hour=usd, how=f"{m.price_per_hour:g} {m.price_currency.upper()}/h given in "
@@ -73,7 +79,7 @@ def run_folder(run: str, runs_dir: str, root: Path | None) -> str:
 
 def served(m: ServedModel, spec: ProspectusSpec, root: Path | None) -> ServedRun:
     if m.run:
-        return read_run(run_folder(m.run, spec.runs_dir, root), m.before, m.after, root)
+        return read_run(run_folder(m.run, spec.runs_dir, root), m.before, m.after, root, tuple(m.accept_flags))
     c = m.capacity
     return stated_run(m.name, c.before_qps, c.after_qps, c.accelerator, m.price_row or "stated",
                       c.before_memory_gb, c.after_memory_gb)
@@ -93,38 +99,67 @@ def today(m: ServedModel, run: ServedRun, price: HourlyPrice, spec: ProspectusSp
             "capacity_multiple": run.after.instance_qps / run.before.instance_qps}
 
 
+def instance_type(run: ServedRun, price: HourlyPrice) -> str:
+    """The machine an instance is: its price row and what it holds. Instances are counted per type."""
+    n = run.accelerators_per_instance
+    return f"{price.price_id} ({n} x {price.accelerator})" if n > 1 else f"{price.price_id} ({price.accelerator})"
+
+
+def owned_capital_per_day(history: list[int], price: HourlyPrice, price_x: list[float]) -> float:
+    """USD a day of owned capital in the last year of `history` (peak instances per year, first year first):
+    each year's new cards at that year's price (`price_x`), a card bought again when amortized, at the price of
+    that year; cards once bought are paid for even if the fleet later needs fewer."""
+    t, life = len(history) - 1, max(1, round(price.amortization_years or 1))
+    owned, total = 0, 0.0
+    for s, n in enumerate(history):
+        new = max(0, n - owned)
+        owned += new
+        total += new * price_x[s + (t - s) // life * life]  # bought in s, bought again every `life` years
+    return 24 * price.capital_usd_per_hour * total
+
+
 def year_row(spec: ProspectusSpec, models: list[tuple[ServedModel, ServedRun, HourlyPrice]], rate: Rate, t: int,
-             case: str) -> dict[str, Any]:
-    """One fiscal year of one case: every model's fleet before and after under the headline policy, summed."""
+             case: str, revenue_usd: float = 0.0) -> dict[str, Any]:
+    """One fiscal year of one case: every model's fleet before and after under the headline policy; instances
+    summed per machine type, money summed."""
     band = {"low": spec.bands.low, "base": 1.0, "high": spec.bands.high}[case]
-    traffic_x = (1 + spec.traffic_growth) ** t * band
-    compute_x = (1 + spec.compute_growth) ** t
-    price_x = (1 + spec.price_change) ** t
+    traffic = [(1 + spec.traffic_growth) ** s * band for s in range(t + 1)]
+    compute = [(1 + spec.compute_growth) ** s for s in range(t + 1)]
+    price_x = [(1 + spec.price_change) ** s for s in range(t + 1)]
+    traffic_x, compute_x = traffic[t], compute[t]
     policy = policies(spec)[spec.policy]
-    per_model, requests = [], 0.0
+    per_model, requests, instances = [], 0.0, {}
     for m, run, price in models:
         daily = m.daily_requests * traffic_x
         requests += daily * 365
-        p = price.scaled(price_x, f"price change {spec.price_change:+g}/year over {t} years") if t else price
+        p = price.repriced(price_x[t], f"price change {spec.price_change:+g}/year over {t} years") if t else price
         ipr = m.inferences_per_request * compute_x
+        kind = instances.setdefault(instance_type(run, price), {"before": 0, "after": 0})
         sides = {}
         for side in ("before", "after"):
             cap = getattr(run, side).capacity(case)
-            f = in_currency(price_fleet(daily * ipr, profile(m.profile), cap, p, policy), rate, ipr)
+            f = price_fleet(daily * ipr, profile(m.profile), cap, p, policy)
+            usd_day = f["usd_per_day"]
+            if p.capital_usd_per_hour:  # owned: capital by the year each card was bought, not this year's price
+                history = [price_fleet(m.daily_requests * traffic[s] * m.inferences_per_request * compute[s],
+                                       profile(m.profile), cap, p, policy)["peak_instances"] for s in range(t + 1)]
+                usd_day += owned_capital_per_day(history, p, price_x) - 24 * p.capital_usd_per_hour * f["peak_instances"]
+            k = rate.units_per_usd
+            kind[side] += f["peak_instances"]
             sides[side] = {"instances": f["peak_instances"], "instance_hours_per_day": f["instance_hours_per_day"],
-                           "opex": f["cost_per_year"], "fleet_per_1m": f["fleet_per_1m"],
-                           "fleet_per_request": f["fleet_per_request"], "capacity": cap}
-        per_model.append({"model": m.name, "daily_requests": daily, "inferences_per_request": ipr, **sides})
+                           "opex": usd_day * 365 * k, "fleet_per_1m": usd_day / (daily * ipr) * 1e6 * k,
+                           "fleet_per_request": usd_day / daily * k, "capacity": cap}
+        per_model.append({"model": m.name, "instance_type": instance_type(run, price), "daily_requests": daily,
+                          "inferences_per_request": ipr, **sides})
     opex_before = sum(x["before"]["opex"] for x in per_model)
     opex_after = sum(x["after"]["opex"] for x in per_model)
-    revenue = spec.revenue_per_request * requests if spec.revenue_per_request else spec.revenue_per_year * traffic_x
+    revenue = (revenue_usd * requests if spec.revenue_per_request else revenue_usd * traffic_x) * rate.units_per_usd
     other = spec.other_cost_share * revenue
     gm_before = (revenue - other - opex_before) / revenue
     gm_after = (revenue - other - opex_after) / revenue
     return {"fiscal_year": spec.fiscal_year + t, "case": case, "traffic_multiple": traffic_x,
-            "compute_multiple": compute_x, "price_multiple": price_x, "requests": requests,
-            "instances_before": sum(x["before"]["instances"] for x in per_model),
-            "instances_after": sum(x["after"]["instances"] for x in per_model),
+            "compute_multiple": compute_x, "price_multiple": price_x[t], "requests": requests,
+            "instances": instances,
             "opex_before": opex_before, "opex_after": opex_after, "savings": opex_before - opex_after,
             "revenue": revenue, "other_cost_of_revenue": other,
             "opex_share_before": opex_before / revenue, "opex_share_after": opex_after / revenue,
@@ -149,23 +184,33 @@ def build(spec: ProspectusSpec, params_file: str = "", root: str | Path | None =
     root = Path(root) if root else None
     shown, spec = spec, resolved(spec, root)
     rate = pick_rate(spec.currency, spec.rate_table or None, spec.rate)
+    others = rates_with(spec.rate_table or None, spec.rate)
+    given = [spec.revenue_currency] + [m.price_currency for m in spec.models if m.price_per_hour]
+    converted = {r.currency: r for r in (rate_for(c, rate, others) for c in given if c.strip().upper() != "USD")
+                 if r.currency != rate.currency}  # amounts given in another currency than the prospectus's
+    revenue_usd = to_usd(spec.revenue_per_request or spec.revenue_per_year, spec.revenue_currency, rate, others)
+    rate_words = rate.words() + "".join(f" Amounts given in {c} converted at 1 USD = {r.units_per_usd:g} {c}, dated "
+                                        f"{r.date}; source {r.source} ({r.status})." for c, r in converted.items())
     models, out_models = [], []
     for m in spec.models:
         run = served(m, spec, root)
-        price = model_price(m, run, spec, rate)
+        price = model_price(m, run, spec, rate, others)
         models.append((m, run, price))
         out_models.append({"name": m.name, "run": run.to_dict(), "price": price.to_dict(),
                            "daily_requests": m.daily_requests, "inferences_per_request": m.inferences_per_request,
                            "today": today(m, run, price, spec, rate),
                            "trace": {"capacity_before": run.before.source, "capacity_after": run.after.source,
+                                     "high_before": run.before.high_source, "high_after": run.after.high_source,
                                      "price": f"{price.price_id} ({price.mode}): {price.how}; {price.source}, "
                                               f"as of {price.as_of}, confidence {price.confidence}",
-                                     "rate": rate.words()}})
-    years = [year_row(spec, models, rate, t, case) for case in CASES for t in range(spec.years)]
+                                     "rate": rate_words}})
+    years = [year_row(spec, models, rate, t, case, revenue_usd) for case in CASES for t in range(spec.years)]
     base = [y for y in years if y["case"] == "base"]
     first = base[0]
     return {"prospectus_format": PROSPECTUS_FORMAT, "title": spec.title, "currency": spec.currency.upper(),
-            "rate": rate.to_dict(), "rate_words": rate.words(), "params_file": params_file,
+            "rate": rate.to_dict(), "rate_words": rate_words, "params_file": params_file,
+            "converted_rates": {c: r.to_dict() for c, r in converted.items()},
+            "revenue_currency": spec.revenue_currency.upper(),
             "made": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "params": shown.model_dump(),
             "policy": spec.policy,
             "definitions": {

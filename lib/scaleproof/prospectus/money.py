@@ -4,6 +4,7 @@ and whether the figure was read there), conversion, and amounts formatted for a 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,6 +66,11 @@ def parse_rate(currency: str, value: str | float, date: str, source: str, status
     if not (math.isfinite(units) and units > 0) or not str(date).strip() or not str(source).strip():
         raise ParamsError(f"{where}: a rate needs a positive number, a date and a source (got {value!r}, "
                           f"{date!r}, {source!r})")
+    try:
+        dt.date.fromisoformat(str(date).strip())
+    except ValueError:
+        raise ParamsError(f"{where}: date {date!r} is not a calendar date written YYYY-MM-DD (e.g. 2026-12-07): a "
+                          "rate is dated by the day it was read") from None
     return Rate(currency.strip().upper(), units, str(date).strip(), source.strip(), status.strip())
 
 
@@ -74,33 +80,44 @@ def user_rate(spec: str) -> Rate:
         cur, rest = spec.split("=", 1)
         value, date = rest.split("@", 1)
     except ValueError:
-        raise ParamsError(f"rate {spec!r}: write it as CURRENCY=UNITS_PER_USD@DATE, e.g. CNY=7.18@2026-12-07") from None
+        raise ParamsError(f"rate {spec!r}: write it as CURRENCY=UNITS_PER_USD@DATE (the date YYYY-MM-DD), e.g. "
+                          "CNY=7.18@2026-12-07") from None
     return parse_rate(cur, value, date, "given by the user", "user override", where=f"rate {spec!r}")
+
+
+def rates_with(table: str | Path | None = None, override: str = "") -> dict[str, Rate]:
+    """The table's rates, the user's override (for its own currency) replacing that row."""
+    rates = load_rates(table)
+    if override:
+        rate = user_rate(override)
+        rates[rate.currency] = rate
+    return rates
 
 
 def pick_rate(currency: str, table: str | Path | None = None, override: str = "") -> Rate:
     currency = currency.strip().upper()
-    if override:
-        rate = user_rate(override)
-        if rate.currency != currency:
-            raise ParamsError(f"rate override {override!r} is for {rate.currency}, the prospectus is in {currency}")
-        return rate
-    rates = load_rates(table)
+    rates = rates_with(table, override)
     if currency not in rates:
         raise ParamsError(f"no exchange rate for {currency!r} in {table or rates_table_path()}; add a row or pass "
                           f"--rate {currency}=UNITS_PER_USD@DATE (have: {sorted(rates)})")
     return rates[currency]
 
 
-def to_usd(amount: float, currency: str, rate: Rate) -> float:
-    """An amount given in `currency` (USD or the prospectus's) in USD."""
+def to_usd(amount: float, currency: str, rate: Rate, others: dict[str, Rate] | None = None) -> float:
+    """An amount given in `currency` in USD: at `rate` (the prospectus's) or at the row of `others` (the rate
+    table, with any override) for its currency."""
+    return amount / (rate_for(currency, rate, others).units_per_usd if currency.strip().upper() != "USD" else 1.0)
+
+
+def rate_for(currency: str, rate: Rate, others: dict[str, Rate] | None = None) -> Rate:
+    """The rate an amount in `currency` (not USD) converts at."""
     currency = currency.strip().upper()
-    if currency == "USD":
-        return amount
-    if currency != rate.currency:
-        raise ParamsError(f"an amount in {currency} cannot be converted with the {rate.currency} rate; give it in "
-                          f"USD or in {rate.currency}")
-    return amount / rate.units_per_usd
+    if currency == rate.currency:
+        return rate
+    if currency in (others or {}):
+        return others[currency]
+    raise ParamsError(f"an amount in {currency} cannot be converted: there is no {currency} row in the rate table; "
+                      f"give it in USD or {rate.currency}, or add a dated {currency} row")
 
 
 def sig(amount: float, figures: int = 2) -> str:

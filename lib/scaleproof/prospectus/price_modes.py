@@ -35,6 +35,8 @@ class HourlyPrice:
     as_of: str
     confidence: str
     page: str
+    capital_usd_per_hour: float = 0.0  # owned: the purchase amortized, part of `held`; kept by hardware once bought
+    amortization_years: float = 0.0  # owned: after these years a card is bought again, at that year's price
 
     @property
     def usd_per_hour(self) -> float:
@@ -43,7 +45,17 @@ class HourlyPrice:
     def scaled(self, factor: float, why: str) -> HourlyPrice:
         return HourlyPrice(**{**asdict(self), "held_usd_per_hour": self.held_usd_per_hour * factor,
                               "running_usd_per_hour": self.running_usd_per_hour * factor,
+                              "capital_usd_per_hour": self.capital_usd_per_hour * factor,
                               "how": f"{self.how}; × {factor:g} ({why})"})
+
+    def repriced(self, factor: float, why: str) -> HourlyPrice:
+        """Running costs (and held costs other than owned capital) × `factor`; the capital of cards already
+        bought is not repriced (the caller prices new purchases at their year's price)."""
+        other_held = self.held_usd_per_hour - self.capital_usd_per_hour
+        return HourlyPrice(**{**asdict(self), "held_usd_per_hour": self.capital_usd_per_hour + other_held * factor,
+                              "running_usd_per_hour": self.running_usd_per_hour * factor,
+                              "how": f"{self.how}; running costs × {factor:g} ({why})"
+                                     + ("; capital as bought" if self.capital_usd_per_hour else "")})
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "usd_per_hour": self.usd_per_hour}
@@ -113,9 +125,11 @@ def hourly_price(row: PriceRow, mode: str, modes: list[dict[str, str]], page: st
     hosting = number(m, "hosting_usd_per_year", where)
     if years <= 0:
         raise ParamsError(f"{where}: amortization_years must be positive")
-    held = purchase / years / HOURS_PER_YEAR + hosting / HOURS_PER_YEAR
+    capital = purchase / years / HOURS_PER_YEAR
+    held = capital + hosting / HOURS_PER_YEAR
     running = kw * pue * tariff
-    return HourlyPrice(**base, held_usd_per_hour=held, running_usd_per_hour=running,
+    return HourlyPrice(**base, held_usd_per_hour=held, running_usd_per_hour=running, capital_usd_per_hour=capital,
+                       amortization_years=years,
                        how=f"{purchase:,.0f} USD / {years:g} y + hosting {hosting:,.0f} USD/y (held: {held:.4f} USD/h); "
                            f"power {kw:g} kW × PUE {pue:g} × {tariff:g} USD/kWh (running: {running:.4f} USD/h)", **words)
 

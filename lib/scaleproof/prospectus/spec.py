@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ParamsError
 
 Mode = Literal["on-demand", "reserved-1y", "reserved-3y", "spot", "owned"]
+RefusingFlag = Literal["repeats_disagree", "server_below_offline"]
 
 
 class StatedCapacity(BaseModel):
@@ -39,7 +40,10 @@ class ServedModel(BaseModel):
     price_mode: Mode = Field("on-demand", description="how an accelerator-hour is paid for")
     price_per_hour: float = Field(0.0, ge=0, description="override: price per accelerator-hour in price_currency "
                                   "(0: the table's row in price_mode)")
-    price_currency: str = Field("USD", description="currency of price_per_hour (USD or the prospectus currency)")
+    price_currency: str = Field("USD", description="currency of price_per_hour (USD or a row of rate_table)")
+    accept_flags: list[RefusingFlag] = Field(default_factory=list, description="price an engine of the run even "
+                                             "though its benchmark flagged it so (its capacity is in doubt); the "
+                                             "prospectus then says so beside the figure")
 
     @model_validator(mode="after")
     def one_source(self) -> ServedModel:
@@ -77,12 +81,30 @@ class ProspectusSpec(BaseModel):
     compute_growth: float = Field(0.0, gt=-1, description="growth per year of the compute one request needs "
                                   "(larger models): capacity per request shrinks by it")
     price_change: float = Field(-0.1, gt=-1, description="change per year of the hourly price (-0.1: 10% cheaper)")
-    revenue_per_request: float = Field(0.0, ge=0, description="revenue per request, in the currency (or 0)")
-    revenue_per_year: float = Field(0.0, ge=0, description="revenue of the first year, in the currency; grows with "
-                                    "traffic (used when revenue_per_request is 0)")
-    other_cost_share: float = Field(0.0, ge=0, lt=1, description="other cost of revenue as a share of revenue")
+    revenue_per_request: float = Field(0.0, ge=0, description="revenue per request, in revenue_currency (or 0)")
+    revenue_per_year: float = Field(0.0, ge=0, description="revenue of the first year, in revenue_currency; grows "
+                                    "with traffic (used when revenue_per_request is 0)")
+    revenue_currency: str = Field(description="currency the revenue is given in (USD or a row of rate_table): "
+                                  "converted like every other amount, so --currency never changes what it means")
+    other_cost_share: float = Field(0.0, ge=0, lt=1, description="other cost of revenue as a share of revenue "
+                                    "(a share, so it needs no currency)")
     bands: Bands = Field(default_factory=Bands, description="traffic multiples of the low and high cases")
     models: list[ServedModel] = Field(min_length=1, description="the served models, each with its own traffic")
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def rate_written(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("empty; write the rate as CURRENCY=UNITS_PER_USD@YYYY-MM-DD (e.g. --set "
+                             "rate=CNY=7.18@2026-12-07), or leave it out to use rate_table's")
+        if isinstance(value, str) and value.strip():
+            from .money import user_rate
+
+            try:
+                user_rate(value)
+            except ParamsError as e:
+                raise ValueError(str(e)) from None
+        return value
 
     @model_validator(mode="after")
     def revenue_given(self) -> ProspectusSpec:
@@ -108,7 +130,9 @@ def spec_from(raw: dict, where: str = "params") -> ProspectusSpec:
     try:
         return ProspectusSpec.model_validate(raw)
     except ValidationError as e:
-        lines = [f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in e.errors()]
+        lines = [f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg'].removeprefix('Value error, ')}"
+                 + (" (got an empty value)" if err.get("input", "") is None and err["type"].endswith("_type") else "")
+                 for err in e.errors()]
         raise ParamsError(f"{where}: " + "; ".join(lines) + " (see params/prospectus-example.yaml)") from None
 
 

@@ -13,13 +13,13 @@ from typing import Any
 from ..errors import ParamsError
 from ..provenance import atomic_write_bytes
 
-YEAR_COLUMNS = ("fiscal_year", "case", "traffic_multiple", "requests", "instances_before", "instances_after",
-                "opex_before", "opex_after", "savings", "revenue", "other_cost_of_revenue", "opex_share_before",
+YEAR_COLUMNS = ("fiscal_year", "case", "traffic_multiple", "requests", "opex_before", "opex_after", "savings", "revenue", "other_cost_of_revenue", "opex_share_before",
                 "opex_share_after", "gross_margin_before", "gross_margin_after", "margin_contribution_pp")
 MODEL_COLUMNS = ("model", "policy", "side", "engine", "capacity_per_instance", "memory_gb", "peak_instances",
                  "instance_hours_per_day", "cost_per_year", "fleet_per_1m", "floor_per_1m", "fleet_per_request",
-                 "floor_per_request", "mean_utilization", "capacity_source", "price_row", "price_mode", "price_source")
-YEAR_MODEL_COLUMNS = ("fiscal_year", "case", "model", "daily_requests", "inferences_per_request", "instances_before",
+                 "floor_per_request", "mean_utilization", "capacity_source", "price_row", "price_mode", "price_source",
+                 "benchmark_flags", "accepted_flags")
+YEAR_MODEL_COLUMNS = ("fiscal_year", "case", "model", "instance_type", "daily_requests", "inferences_per_request", "instances_before",
                       "instances_after", "opex_before", "opex_after", "fleet_per_1m_before", "fleet_per_1m_after")
 
 
@@ -28,7 +28,7 @@ def tables(result: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], list[list
     cur = result["currency"]
     inputs = [[k, json.dumps(v) if isinstance(v, dict | list) else v] for k, v in result["params"].items()
               if k != "models"]
-    inputs += [[f"models[{m['name']}].{k}", json.dumps(v) if isinstance(v, dict) else v]
+    inputs += [[f"models[{m['name']}].{k}", json.dumps(v) if isinstance(v, dict | list) else v]
                for m in result["params"]["models"] for k, v in m.items()]
     inputs += [["exchange rate", f"1 USD = {result['rate']['units_per_usd']:g} {cur}"],
                ["rate date", result["rate"]["date"]], ["rate source", result["rate"]["source"]],
@@ -46,9 +46,15 @@ def tables(result: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], list[list
                                   f["peak_instances"], f["instance_hours_per_day"], f["cost_per_year"],
                                   f["fleet_per_1m"], f["floor_per_1m"], f["fleet_per_request"], f["floor_per_request"],
                                   f["mean_utilization"], eng["source"], m["price"]["price_id"], m["price"]["mode"],
-                                  m["price"]["source"]])
-    years = [[y[c] for c in YEAR_COLUMNS] for y in result["years"]]
-    by_model = [[y["fiscal_year"], y["case"], x["model"], x["daily_requests"], x["inferences_per_request"],
+                                  m["price"]["source"], "; ".join(f"{x['rule']}: {x['detail']}" for x in eng["flags"]),
+                                  ", ".join(eng["accepted_flags"])])
+    kinds = list(dict.fromkeys(k for y in result["years"] for k in y["instances"]))  # instances per machine type
+    year_columns = (*YEAR_COLUMNS[:4], *(f"instances_{side} {k}" for k in kinds for side in ("before", "after")),
+                    *YEAR_COLUMNS[4:])
+    years = [[*(y[c] for c in YEAR_COLUMNS[:4]), *(y["instances"].get(k, {}).get(side, 0) for k in kinds
+                                                  for side in ("before", "after")), *(y[c] for c in YEAR_COLUMNS[4:])]
+             for y in result["years"]]
+    by_model = [[y["fiscal_year"], y["case"], x["model"], x["instance_type"], x["daily_requests"], x["inferences_per_request"],
                  x["before"]["instances"], x["after"]["instances"], x["before"]["opex"], x["after"]["opex"],
                  x["before"]["fleet_per_1m"], x["after"]["fleet_per_1m"]] for y in result["years"] for x in y["models"]]
     hours = [[m["name"], pol, side, *f["instances_by_hour"]] for m in result["models"]
@@ -58,7 +64,7 @@ def tables(result: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], list[list
             "Prices": (("model", "price_row", "mode", "usd_per_instance_hour", f"{cur}_per_instance_hour", "how",
                         "source", "as_of", "confidence", "page"), prices),
             "Models": (MODEL_COLUMNS, per_model),
-            "Years": (YEAR_COLUMNS, years),
+            "Years": (year_columns, years),
             "Years by model": (YEAR_MODEL_COLUMNS, by_model),
             "Day by hour": (("model", "policy", "side", *(f"h{h:02d}" for h in range(24))), hours)}
 
@@ -98,5 +104,6 @@ def write_csvs(result: dict[str, Any], folder: Path) -> list[Path]:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(columns)
         w.writerows(rows)
+        w.writerow([f"# Amounts in {result['currency']}. {result['rate_words']}"])  # the rate under every table
         out.append(atomic_write_bytes(folder / csv_name(name), buf.getvalue().encode("utf-8")))
     return out
