@@ -23,11 +23,10 @@ def lowp_run(tmp_path_factory):
         pytest.skip("needs a CUDA GPU")
     params = Params(run_dir=str(tmp_path_factory.mktemp("lowp")), model="scaleproof.examples.sentence_encoder:build_small",
                     inputs=ENCODER_INPUTS, outputs=["embedding"], dims={"seq": 64}, metric="cosine",
-                    precisions=["fp16", "int8", "fp8", "int8-weight-only"], torch_modes=["compile"], max_batch=32,
-                    batch_sizes=[1, 8], batcher_max_batch=16, calib_samples=32, val_samples=64, sensitivity=False,
-                    quant_scope="matmul")
+                    precisions=["int8", "fp8", "int8-weight-only"], torch_modes=["compile"], backend="torch", max_batch=8,
+                    batch_sizes=[1, 8], batcher_max_batch=8, calib_samples=32, val_samples=64, sensitivity=False)
     export.run(params)
-    calibrate.run(params)
+    calibrate.run(params)  # backend=torch: no ONNX INT8 model, torchao builds INT8
     build.run(params)
     validate.run(params)
     return params
@@ -73,10 +72,10 @@ def test_buckets_replay_the_engine_against_fp32(lowp_run, name):
     engine = build.load_engine(lowp_run.run_path, entry(lowp_run, name))
     fp32 = build.load_engine(lowp_run.run_path, entry(lowp_run, "torch-fp32"))
     rng = np.random.default_rng(5)
-    x = {"input_ids": rng.integers(3, 1000, (32, 64)), "attention_mask": np.ones((32, 64), np.int64)}
+    x = {"input_ids": rng.integers(3, 1000, (8, 64)), "attention_mask": np.ones((8, 64), np.int64)}
     info = engine.info()
-    assert info["graph_buckets"] == [1, 2, 4, 8, 16, 32] and info["quantized_layers"] == 12
-    for n in (1, 3, 17, 32):  # 3 and 17 replay padded in the 4 and 32 buckets
+    assert info["graph_buckets"] == [1, 2, 4, 8] and info["quantized_layers"] == 12
+    for n in (1, 3, 5, 8):  # 3 and 5 replay padded in the 4 and 8 buckets
         got = engine.infer({k: v[:n] for k, v in x.items()})[0]
         ref = fp32.infer({k: v[:n] for k, v in x.items()})[0]
         cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
