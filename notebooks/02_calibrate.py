@@ -37,6 +37,7 @@ image_mean: list = [0.485, 0.456, 0.406]  # per-channel mean of image-folder pre
 image_std: list = [0.229, 0.224, 0.225]  # per-channel std of image-folder preprocessing
 seed: int = 0  # seed for data selection and synthetic inputs
 threads: int = 0  # CPU threads for inference (0: all usable cores)
+backend: str = "auto"  # auto, onnxruntime, torch or tensorrt
 precisions: list = ['fp32', 'int8']  # precisions to build (fp32, fp16, bf16, int8; on a CUDA GPU through torchao also fp8 and int8-weight-only)
 calib_method: str = "minmax"  # minmax, entropy or percentile
 calib_percentile: float = 99.999  # percentile of activations the percentile method keeps
