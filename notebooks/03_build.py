@@ -83,3 +83,12 @@ if result.skipped:
 
 # %%
 view.tensorrt_table(result)
+
+# %% [markdown]
+# ## torchao: what INT8 and FP8 quantized, and their share of the work
+#
+# torchao quantizes Linear layers; convolutions and attention's own matrix products stay bfloat16, so the share
+# of FLOPs in low precision bounds what the precision can gain.
+
+# %%
+view.low_precision_table(result)
