@@ -42,6 +42,7 @@ torch_modes: list = ['eager', 'cuda_graph']  # PyTorch CUDA engines to build: ea
 compile_mode: str = "default"  # torch.compile mode (max-autotune takes minutes per shape)
 compile_freezing: bool = False  # torch.compile with Inductor freezing: weights become constants, so batch norms fold into convolutions (faster kernels, a longer first compile)
 compile_cache_dir: str = ""  # folder of torch.compile caches per GPU type, torch version, model and mode (empty: ~/.cache/scaleproof/compile)
+onnx_gpu: bool = False  # also build ONNX Runtime CUDA engines of the exported model (fp32, fp16 in precisions) beside the others; needs onnxruntime-gpu (the gpu extra)
 lowp_keep_layers: list = []  # Linear layers (module names, as build.json lists them) the torchao engines (int8, fp8, int8-weight-only) leave in bfloat16
 batcher_max_batch: int = 32  # largest batch the dynamic batcher forms
 trt_workspace_mb: int = 4096  # TensorRT builder workspace limit in MiB

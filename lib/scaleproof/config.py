@@ -158,6 +158,8 @@ class Params(BaseModel):
                                        strict=False)
     compile_freezing: bool = _field(False, "torch.compile with Inductor freezing: weights become constants, so "
                                           "batch norms fold into convolutions (faster kernels, a longer first compile)")
+    onnx_gpu: bool = _field(False, "also build ONNX Runtime CUDA engines of the exported model (fp32, fp16 in "
+                                   "precisions) beside the others; needs onnxruntime-gpu (the gpu extra)")
     lowp_keep_layers: list[str] = _field([], "Linear layers (module names, as build.json lists them) the torchao "
                                               "engines (int8, fp8, int8-weight-only) leave in bfloat16")
     compile_cache_dir: str = _field("", "folder of torch.compile caches per GPU type, torch version, model and mode "
