@@ -144,8 +144,9 @@ class TorchEngine(Engine):
         self._info["load_seconds"] = round(time.perf_counter() - t0, 3)
 
     def _no_grad(self):
-        """Inference mode, except for torchao's tensors: compiled under inference mode, views of its FP8 weights
-        reach an operator it does not implement (aten.as_strided); no_grad does what is needed here."""
+        """Inference mode, except for torchao's tensors: compiled under inference mode, the FP8 engine stopped at
+        aten.as_strided, which torchao's Float8Tensor does not implement (one H100, 2026-12-07); no_grad, which
+        creates no inference tensors, is used for them instead (not yet seen on a GPU to clear that error)."""
         import torch
 
         return torch.no_grad() if self.precision in low_precision.LOW_PRECISIONS else torch.inference_mode()
