@@ -34,7 +34,7 @@ image_mean: list = [0.485, 0.456, 0.406]  # per-channel mean of image-folder pre
 image_std: list = [0.229, 0.224, 0.225]  # per-channel std of image-folder preprocessing
 threads: int = 0  # CPU threads for inference (0: all usable cores)
 backend: str = "auto"  # auto, onnxruntime, torch or tensorrt
-precisions: list = ['fp32', 'int8']  # precisions to build (fp32, fp16, bf16, int8)
+precisions: list = ['fp32', 'int8']  # precisions to build (fp32, fp16, bf16, int8; on a CUDA GPU through torchao also fp8 and int8-weight-only)
 max_batch: int = 64  # largest batch an engine must accept
 batch_sizes: list = [1, 8, 32]  # batch sizes to time
 static_batch: int = 1  # batch of the static comparison: fixed size, no queue window
@@ -42,6 +42,8 @@ torch_modes: list = ['eager', 'cuda_graph']  # PyTorch CUDA engines to build: ea
 compile_mode: str = "default"  # torch.compile mode (max-autotune takes minutes per shape)
 compile_freezing: bool = False  # torch.compile with Inductor freezing: weights become constants, so batch norms fold into convolutions (faster kernels, a longer first compile)
 compile_cache_dir: str = ""  # folder of torch.compile caches per GPU type, torch version, model and mode (empty: ~/.cache/scaleproof/compile)
+onnx_gpu: bool = False  # also build ONNX Runtime CUDA engines of the exported model (fp32, fp16 in precisions) beside the others; needs onnxruntime-gpu (the gpu extra)
+lowp_keep_layers: list = []  # Linear layers (module names, as build.json lists them) the torchao engines (int8, fp8, int8-weight-only) leave in bfloat16
 batcher_max_batch: int = 32  # largest batch the dynamic batcher forms
 trt_workspace_mb: int = 4096  # TensorRT builder workspace limit in MiB
 trt_min_batch: int = 1  # smallest batch of the TensorRT optimization profile
@@ -82,3 +84,12 @@ if result.skipped:
 
 # %%
 view.tensorrt_table(result)
+
+# %% [markdown]
+# ## torchao: what INT8 and FP8 quantized, and their share of the work
+#
+# torchao quantizes Linear layers; convolutions and attention's own matrix products stay bfloat16, so the share
+# of FLOPs in low precision bounds what the precision can gain.
+
+# %%
+view.low_precision_table(result)

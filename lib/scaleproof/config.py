@@ -92,6 +92,8 @@ class Precision(StrEnum):
     fp16 = "fp16"
     bf16 = "bf16"
     int8 = "int8"
+    fp8 = "fp8"  # torch on a GPU of compute capability 8.9 or more, through torchao
+    int8_weight_only = "int8-weight-only"  # torch on a CUDA GPU, through torchao: INT8 weights, 16-bit activations
 
 
 def _field(default: Any, help: str, **kw: Any) -> Any:
@@ -159,7 +161,7 @@ class Params(BaseModel):
     # 03_build
     backend: Backend = _field(Backend.auto, "auto, onnxruntime, torch or tensorrt", strict=False)
     precisions: list[Annotated[Precision, Field(strict=False)]] = _field(
-        [Precision.fp32, Precision.int8], "precisions to build (fp32, fp16, bf16, int8)"
+        [Precision.fp32, Precision.int8], "precisions to build (fp32, fp16, bf16, int8; on a CUDA GPU through torchao also fp8 and int8-weight-only)"
     )
     max_batch: int = _field(64, "largest batch an engine must accept", gt=0)
     torch_modes: list[Annotated[TorchMode, Field(strict=False)]] = _field(
@@ -168,6 +170,10 @@ class Params(BaseModel):
                                        strict=False)
     compile_freezing: bool = _field(False, "torch.compile with Inductor freezing: weights become constants, so "
                                           "batch norms fold into convolutions (faster kernels, a longer first compile)")
+    onnx_gpu: bool = _field(False, "also build ONNX Runtime CUDA engines of the exported model (fp32, fp16 in "
+                                   "precisions) beside the others; needs onnxruntime-gpu (the gpu extra)")
+    lowp_keep_layers: list[str] = _field([], "Linear layers (module names, as build.json lists them) the torchao "
+                                              "engines (int8, fp8, int8-weight-only) leave in bfloat16")
     compile_cache_dir: str = _field("", "folder of torch.compile caches per GPU type, torch version, model and mode "
                                         "(empty: ~/.cache/scaleproof/compile)")
     trt_workspace_mb: int = _field(4096, "TensorRT builder workspace limit in MiB", gt=0)
@@ -266,7 +272,7 @@ class Params(BaseModel):
         if any(d < 0 for d in self.sweep_queue_delay_ms):
             raise ValueError(f"sweep_queue_delay_ms {self.sweep_queue_delay_ms} must not be negative")
         if not self.precisions:
-            raise ValueError("precisions must name at least one of fp32, fp16, bf16, int8")
+            raise ValueError("precisions must name at least one of fp32, fp16, bf16, int8, fp8, int8-weight-only")
         if any(d <= 0 for d in self.input_shape):
             raise ValueError(f"input_shape must be positive, got {self.input_shape}")
         if self.inputs and self.input_shape:

@@ -264,6 +264,9 @@ class BuiltEngine(Record):
     build_seconds: float
     size_bytes: int
     tensorrt: TrtBuild | None = Field(None, description="TensorRT engines only")
+    low_precision: dict[str, Any] | None = Field(
+        None, description="torchao's int8, fp8 and int8-weight-only engines: the Linear layers quantized, kept and left "
+                          "alone (with why), their share of one sample's FLOPs, the convolutions' share (not quantized)")
 
 
 class BuildResult(StageResult):
@@ -533,6 +536,10 @@ class PricedEngine(Record):
     p99_ms: float = Field(description="P99 latency of the confirmation run the capacity comes from")
     loadgen_log: str
     memory_mb: float | None = Field(description="peak GPU allocation where measured, else the process's peak RSS")
+    gpu_reserved_mb: float | None = Field(None, description="GPU memory the caching allocator held after the "
+                                                            "measurements (allocated and cached)")
+    gpu_weights_mb: float | None = Field(None, description="the engine's weights on the GPU (quantized tensors at "
+                                                           "their stored size)")
     top1_delta_pts: float | None = None
     top1_agreement: float | None = None
     accuracy: str = Field(description="the engine's accuracy against FP32, in words")

@@ -231,6 +231,15 @@ def test_without_int8_in_precisions_only_the_fp16_model_is_made(tmp_path):
     assert r["fp16"]["passed"]
 
 
+def test_backend_torch_makes_no_onnx_int8_model_torchao_builds_int8(tmp_path):
+    """backend=torch: INT8 is torchao's (built from the weights in 03_build), so no ONNX INT8 model is calibrated."""
+    params = Params(run_dir=str(tmp_path), precisions=["fp32", "int8"], backend="torch")
+    export.run(params)
+    r = calibrate.run(params)
+    assert r["int8_onnx"] is None and "backend=torch builds INT8 with torchao" in r["statement"]
+    assert not (tmp_path / "calibrate" / "cache").exists()
+
+
 def test_entropy_calibration_searches_a_threshold_instead_of_taking_the_range(tmp_path, digits_onnx):
     # with 128 histogram bins and 128 quantized bins (quantize_static's defaults) entropy == min-max
     q = quantizer_for(digits_onnx, tmp_path, tmp_path / "cache", n=128)

@@ -83,6 +83,23 @@ def test_the_tensorrt_table_reads_the_typed_build_records():
     assert table.loc["tensorrt-fp16", "typing"] == "weak" and table.loc["tensorrt-fp16"].isna().sum() == 6
 
 
+def test_the_low_precision_table_says_what_each_torchao_engine_quantized():
+    common = {"backend": "torch", "mode": "compile", "baseline": False, "sidecar": "engines/x/e.json",
+              "engine_sha256": "0" * 64, "source": "m", "source_sha256": "1" * 64, "build_seconds": 1.0,
+              "size_bytes": 1024}
+    lp = {"linear_layers": 1, "quantized_layers": [], "kept_layers": [], "left_alone": {"fc": "1 rows per sample"},
+          "quantized_flops_share": 0.0, "conv_flops_share": 0.9996, "statement": "53 convolution layers (99.96% ...)"}
+    built = results.BuildResult.model_validate({
+        "stage": "03_build", "device_slug": "h100", "backend_requested": "torch", "baseline": "torch-fp32",
+        "engines": [{**common, "name": "torch-int8-compile", "precision": "int8", "low_precision": lp},
+                    {**common, "name": "torch-fp16-compile", "precision": "fp16"}], "skipped": []})
+    table = build.low_precision_table(built)
+    assert list(table.index) == ["torch-int8-compile"]
+    assert table.loc["torch-int8-compile"].tolist()[:5] == [1, 0, 1, "0.0%", "100.0%"]
+    no_lp = results.BuildResult.model_validate({**built.model_dump(), "engines": [built.engines[1].model_dump()]})
+    assert "no torchao engine" in build.low_precision_table(no_lp).loc[0, "note"]
+
+
 def test_the_sweep_plot_leaves_out_a_run_loadgen_gave_no_qps_for():
     """A search run with a null QPS or P99 has no point: the plot draws the others (before, sorting by QPS raised)."""
     def run(qps, p99):

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from .base import BuildJob, Engine
 
-NAMES = ("onnxruntime", "tensorrt", "torch")
+NAMES = ("onnxruntime", "onnxruntime_cuda", "tensorrt", "torch")
 
 
 class Backend(Protocol):

@@ -1,5 +1,5 @@
 """PyTorch backend: eager FP32 is the baseline every engine is compared with; on CUDA also FP16/BF16
-channels-last, CUDA graphs per batch bucket and torch.compile.
+channels-last, CUDA graphs per batch bucket and torch.compile; with torchao, INT8 and FP8 engines (low_precision).
 
 The stored engine is the model's weights (safetensors) plus the recipe in its sidecar; the CUDA
 graphs and compiled kernels are made when the engine is loaded, for this process, and the time
@@ -20,8 +20,8 @@ from ..engine_store import Sidecar, check_engine, current_device, save_engine
 from ..errors import ArtifactError, ParamsError
 from ..io_spec import Feed, ModelIO
 from ..provenance import sha256_file
-from . import compile_cache
-from .base import BuildInputs, BuildJob, Engine, usable_threads
+from . import compile_cache, low_precision
+from .base import BuildInputs, BuildJob, Engine, EngineSkipped, usable_threads
 from .cuda_io import DeviceSamples, pinned_array
 
 NAME = "torch"
@@ -34,6 +34,18 @@ def version() -> str:
     import torch
 
     return torch.__version__
+
+
+def engine_dtype(precision: str) -> str:
+    """The torch dtype an engine of `precision` holds its weights and activations in (torchao's precisions: the
+    layers it leaves alone)."""
+    return DTYPES.get(precision, low_precision.BASE_DTYPE)
+
+
+def compiled_versions(sc: Sidecar) -> str:
+    """torch's version, and torchao's for its precisions: the compile cache's folder level under the GPU type."""
+    ao = sc.extra.get("low_precision", {}).get("torchao")
+    return version() + (f"-torchao-{ao}" if ao else "")
 
 
 def buckets(max_batch: int) -> list[int]:
@@ -75,7 +87,7 @@ class TorchEngine(Engine):
         self.io = ModelIO.model_validate(sc.input_profile["io"])
         self.mode = sc.extra.get("mode", "eager")
         self.device = "cuda" if sc.compute_capability else "cpu"
-        self._dtype = getattr(torch, DTYPES[sc.precision])
+        self._dtype = getattr(torch, engine_dtype(sc.precision))
         self._channels_last = bool(sc.extra.get("channels_last"))
         fmt = torch.channels_last if self._channels_last else torch.contiguous_format
         self._module = module.eval().to(self.device, self._dtype, memory_format=fmt)
@@ -85,9 +97,20 @@ class TorchEngine(Engine):
             self._info.update(tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32)
         fn = self._module
         cache_before = None
+        inductor_patch: dict[str, Any] = {}
+        if sc.precision in low_precision.LOW_PRECISIONS:
+            why = low_precision.refusal(sc.precision, sc.compute_capability, sc.device_name)
+            if why:
+                raise EngineSkipped(why)
+            lp = sc.extra.get("low_precision", {})
+            quantized = low_precision.quantize(self._module, sc.precision,
+                                               [*sc.extra.get("keep_layers", []), *lp.get("left_alone", {})])
+            inductor_patch = low_precision.INDUCTOR_PATCH.get(sc.precision, {})
+            self._info.update(quantized_layers=len(quantized), torchao=low_precision.torchao_version(),
+                              inductor_patch=inductor_patch)
         if self.mode == "compile":
             compile_mode = sc.extra.get("compile_mode", "default")
-            folder = compile_cache.cache_dir(sc.extra.get("compile_cache_dir"), sc.device_slug, version(),
+            folder = compile_cache.cache_dir(sc.extra.get("compile_cache_dir"), sc.device_slug, compiled_versions(sc),
                                              compile_recipe(sc))
             compile_cache.use(folder)  # before the first compile in this process: Inductor and Triton read it then
             cache_before = compile_cache.counts()
@@ -107,7 +130,7 @@ class TorchEngine(Engine):
             t_capture = time.perf_counter()
             graphs_before = counters["stats"]["unique_graphs"]
             # Inductor reads freezing when the warm-up compiles; patched, not set, so it does not outlive this load
-            with inductor_config.patch(freezing=bool(sc.extra.get("compile_freezing"))):
+            with inductor_config.patch(freezing=bool(sc.extra.get("compile_freezing")), **inductor_patch):
                 self._capture()
             self._info["graph_buckets"] = self._sizes
             self._allocate_host_outputs()
@@ -119,6 +142,14 @@ class TorchEngine(Engine):
                     outcome=compile_cache.outcome(cache_before, after), compile_and_capture_seconds=round(
                         time.perf_counter() - t_capture, 3), **{k: after[k] - cache_before[k] for k in after})
         self._info["load_seconds"] = round(time.perf_counter() - t0, 3)
+
+    def _no_grad(self):
+        """Inference mode, except for torchao's tensors: compiled under inference mode, the FP8 engine stopped at
+        aten.as_strided, which torchao's Float8Tensor does not implement (one H100, 2026-12-07); no_grad, which
+        creates no inference tensors, is used for them instead (not yet seen on a GPU to clear that error)."""
+        import torch
+
+        return torch.no_grad() if self.precision in low_precision.LOW_PRECISIONS else torch.inference_mode()
 
     def _to_engine(self, name: str, t):
         """An input tensor in the engine's dtype (float inputs only: token ids stay integers) and layout."""
@@ -137,7 +168,7 @@ class TorchEngine(Engine):
 
         shapes = self.io.sample_shapes()
         stream = torch.cuda.Stream()
-        with torch.inference_mode():
+        with self._no_grad():
             for b in capture_order(self._sizes):
                 static_in = [self._to_engine(i.name, torch.zeros((b, *shapes[i.name]), device="cuda",
                                                                   dtype=getattr(torch, i.dtype)))
@@ -183,9 +214,8 @@ class TorchEngine(Engine):
     def infer_indices(self, idx: np.ndarray) -> list[np.ndarray]:
         if self.device != "cuda":
             return super().infer_indices(idx)
-        import torch
 
-        with torch.inference_mode():
+        with self._no_grad():
             return self._run([self._dev_samples[i.name].gather(idx) for i in self.io.inputs], len(idx))
 
     @property
@@ -208,10 +238,9 @@ class TorchEngine(Engine):
         returned function waits for this batch's copy. Two sets of host buffers, used in turn (`inflight`)."""
         if self.inflight == 1:
             return super().launch_indices(idx)
-        import torch
 
         n = len(idx)
-        with torch.inference_mode():
+        with self._no_grad():
             graph, static_in, static_out = self._graphs[bucket_for(n, self._sizes)]
             for dst, i in zip(static_in, self.io.inputs, strict=True):
                 dst[:n].copy_(self._dev_samples[i.name].gather(idx))
@@ -230,7 +259,7 @@ class TorchEngine(Engine):
     def infer(self, x: Feed) -> list[np.ndarray]:
         import torch
 
-        with torch.inference_mode():
+        with self._no_grad():
             src = [torch.from_numpy(np.asarray(x[i.name])) for i in self.io.inputs]
             n = len(src[0])
             if self._graphs:
@@ -247,7 +276,9 @@ class TorchEngine(Engine):
         import torch
 
         out: dict[str, Any] = {"gpu_peak_allocated_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
-                               "gpu_reserved_mb": round(torch.cuda.memory_reserved() / 2**20, 1)}
+                               "gpu_allocated_mb": round(torch.cuda.memory_allocated() / 2**20, 1),
+                               "gpu_reserved_mb": round(torch.cuda.memory_reserved() / 2**20, 1),
+                               "gpu_weights_mb": round(weight_bytes(self._module) / 2**20, 1)}
         out["nvml_process_used_mb"] = nvml_process_memory_mb()
         return out
 
@@ -256,6 +287,29 @@ class TorchEngine(Engine):
         self._host_out = []
         self._pinned.clear()
         self._dev_samples = None
+
+
+def weight_bytes(module) -> int:
+    """Bytes of the module's parameters and buffers as stored: a torchao tensor counts its quantized data and
+    scales (the tensors it is made of), not the size of the dtype it stands for."""
+    import torch
+
+    def size(t) -> int:
+        if type(t) is torch.Tensor or type(t) is torch.nn.Parameter:
+            return t.numel() * t.element_size()
+        if hasattr(t, "__tensor_flatten__"):
+            names, _ = t.__tensor_flatten__()
+            return sum(size(getattr(t, n)) for n in names)
+        return t.numel() * t.element_size()
+
+    seen: set[int] = set()
+    total = 0
+    for t in [*module.parameters(), *module.buffers()]:
+        data = t.data if isinstance(t, torch.nn.Parameter) and type(t.data) is not torch.Tensor else t
+        if id(data) not in seen:
+            seen.add(id(data))
+            total += size(data)
+    return total
 
 
 def nvml_process_memory_mb() -> float | None:
@@ -286,36 +340,51 @@ def compile_recipe(sc: Sidecar) -> dict[str, Any]:
             # cache's key does not see: a cache compiled in ascending order must not be read for this one
             "capture_order": capture_order(buckets(sc.input_profile["max_batch"])),
             # only when on: freezing off adds nothing to the key
-            **({"compile_freezing": True} if sc.extra.get("compile_freezing") else {})}
+            **({"compile_freezing": True} if sc.extra.get("compile_freezing") else {}),
+            # torchao's precisions: its version and the layers kept in 16 bits decide the quantized graph
+            **({"torchao": sc.extra["low_precision"].get("torchao"), "keep_layers": sc.extra.get("keep_layers", [])}
+               if sc.precision in low_precision.LOW_PRECISIONS else {})}
 
 
 def supported(device: str) -> dict[str, set[str]]:
     """precision -> modes this backend builds on `device`."""
-    if device == "cuda":
-        return {p: {"eager", "cuda_graph", "compile"} for p in DTYPES}
+    if device == "cuda":  # torchao's precisions compile only: eager, its quantized tensors are slower than FP16
+        return {**{p: {"eager", "cuda_graph", "compile"} for p in DTYPES},
+                **{p: {"compile"} for p in low_precision.LOW_PRECISIONS}}
     return {"fp32": {"eager"}}
 
 
 def build_engine(job: BuildJob) -> Path:
     return build(job.inputs, job.precision, job.store, job.inputs.model_spec, mode=job.mode,
                  compile_mode=job.params.compile_mode.value, compile_cache_dir=job.params.compile_cache_dir,
-                 compile_freezing=job.params.compile_freezing)
+                 compile_freezing=job.params.compile_freezing, keep_layers=job.params.lowp_keep_layers)
 
 
 def build_record(sc: Sidecar) -> dict:
-    return {}  # build.json's common fields say it all
+    """torchao's precisions: which layers each quantized and their share of the FLOPs; else nothing (build.json's
+    common fields say it all)."""
+    return {"low_precision": sc.extra["low_precision"]} if "low_precision" in sc.extra else {}
 
 
 def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, mode: str = "eager",
-          compile_mode: str = "default", compile_cache_dir: str = "", compile_freezing: bool = False) -> Path:
-    """Store the model's weights as the engine, with the recipe (precision, mode) that loads it."""
+          compile_mode: str = "default", compile_cache_dir: str = "", compile_freezing: bool = False,
+          keep_layers: list[str] | tuple[str, ...] = ()) -> Path:
+    """Store the model's weights as the engine, with the recipe (precision, mode) that loads it; for torchao's
+    precisions, refused where this machine cannot run them (EngineSkipped, the build stage records why), and what
+    they quantize accounted for."""
     from safetensors.torch import save_file
 
     from ..zoo import load_model
 
     device = current_device()
     here = "cuda" if device["compute_capability"] else "cpu"
+    why = low_precision.refusal(precision, device["compute_capability"], device.get("device_name", ""))
+    if why:
+        raise EngineSkipped(why)
     if mode not in supported(here).get(precision, set()):
+        if precision in low_precision.LOW_PRECISIONS:
+            raise EngineSkipped(f"torch {precision} is built in compile mode only (torch_modes: [compile]); "
+                                f"{mode} is not")
         raise ParamsError(f"torch backend on {here} does not build {precision} {mode}")
     name = f"{NAME}-{precision}" + ("" if mode == "eager" else f"-{mode}")
     t0 = time.perf_counter()
@@ -327,6 +396,9 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, m
         extra = {"model_spec": inputs.model_spec, "mode": mode, "channels_last": here == "cuda" and precision != "fp32"}
         if mode == "compile":
             extra.update(compile_mode=compile_mode, compile_cache_dir=compile_cache_dir, compile_freezing=compile_freezing)
+        if precision in low_precision.LOW_PRECISIONS:
+            extra.update(keep_layers=list(keep_layers),
+                         low_precision=low_precision_record(bundle.module, io, precision, keep_layers, here))
         sc = Sidecar(
             name=name, backend=NAME, backend_version=version(), precision=precision, **device,
             input_profile=inputs.profile(),
@@ -334,6 +406,22 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, m
             build_seconds=round(time.perf_counter() - t0, 3), extra=extra,
         )
         return save_engine(store, sc, out)
+
+
+def low_precision_record(module, io: ModelIO, precision: str, keep_layers, device: str) -> dict[str, Any]:
+    """Quantize a copy of the model as the engine will be at load, on this device, and account for what it took:
+    the layers torchao quantized and their share of one sample's FLOPs (counted on the FP32 model)."""
+    import copy
+
+    import torch
+
+    example = tuple(torch.from_numpy(v) for v in io.synthetic(1, np.random.default_rng(0)).values())
+    flops = low_precision.layer_flops(module.eval(), example)  # FP32 on the host: counting needs no GPU
+    left = low_precision.left_alone(module, precision, flops["rows_per_sample"])
+    trial = copy.deepcopy(module).eval().to(device, getattr(torch, low_precision.BASE_DTYPE))
+    quantized = low_precision.quantize(trial, precision, [*keep_layers, *left])
+    del trial
+    return low_precision.account(flops, quantized, list(keep_layers), precision, left)
 
 
 def load(sidecar_path: Path, threads: int = 0, source_sha256: str | None = None) -> TorchEngine:
@@ -368,6 +456,9 @@ def torchscript(sidecar_path: Path, source_sha256: str, example: Feed, out: Path
     io = ModelIO.model_validate(sc.input_profile["io"])
     bundle = load_model(sc.extra["model_spec"], inputs=io.inputs, outputs=io.outputs, dims=io.dims)
     bundle.module.load_state_dict(load_file(str(path)))
+    if sc.precision not in DTYPES:
+        raise ParamsError(f"{sc.name}: Triton's PyTorch backend runs TorchScript, which cannot hold torchao's "
+                          f"{sc.precision} tensors; serve an fp16 or bf16 engine of this run instead")
     dtype = getattr(torch, DTYPES[sc.precision])
 
     class TorchScriptIO(torch.nn.Module):

@@ -18,9 +18,12 @@ import numpy as np
 SEQ = 64
 
 
-def config(small: bool = False):
+def config(small: bool = False, base: bool = False):
     from transformers import BertConfig
 
+    if base:  # BERT-base size: 12 layers, hidden 768, 12 heads, 3,072 intermediate
+        return BertConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                          intermediate_size=3072, max_position_embeddings=512)
     if small:  # for tests: the same architecture, a few thousand times less work
         return BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                           intermediate_size=64, max_position_embeddings=SEQ)
@@ -28,7 +31,7 @@ def config(small: bool = False):
                       intermediate_size=1536, max_position_embeddings=512)
 
 
-def _encoder(small: bool):
+def _encoder(small: bool, base: bool = False):
     import torch
     from torch import nn
     from transformers import BertModel
@@ -36,7 +39,7 @@ def _encoder(small: bool):
     class SentenceEncoder(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.bert = BertModel(config(small), add_pooling_layer=False)
+            self.bert = BertModel(config(small, base), add_pooling_layer=False)
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -50,6 +53,12 @@ def _encoder(small: bool):
 def build():
     """The MiniLM-sized encoder (a `package.module:factory` for `model:`)."""
     return _encoder(small=False)
+
+
+def build_base():
+    """A BERT-base-sized encoder (a `package.module:factory`): without a weights file the loader seeds its random
+    init (torch.manual_seed(0)), so every process builds the same weights; for params/bert-base-h100.yaml."""
+    return _encoder(small=False, base=True)
 
 
 def build_small():

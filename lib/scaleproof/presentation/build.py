@@ -24,3 +24,23 @@ def tensorrt_table(built: BuildResult) -> pd.DataFrame:
         return pd.DataFrame({"note": ["no TensorRT engine in this run (TensorRT is not installed on this machine "
                                       "or backend is not tensorrt/auto)"]})
     return pd.DataFrame(rows).set_index("engine")
+
+
+def low_precision_table(built: BuildResult) -> pd.DataFrame:
+    """Per torchao engine (int8, fp8, int8-weight-only): the Linear layers it quantized, those kept or left alone
+    in bfloat16, and the share of one sample's FLOPs that runs in the low precision (convolutions never do)."""
+    rows = []
+    for e in built.engines:
+        lp = e.low_precision
+        if not lp:
+            continue
+        rows.append({"engine": e.name, "Linear layers": lp["linear_layers"],
+                     "quantized": len(lp["quantized_layers"]),
+                     "kept + left alone": len(lp["kept_layers"]) + len(lp.get("left_alone", {})),
+                     "FLOPs in low precision": f"{lp['quantized_flops_share']:.1%}",
+                     "convolutions' FLOPs (bfloat16)": f"{lp['conv_flops_share']:.1%}",
+                     "statement": lp["statement"]})
+    if not rows:
+        return pd.DataFrame({"note": ["no torchao engine in this run (precisions int8, fp8 or int8-weight-only "
+                                      "with backend torch on a CUDA GPU build them)"]})
+    return pd.DataFrame(rows).set_index("engine")

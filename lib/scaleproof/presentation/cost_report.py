@@ -91,6 +91,8 @@ def engines_table(cost: CostReport) -> pd.DataFrame:
     rows = [{
         "engine": e.engine, "confirmed Server QPS": f"{e.qps:,.0f}",
         "P99 ms": f"{e.p99_ms:.3f}", "peak memory MB (GPU allocated, else RSS)": f"{e.memory_mb:,.0f}",
+        **({"GPU reserved MB": f"{e.gpu_reserved_mb:,.0f}", "GPU weights MB": f"{e.gpu_weights_mb:,.0f}"}
+           if e.gpu_reserved_mb is not None and e.gpu_weights_mb is not None else {}),
         "accuracy vs FP32": e.accuracy,
         "USD per 1M": f"{e.usd_per_1m:.4g}", "instances": f"{int(e.instances):,d}",
         "annual USD": f"{e.annual_usd:,.0f}",

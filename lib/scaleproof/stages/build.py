@@ -39,19 +39,25 @@ BASELINE = EngineSpec("torch", "fp32", "eager")  # every run measures PyTorch FP
 class Capabilities:
     cuda: bool
     tensorrt: bool
+    ort_cuda: bool = False  # ONNX Runtime with its CUDA provider (onnxruntime-gpu)
 
     @classmethod
     def detect(cls) -> Capabilities:
+        from ..backends import onnxruntime_cuda
+
         cuda = hardware.has_cuda()
-        return cls(cuda=cuda, tensorrt=cuda and importlib.util.find_spec("tensorrt") is not None)
+        return cls(cuda=cuda, tensorrt=cuda and importlib.util.find_spec("tensorrt") is not None,
+                   ort_cuda=cuda and onnxruntime_cuda.available())
 
 
 def plan_engines(backend: Backend, precisions: list[Precision], caps: Capabilities,
-                 torch_modes: list[TorchMode] = (TorchMode.eager,)) -> tuple[list[EngineSpec], list[dict[str, str]]]:
+                 torch_modes: list[TorchMode] = (TorchMode.eager,),
+                 onnx_gpu: bool = False) -> tuple[list[EngineSpec], list[dict[str, str]]]:
     """Which engines to build here, and why each asked-for one is skipped.
 
     `auto` picks the fastest backend the machine has: TensorRT on a GPU with TensorRT, PyTorch CUDA on
-    a GPU without it, ONNX Runtime on CPU. The PyTorch FP32 eager baseline is always built.
+    a GPU without it, ONNX Runtime on CPU. The PyTorch FP32 eager baseline is always built. `onnx_gpu` adds
+    ONNX Runtime CUDA engines of the exported model (FP32, FP16) beside them.
     """
     device = "cuda" if caps.cuda else "cpu"
     if backend is Backend.auto:
@@ -73,6 +79,16 @@ def plan_engines(backend: Backend, precisions: list[Precision], caps: Capabiliti
             else:
                 what = f"{p} {m}".strip()
                 skipped.append({"engine": spec.name, "reason": f"{chosen} on {device} does not build {what}"})
+    if onnx_gpu:
+        from ..backends import onnxruntime_cuda
+
+        why = None if caps.ort_cuda else onnxruntime_cuda.refusal(device)
+        for p in (p.value for p in precisions if p.value in ("fp32", "fp16")):
+            spec = EngineSpec(onnxruntime_cuda.NAME, p)
+            if why:
+                skipped.append({"engine": spec.name, "reason": why})
+            elif spec not in planned:
+                planned.append(spec)
     return planned, skipped
 
 
@@ -116,7 +132,7 @@ def run(params: Params) -> dict[str, Any]:
         threads=params.threads, weights=params.weights,
     )
     caps = Capabilities.detect()
-    planned, skipped = plan_engines(params.backend, params.precisions, caps, params.torch_modes)
+    planned, skipped = plan_engines(params.backend, params.precisions, caps, params.torch_modes, params.onnx_gpu)
     store = engine_store(run_dir)
     build_dir = paths.stage_dir(run_dir, "03_build")
     engines = []
@@ -152,7 +168,7 @@ def run(params: Params) -> dict[str, Any]:
         logger.info(f"built {sc.name} in {sc.build_seconds:.2f} s")
     result = {
         "device_slug": hardware.device_slug(),
-        "capabilities": {"cuda": caps.cuda, "tensorrt": caps.tensorrt},
+        "capabilities": {"cuda": caps.cuda, "tensorrt": caps.tensorrt, "onnxruntime_cuda": caps.ort_cuda},
         "backend_requested": params.backend.value,
         "baseline": BASELINE.name,
         "engines": engines,

@@ -149,7 +149,10 @@ def run(params: Params) -> dict[str, Any]:
             "gate": gate(params, judged.metric),
             "reference_degenerate": judged.degenerate,
         }
-        if Precision.int8 in params.precisions:
+        if Precision.int8 in params.precisions and params.backend is Backend.torch:
+            result.update(int8_onnx=None, statement="no ONNX INT8 model: backend=torch builds INT8 with torchao from "
+                                                    "the model's weights (03_build), and no engine reads one")
+        elif Precision.int8 in params.precisions:
             timing_x = feed_resize(val.x, TIMING_BATCH)
             result.update(int8_model(params, src, out_dir, calib, judged, timing_x))
             logger.info(result["statement"])

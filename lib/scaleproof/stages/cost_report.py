@@ -57,6 +57,7 @@ def run(params: Params) -> dict[str, Any]:
         priced.append({"engine": name, "backend": row.backend, "precision": row.precision,
                        "baseline": row.baseline, "batching": cap.batching, "p99_ms": cap.p99_ms,
                        "loadgen_log": cap.log_dir, "memory_mb": row.memory_mb(),
+                       "gpu_reserved_mb": row.memory.get("gpu_reserved_mb"), "gpu_weights_mb": row.memory.get("gpu_weights_mb"),
                        "top1_delta_pts": v.top1_delta_pts, "top1_agreement": v.top1_agreement,
                        "accuracy": describe_metric(v.model_dump()), "flags": flags, "remeasured": row.remeasured,
                        "bench_index": i, **price_engine(cap, instance_price, traffic, params, per_instance,

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import stages
+from ..backends.low_precision import LOW_PRECISIONS
 from ..config import Params
 from ..datasets import Split, select, splits_for
 from ..errors import ArtifactError, ParamsError
@@ -70,6 +71,10 @@ def run(params: Params) -> dict[str, Any]:
                 raise  # a bad parameter or a refused engine file is the run's problem, not one engine's
             except Exception as e:  # this engine could not run these inputs: it fails, the others go on
                 row = {"passed": False, "reason": f"{entry['name']} could not be run: {type(e).__name__}: {e}"}
+            if not row["passed"] and entry["precision"] in LOW_PRECISIONS:
+                row["sensitivity"] = (f"not searched for torchao's {entry['precision']}: no layers were found to keep; "
+                                      "keep the suspect Linear layers in bfloat16 with lowp_keep_layers (build.json's "
+                                      "low_precision lists them) and run 03_build again")
             rows.append({"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"], **row})
             logger.info(f"{entry['name']}: {rows[-1]['reason']}")
     result = {
