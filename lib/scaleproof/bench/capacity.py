@@ -137,7 +137,7 @@ def confirm_plan(rows: list[dict[str, Any]], tolerance: float, scope: str) -> di
             lead_low = spans[leader["engine"]][0]
             behind = 1 - span[1] / lead_low
             plan[r["engine"]] = None if behind <= tolerance else (
-                f"not confirmed: behind {leader['engine']} by {behind:.0%} (highest search peak {span[1]:,.0f} QPS, "
+                f"not confirmed: behind {leader['engine']} by {behind:.0%} (its search range tops at {span[1]:,.0f} QPS, "
                 f"{leader['engine']}'s lowest {lead_low:,.0f} QPS; confirm: all prices it)")
     return plan
 

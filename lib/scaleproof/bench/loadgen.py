@@ -207,25 +207,33 @@ def queries_needed(run: LoadgenRun, summary: str) -> int | None:
     return int(m.group(1)) + int(m.group(2)) if m else None
 
 
+MAX_RETRIES = 2  # queries over the bound raise what early stopping asks for: one more retry, then the run stands
+
+
 def run_server(engine, samples: Feed, cfg: LoadgenSettings, target_qps: float, log_dir: Path) -> LoadgenRun:
     """A Server run at `target_qps`. If the latency bound held but early stopping wanted more queries
-    than the minimum duration produced (low rates), run once more with as many queries as LoadGen
-    asked for, if that fits `retry_fits`; else the run stays INVALID, marked `latency_held` in `extra`
-    (the rate met the bound: a search must not look for the peak below it)."""
+    than the minimum duration produced (low rates), run again with as many queries as LoadGen asked
+    for, while that fits `retry_fits` (at most MAX_RETRIES times); else the run stays INVALID, marked
+    `latency_held` in `extra` (the rate met the bound: a search must not look for the peak below it)."""
     run = run_scenario(engine, samples, Scenario.server, cfg, log_dir, target_qps=target_qps)
     needed = queries_needed(run, (log_dir / "mlperf_log_summary.txt").read_text())
-    if needed is not None and retry_fits(needed, target_qps, cfg.min_duration_s, cfg.duration_budget_s):
+    retries = 0
+    while (needed is not None and retries < MAX_RETRIES
+           and retry_fits(needed, target_qps, cfg.min_duration_s, cfg.duration_budget_s)):
         retry_cfg = replace(cfg, min_queries=math.ceil(needed * 1.1))
         run = run_scenario(engine, samples, Scenario.server, retry_cfg, log_dir, target_qps=target_qps)
-        run.extra["retried_for_early_stopping"] = f"min_queries raised to {retry_cfg.min_queries} as LoadGen asked"
+        retries += 1
+        run.extra["retried_for_early_stopping"] = (f"min_queries raised to {retry_cfg.min_queries} as LoadGen asked"
+                                                   + (f" ({retries} retries)" if retries > 1 else ""))
         needed = queries_needed(run, (log_dir / "mlperf_log_summary.txt").read_text())
     if needed is not None:
+        budget = max(MAX_RETRY_DURATION_FACTOR * cfg.min_duration_s, cfg.duration_budget_s)
         run.extra["latency_held"] = True
         run.extra["early_stopping_needs"] = needed
         run.reason += (f"; the latency bound held, but early stopping needs {needed} queries, "
-                       f"{needed / target_qps:,.0f} s at {target_qps:,.3g} QPS: over the duration budget of "
-                       f"{max(MAX_RETRY_DURATION_FACTOR * cfg.min_duration_s, cfg.duration_budget_s):g} s "
-                       "(server_duration_budget_s)")
+                       f"{needed / target_qps:,.0f} s at {target_qps:,.3g} QPS: "
+                       + (f"still short after {retries} retries" if retries == MAX_RETRIES else
+                          f"over the duration budget of {budget:g} s (server_duration_budget_s)"))
     return run
 
 
