@@ -222,9 +222,10 @@ class Params(BaseModel):
                                   "3 on a GPU)", ge=0)
     min_priced_duration_s: float = _field(0.0, "shortest LoadGen run a priced capacity may come from (0: 10 s on a "
                                                "CPU, 30 s on a GPU); below that default the run is exploratory", ge=0)
-    confirm_steps: int = _field(5, "confirmation runs: at the peak, then down by 1x, 2x, 4x ... peak_tolerance "
-                                   "while INVALID", ge=1)
-    remeasure_flagged: bool = _field(True, "measure a confirmed engine once more when an anomaly check flags it")
+    confirm_steps: int = _field(5, "confirmation runs: at the highest rate every peak search vouched for, then "
+                                   "down by 1x, 2x, 4x ... peak_tolerance while INVALID", ge=1)
+    remeasure_flagged: bool = _field(True, "measure a confirmed engine once more when an anomaly check flags its "
+                                                "capacity (not for unstable_timings)")
     confirm: ConfirmScope = _field(ConfirmScope.leaders, "which engines get the priced confirmation run: leaders (the "
                                    "baseline and every engine not clearly behind the fastest's search range; the rest "
                                    "are reported with their search figures, not priced) or all (every engine priced)",

@@ -284,10 +284,10 @@ def judged(row: dict[str, Any], floor_s: float, tolerance: float) -> dict[str, A
 
 def with_second_look(measure: Callable[[], dict[str, Any]], remeasure: bool, name: str,
                      row: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Measure (or take `row`, measured already); if an anomaly check flags the result (and `remeasure`), measure
+    """Measure (or take `row`, measured already); if an anomaly check flags its capacity (and `remeasure`), measure
     once more and keep the second result, with what the first one was flagged for."""
     row = measure() if row is None else row
-    if not (row["flags"] and remeasure):
+    if not (anomalies.second_look_for(row["flags"]) and remeasure):
         return row
     logger.info(f"{name} flagged ({', '.join(f['rule'] for f in row['flags'])}): measuring it once more")
     first = row
