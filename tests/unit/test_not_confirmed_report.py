@@ -76,3 +76,20 @@ def test_a_baseline_not_measured_leaves_a_headline_consistent_with_the_tables(tm
     assert set(table["speed-up"]) == {"n/a: no priced baseline"}  # never 1.00x for an engine with no baseline
     line, n = pipeline.headline(tmp_path)
     assert n == len(cost["engines"]) and "baseline" in line and "could not be priced" in line
+
+
+def test_the_benchmark_table_shows_the_search_peaks_and_the_label(tmp_path):
+    from scaleproof.presentation.benchmark import loadgen_table
+
+    label = "not confirmed: behind torch-fp16-compile by 40% (its search range tops at 60 QPS, torch-fp16-compile's " \
+            "lowest 100 QPS; confirm: all prices it)"
+
+    def behind(engines):
+        engines[PLANTED].update(capacity=None, capacity_reason=label, not_confirmed=label)
+
+    stored_run(tmp_path, behind)
+    table = loadgen_table(stages.read_typed(tmp_path, "05_benchmark"))
+    assert table.loc[PLANTED, "priced capacity QPS"] == "not confirmed: behind torch-fp16-compile by 40%"
+    peaks = table.loc[PLANTED, "search peaks QPS"].split(" / ")
+    assert len(peaks) == 2 and all(p.replace(",", "").isdigit() for p in peaks)  # the stored run searched twice
+    assert table.loc["torch-fp16-compile", "priced capacity QPS"].replace(",", "").isdigit()
