@@ -53,7 +53,7 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
     elif best:  # engines priced, the baseline not: their figures stand, no ratio against the baseline does
         why = next((x.reason for x in cost.excluded if (x.model_extra or {}).get("baseline")), None)
         lines.append(f"- **The baseline could not be priced**{f' ({why})' if why else ''}: no speed-up or saving "
-                     f"against it is claimed. Fastest priced engine `{best.engine}`: {best.qps:,.0f} queries/s at P99 "
+                     f"against it is claimed. Headline engine `{best.engine}`: {best.qps:,.0f} queries/s at P99 "
                      f"{best.p99_ms:.3f} ms, {fmt_money(best.usd_per_1m)} per 1M inferences. "
                      "*Source: cost_report/cost_report.json*")
     else:
