@@ -159,3 +159,30 @@ def test_a_model_unmeasurable_within_the_budget_is_reported_as_such():
     found = find_peak(fake_slow_model(capacity=6.0, early_stopping_queries=460, budget_s=60.0), 5.0, max_runs=6)
     assert found.peak_qps is None and min(r["target_qps"] for r in found.runs) >= 5.0
     assert "not measurable within the duration budget" in found.reason and "server_duration_budget_s" in found.reason
+
+
+def test_a_second_look_only_for_a_confirmed_engine_whose_capacity_is_flagged():
+    import copy
+
+    from scaleproof.stages.benchmark import judged
+
+    rows = copy.deepcopy(ENGINES)
+    rows[0]["server"]["confirmation"] = confirmation(290)
+    rows[1]["server"]["dynamic_repeats"] = [search(1300, 1352)]  # the leader's repeats 30% apart: repeats_disagree
+    rows[3]["server"]["dynamic_repeats"] = [search(700, 728)]  # the planted engine's too, but it is not confirmed
+    looked = []
+
+    def remeasure_row(r):
+        looked.append(r["engine"])
+        again = copy.deepcopy(r)
+        again["server"]["dynamic_repeats"] = [search(1050, 1092)]
+        again["server"]["confirmation"] = confirmation(920)
+        return judged(again, 10.0, 0.05)
+
+    params = Params(confirm="leaders", peak_tolerance=0.05, remeasure_flagged=True)
+    settle(rows, lambda r: confirmation(0.9 * r["server"]["dynamic"]["peak_qps"]), remeasure_row, params, 10.0)
+    by = {r["engine"]: r for r in rows}
+    assert looked == ["onnxruntime-int8"]
+    assert by["onnxruntime-int8"]["capacity"]["qps"] == 920 and by["onnxruntime-int8"]["flags"] == []
+    assert [f["rule"] for f in by["onnxruntime-int8"]["remeasured"]["first_flags"]] == ["repeats_disagree"]
+    assert by["planted-behind"]["not_confirmed"] and "remeasured" not in by["planted-behind"]
