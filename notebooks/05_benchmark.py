@@ -57,8 +57,10 @@ peak_tolerance: float = 0.05  # bisect until the highest VALID and lowest INVALI
 scaling_devices: int = 0  # devices for the per-device scaling of the best engine (0: skip, -1: all GPUs; CPU workers stand in on a CPU machine)
 peak_repeats: int = 0  # independent peak searches per engine, for the run-to-run range (0: 2 on a CPU, 3 on a GPU)
 min_priced_duration_s: float = 0.0  # shortest LoadGen run a priced capacity may come from (0: 10 s on a CPU, 30 s on a GPU); below that default the run is exploratory
-confirm_steps: int = 5  # confirmation runs: at the peak, then down by 1x, 2x, 4x ... peak_tolerance while INVALID
-remeasure_flagged: bool = True  # measure an engine once more when an anomaly check flags it
+confirm_steps: int = 5  # confirmation runs: at the highest rate every peak search vouched for, then down by 1x, 2x, 4x ... peak_tolerance while INVALID
+remeasure_flagged: bool = True  # measure a confirmed engine once more when an anomaly check flags its capacity (not for unstable_timings)
+confirm: str = "leaders"  # which engines get the priced confirmation run: leaders (the baseline and every engine not clearly behind the fastest's search range; the rest are reported with their search figures, not priced) or all (every engine priced)
+server_duration_budget_s: float = 60.0  # longest a Server run may last to meet LoadGen's early stopping at a low rate (a slow model needs ~460 queries per VALID run)
 sweep_max_batch: list = []  # batcher max batches to sweep with sweep_queue_delay_ms (empty: batcher_max_batch only)
 sweep_queue_delay_ms: list = []  # batcher queue delays to sweep with sweep_max_batch (empty: max_queue_delay_ms only)
 

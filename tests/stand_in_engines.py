@@ -66,3 +66,27 @@ class NoLaunchEngine(SleepEngine):
 
 def no_launch_engine() -> NoLaunchEngine:
     return NoLaunchEngine()
+
+
+class SlowModelEngine(Engine):
+    """A slow model: 50 ms per call plus 2 ms per sample (a CPU transformer's order), so under a 200 ms bound its
+    Server rates are tens of QPS, where LoadGen's early stopping needs far more queries than a 1 s run holds."""
+
+    name, backend, precision, device = "slow-model", "test", "fp32", "cpu"
+    max_batch = 8
+
+    def infer(self, x):
+        n = len(next(iter(x.values())))
+        time.sleep(0.05 + 0.002 * n)
+        return [np.zeros((n, 2), np.float32)]
+
+
+class BehindEngine(SleepEngine):
+    """Five times SleepEngine's service time (10 ms + 1.25 ms per sample): planted clearly behind it."""
+
+    name = "behind"
+
+    def infer(self, x):
+        n = len(next(iter(x.values())))
+        time.sleep(5 * (0.002 + 0.00025 * n))
+        return [np.zeros((n, 2), np.float32)]

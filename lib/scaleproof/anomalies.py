@@ -30,6 +30,16 @@ RULES = {
 }
 
 
+# the rules about the priced capacity itself: a second look can change what is priced or claimed. unstable_timings
+# is about the timing harness's batch table, which no price is taken from: printed with the figures, not re-measured
+CAPACITY_RULES = ("server_below_offline", "peak_at_floor", "repeats_disagree", "search_open")
+
+
+def second_look_for(flags: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The flags a second measurement could clear from the priced capacity."""
+    return [f for f in flags if f["rule"] in CAPACITY_RULES]
+
+
 def searches_of(row: dict[str, Any]) -> list[dict[str, Any]]:
     server = row.get("server") or {}
     return [s for s in (server.get("dynamic"), *server.get("dynamic_repeats", [])) if s]

@@ -87,6 +87,11 @@ class HardwareCompat(StrEnum):
     same_compute_capability = "same_compute_capability"
 
 
+class ConfirmScope(StrEnum):
+    leaders = "leaders"
+    all = "all"
+
+
 class Precision(StrEnum):
     fp32 = "fp32"
     fp16 = "fp16"
@@ -223,9 +228,16 @@ class Params(BaseModel):
                                   "3 on a GPU)", ge=0)
     min_priced_duration_s: float = _field(0.0, "shortest LoadGen run a priced capacity may come from (0: 10 s on a "
                                                "CPU, 30 s on a GPU); below that default the run is exploratory", ge=0)
-    confirm_steps: int = _field(5, "confirmation runs: at the peak, then down by 1x, 2x, 4x ... peak_tolerance "
-                                   "while INVALID", ge=1)
-    remeasure_flagged: bool = _field(True, "measure an engine once more when an anomaly check flags it")
+    confirm_steps: int = _field(5, "confirmation runs: at the highest rate every peak search vouched for, then "
+                                   "down by 1x, 2x, 4x ... peak_tolerance while INVALID", ge=1)
+    remeasure_flagged: bool = _field(True, "measure a confirmed engine once more when an anomaly check flags its "
+                                                "capacity (not for unstable_timings)")
+    confirm: ConfirmScope = _field(ConfirmScope.leaders, "which engines get the priced confirmation run: leaders (the "
+                                   "baseline and every engine not clearly behind the fastest's search range; the rest "
+                                   "are reported with their search figures, not priced) or all (every engine priced)",
+                                   strict=False)
+    server_duration_budget_s: float = _field(60.0, "longest a Server run may last to meet LoadGen's early stopping "
+                                                   "at a low rate (a slow model needs ~460 queries per VALID run)", gt=0)
     sweep_max_batch: list[int] = _field([], "batcher max batches to sweep with sweep_queue_delay_ms "
                                             "(empty: batcher_max_batch only)")
     sweep_queue_delay_ms: list[float] = _field([], "batcher queue delays to sweep with sweep_max_batch "

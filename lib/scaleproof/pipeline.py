@@ -293,7 +293,8 @@ def headline(run_dir: Path) -> tuple[str, int]:
     best = next(e for e in engines if e["engine"] == cost["best"])
     base = next((e for e in engines if e["baseline"]), None)
     versus = f", {best['speedup_vs_baseline']:.2f}x the {base['engine']} baseline" \
-        if base and best is not base and best.get("speedup_vs_baseline") else ""
+        if base and best is not base and best.get("speedup_vs_baseline") else \
+        "" if base else " (the baseline could not be priced: no speed-up is claimed)"
     label = "EXPLORATORY, NOT PRICED: " if cost.get("exploratory") else ""
     a = cost.get("assumptions") or {}
     tie = f"; {cost['best_tie']['words']}" if cost.get("best_tie") else ""

@@ -411,6 +411,8 @@ class BenchmarkedEngine(Record):
     server: ServerMeasurement = Field(description="searches, sweep and the batcher configuration the capacity used")
     capacity: Capacity | None = Field(description="None when no Server capacity could be confirmed")
     capacity_reason: str | None = None
+    not_confirmed: str | None = Field(None, description="why no confirmation run was made (confirm: leaders and the "
+                                      "engine clearly behind the leader's searches); None where one was")
     flags: list[Flag] | None = Field(None, description="anomaly checks that fired (None: not checked)")
     remeasured: dict[str, Any] | None = None
 
@@ -456,6 +458,10 @@ class Loadgen(Record):
     peak_tolerance: float = Field(description="searches bisect until VALID and INVALID targets are this close")
     peak_repeats: int = Field(description="independent peak searches per engine")
     confirm_steps: int
+    confirm: str = Field("all", description="which engines were confirmed: leaders or all (results before the "
+                                            "switch confirmed all)")
+    server_duration_budget_s: float | None = Field(None, description="longest a Server run could last to meet early "
+                                                                     "stopping at a low rate")
     sweep_max_batch: list[int] = Field(description="batcher max batches swept (empty: no sweep)")
     sweep_queue_delay_ms: list[float] = Field(description="batcher queue delays swept (empty: no sweep)")
     samples: int = Field(description="distinct samples LoadGen draws queries from")

@@ -57,6 +57,11 @@ def test_a_flagged_engine_is_measured_once_more_and_the_first_flags_are_kept():
     assert "remeasured" not in with_second_look(lambda: calls.append(1) or dict(flagged), False, "e") and len(calls) == 1
     calls.clear()
     assert "remeasured" not in with_second_look(lambda: calls.append(1) or dict(clean), True, "e") and len(calls) == 1
+    # a flag on the timing harness's batch table cannot change the priced capacity: no second look for it
+    calls.clear()
+    timings = {"flags": [{"rule": "unstable_timings", "detail": "batch 8: CoV 0.4"}], "capacity": {"qps": 870.0}}
+    kept = with_second_look(lambda: calls.append(1) or dict(timings), True, "e")
+    assert "remeasured" not in kept and kept["flags"] == timings["flags"] and len(calls) == 1
 
 
 def test_a_search_that_stopped_before_its_bracket_closed_is_flagged():

@@ -10,6 +10,7 @@ The batcher sweep picks, per engine, the (max batch, queue delay) whose search f
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -79,12 +80,74 @@ def confirm(run_at: Callable[[float], dict[str, Any]], peak_qps: float, toleranc
                       f"{tries[-1]['target_qps']:,.0f} QPS were INVALID ({tries[-1]['reason'][:120]})"}
 
 
+def searches_of(server: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chosen batcher's peak search and its repeats."""
+    return [server["dynamic"], *server.get("dynamic_repeats", [])]
+
+
+def ladder_start(searches: list[dict[str, Any]]) -> tuple[float, str]:
+    """Where the confirmation ladder starts: the highest rate every repeated search vouched for, i.e. at or under
+    every search's peak and under any rate that any search saw INVALID there (a peak one search found above
+    another's INVALID run was luck, not a rate the engine holds). A run only the latency bound held (early stopping
+    over the duration budget) is no evidence either way."""
+    low = min(s["peak_qps"] for s in searches)
+    runs = [r for s in searches for r in s["runs"]]
+    invalid_under = [r["target_qps"] for r in runs if not r["valid"] and r["target_qps"] <= low
+                     and not (r.get("extra") or {}).get("latency_held")]
+    if not invalid_under:
+        return low, (f"the lowest of {len(searches)} search peaks" if len(searches) > 1 else "the search's peak")
+    under = min(invalid_under)
+    vouched = [r["target_qps"] for r in runs if r["valid"] and r["target_qps"] < under]
+    start = max(vouched, default=under * 0.5)
+    return start, (f"the highest VALID search rate under {under:,.0f} QPS, where a search run was INVALID below the "
+                   f"lowest peak {low:,.0f} QPS")
+
+
+def search_span(server: dict[str, Any]) -> tuple[float, float] | None:
+    """An engine's search range: its lowest peak, and the highest rate it may hold (the highest peak, or the
+    lowest INVALID rate above an open bracket; unbounded where a search saw no INVALID rate above its peak).
+    None where a search found no VALID rate."""
+    searches = searches_of(server)
+    if any(s["peak_qps"] is None for s in searches):
+        return None
+    top = math.inf if any(lowest_invalid_above(s) is None for s in searches) else upper_bound(searches, 0.0)
+    return min(s["peak_qps"] for s in searches), top
+
+
+def confirm_plan(rows: list[dict[str, Any]], tolerance: float, scope: str) -> dict[str, str | None]:
+    """Which engines a confirmation run is for: engine -> None (confirm it) or why not.
+
+    With scope 'all', every engine with a search peak. With 'leaders': the baseline, and every engine whose search
+    range reaches the leader's lowest peak less `tolerance`; the leader is the engine (validated, not already
+    refused by its own confirmation) with the highest lowest peak. An engine whose highest search peak lies below
+    the leader's lowest by more than `tolerance` cannot change which engine leads: 'not confirmed: behind <leader>
+    by N%'. Re-planned after each confirmation, so an engine behind a leader that then fails its own is confirmed."""
+    spans = {r["engine"]: search_span(r["server"]) for r in rows}
+    refused = {r["engine"] for r in rows if r["server"].get("confirmation") and r["server"]["confirmation"]["run"] is None}
+    contenders = [r for r in rows if spans[r["engine"]] and r["validated"] and r["engine"] not in refused]
+    leader = max(contenders, key=lambda r: (spans[r["engine"]][0], r["engine"]), default=None)
+    plan: dict[str, str | None] = {}
+    for r in rows:
+        span = spans[r["engine"]]
+        if span is None:
+            plan[r["engine"]] = "no search peak to confirm"
+        elif scope == "all" or r["baseline"] or leader is None or r is leader:
+            plan[r["engine"]] = None
+        else:
+            lead_low = spans[leader["engine"]][0]
+            behind = 1 - span[1] / lead_low
+            plan[r["engine"]] = None if behind <= tolerance else (
+                f"not confirmed: behind {leader['engine']} by {behind:.0%} (its search range tops at {span[1]:,.0f} QPS, "
+                f"{leader['engine']}'s lowest {lead_low:,.0f} QPS; confirm: all prices it)")
+    return plan
+
+
 def capacity(server: dict[str, Any], floor_s: float) -> tuple[dict[str, Any] | None, str]:
     """What the cost model may use, or None and why not.
 
     Priced: the achieved QPS of the VALID confirmation run, if that run lasted at least `floor_s`.
     Range: the run-to-run spread of the repeated searches' peaks (with one search, its VALID/INVALID bracket)."""
-    searches = [server["dynamic"], *server.get("dynamic_repeats", [])]
+    searches = searches_of(server)
     missing = [i for i, s in enumerate(searches) if s["peak_qps"] is None]
     if missing:
         return None, f"no VALID Server run in search {missing[0] + 1}: {searches[missing[0]]['reason']}"

@@ -46,6 +46,7 @@ class LoadgenSettings:
     max_batch: int
     max_delay_ms: float
     fixed_batch: bool = False
+    duration_budget_s: float = 60.0  # longest a Server run may last to meet LoadGen's early stopping at a low rate
 
 
 @dataclass
@@ -188,15 +189,14 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
 
 
 MORE_QUERIES_RE = re.compile(r"Processed (\d+) queries\.\s*\*?\s*Would need to run at least (\d+) more queries")
-MAX_RETRY_DURATION_FACTOR = 5  # a retry may run up to 5x min_duration at the target rate...
-# ...or 60 s, whichever is longer: at low rates early stopping needs ~460 queries, which a slow but valid engine
-# must be given the time to serve (a CPU transformer's static search otherwise reported no VALID rate at all)
-MIN_RETRY_BUDGET_S = 60.0
+MAX_RETRY_DURATION_FACTOR = 5  # a retry may run up to 5x min_duration at the target rate, or the duration budget
+# (server_duration_budget_s), whichever is longer: at low rates early stopping needs ~460 queries whatever the
+# rate, which a slow but valid engine must be given the time to serve
 
 
-def retry_fits(needed_queries: int, target_qps: float, min_duration_s: float) -> bool:
+def retry_fits(needed_queries: int, target_qps: float, min_duration_s: float, budget_s: float = 60.0) -> bool:
     """Whether a Server run of `needed_queries` at `target_qps` fits the retry budget."""
-    return needed_queries / target_qps <= max(MAX_RETRY_DURATION_FACTOR * min_duration_s, MIN_RETRY_BUDGET_S)
+    return needed_queries / target_qps <= max(MAX_RETRY_DURATION_FACTOR * min_duration_s, budget_s)
 
 
 def queries_needed(run: LoadgenRun, summary: str) -> int | None:
@@ -207,16 +207,33 @@ def queries_needed(run: LoadgenRun, summary: str) -> int | None:
     return int(m.group(1)) + int(m.group(2)) if m else None
 
 
+MAX_RETRIES = 2  # queries over the bound raise what early stopping asks for: one more retry, then the run stands
+
+
 def run_server(engine, samples: Feed, cfg: LoadgenSettings, target_qps: float, log_dir: Path) -> LoadgenRun:
     """A Server run at `target_qps`. If the latency bound held but early stopping wanted more queries
-    than the minimum duration produced (low rates), run once more with as many queries as LoadGen
-    asked for, if that fits `retry_fits`; else the run stays INVALID."""
+    than the minimum duration produced (low rates), run again with as many queries as LoadGen asked
+    for, while that fits `retry_fits` (at most MAX_RETRIES times); else the run stays INVALID, marked
+    `latency_held` in `extra` (the rate met the bound: a search must not look for the peak below it)."""
     run = run_scenario(engine, samples, Scenario.server, cfg, log_dir, target_qps=target_qps)
     needed = queries_needed(run, (log_dir / "mlperf_log_summary.txt").read_text())
-    if needed is not None and retry_fits(needed, target_qps, cfg.min_duration_s):
+    retries = 0
+    while (needed is not None and retries < MAX_RETRIES
+           and retry_fits(needed, target_qps, cfg.min_duration_s, cfg.duration_budget_s)):
         retry_cfg = replace(cfg, min_queries=math.ceil(needed * 1.1))
         run = run_scenario(engine, samples, Scenario.server, retry_cfg, log_dir, target_qps=target_qps)
-        run.extra["retried_for_early_stopping"] = f"min_queries raised to {retry_cfg.min_queries} as LoadGen asked"
+        retries += 1
+        run.extra["retried_for_early_stopping"] = (f"min_queries raised to {retry_cfg.min_queries} as LoadGen asked"
+                                                   + (f" ({retries} retries)" if retries > 1 else ""))
+        needed = queries_needed(run, (log_dir / "mlperf_log_summary.txt").read_text())
+    if needed is not None:
+        budget = max(MAX_RETRY_DURATION_FACTOR * cfg.min_duration_s, cfg.duration_budget_s)
+        run.extra["latency_held"] = True
+        run.extra["early_stopping_needs"] = needed
+        run.reason += (f"; the latency bound held, but early stopping needs {needed} queries, "
+                       f"{needed / target_qps:,.0f} s at {target_qps:,.3g} QPS: "
+                       + (f"still short after {retries} retries" if retries == MAX_RETRIES else
+                          f"over the duration budget of {budget:g} s (server_duration_budget_s)"))
     return run
 
 
@@ -228,28 +245,46 @@ class PeakSearch:
     reason: str
 
 
+def latency_held(run: dict[str, Any]) -> bool:
+    """An INVALID run whose latency bound held, failed only for early stopping's query count over the budget."""
+    return not run["valid"] and bool((run.get("extra") or {}).get("latency_held"))
+
+
 def find_peak(run_at: Callable[[float], dict[str, Any]], start_qps: float, max_runs: int,
               tolerance: float = 0.05) -> PeakSearch:
     """Highest target QPS whose run is VALID, by a bounded search: double or halve from `start_qps`
-    until VALID and INVALID bracket the peak, then bisect until the bracket is within `tolerance`."""
+    until VALID and INVALID bracket the peak, then bisect until the bracket is within `tolerance`.
+
+    A rate whose run met the latency bound but could not meet early stopping within the duration budget
+    (`latency_held`) is VALID-capable: the search never goes below it (a lower rate needs even longer for
+    the same queries) and looks above it, where the same queries take less time."""
     runs: list[dict[str, Any]] = []
     lo: float | None = None  # highest VALID target so far
-    hi: float | None = None  # lowest INVALID target so far
+    hi: float | None = None  # lowest INVALID target so far (latency-held runs excluded)
+    held: float | None = None  # highest latency-held target so far
     q = start_qps
     while len(runs) < max_runs:
         r = run_at(q)
         runs.append(r)
         if r["valid"]:
             lo = q if lo is None else max(lo, q)
+        elif latency_held(r):
+            held = q if held is None else max(held, q)
         else:
             hi = q if hi is None else min(hi, q)
-        if lo is not None and hi is not None:
-            if (hi - lo) / lo <= tolerance:
+        floor = max(lo or 0.0, held or 0.0) or None  # the rate the search never goes under
+        if floor is not None and hi is not None:
+            if (hi - floor) / floor <= tolerance:
                 break
-            q = (lo + hi) / 2
+            q = (floor + hi) / 2
         else:
             q = q * 2 if hi is None else q / 2
     if lo is None:
+        if held is not None:
+            needs = max((r.get("extra") or {}).get("early_stopping_needs", 0) for r in runs if latency_held(r))
+            return PeakSearch(None, None, runs, f"not measurable within the duration budget: the latency bound held "
+                              f"up to {held:.4g} QPS, but LoadGen's early stopping needs about {needs} queries there; "
+                              "raise server_duration_budget_s (or loadgen_min_duration_s) to measure this engine")
         return PeakSearch(None, None, runs, f"no VALID run in {len(runs)} tries down to {min(r['target_qps'] for r in runs):.3g} QPS")
     peak_run = max((r for r in runs if r["valid"]), key=lambda r: r["target_qps"])
     bracket = f"lowest INVALID {hi:.4g} QPS" if hi is not None else "no INVALID run: the peak may be higher"

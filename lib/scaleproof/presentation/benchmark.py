@@ -105,7 +105,11 @@ def loadgen_table(bench: BenchmarkResult) -> pd.DataFrame:
             "Server peak QPS, dynamic": peak(srv.dynamic),
             "Server peak QPS, static": peak(srv.static),
             "dynamic / static": round(dyn / sta, 2) if dyn and sta else "n/a",
-            "priced capacity QPS": f"{e.capacity.qps:,.0f}" if e.capacity else (e.capacity_reason or "none")[:80],
+            "search peaks QPS": " / ".join(f"{s.peak_qps:,.0f}" if s.peak_qps is not None else "none"
+                                           for s in (srv.dynamic, *srv.dynamic_repeats)),
+            "priced capacity QPS": (f"{e.capacity.qps:,.0f}" if e.capacity else
+                                    e.not_confirmed.split(" (")[0] if e.not_confirmed else
+                                    (e.capacity_reason or "none")[:80]),
         })
     return pd.DataFrame(rows).set_index("engine")
 

@@ -50,6 +50,12 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
     elif base:
         lines.append(f"- Only the baseline `{base.engine}` could be priced: {base.qps:,.0f} inferences/s, "
                      f"{fmt_money(base.usd_per_1m)} per 1M.")
+    elif best:  # engines priced, the baseline not: their figures stand, no ratio against the baseline does
+        why = next((x.reason for x in cost.excluded if (x.model_extra or {}).get("baseline")), None)
+        lines.append(f"- **The baseline could not be priced**{f' ({why})' if why else ''}: no speed-up or saving "
+                     f"against it is claimed. Headline engine `{best.engine}`: {best.qps:,.0f} queries/s at P99 "
+                     f"{best.p99_ms:.3f} ms, {fmt_money(best.usd_per_1m)} per 1M inferences. "
+                     "*Source: cost_report/cost_report.json*")
     else:
         lines.append("- **No engine could be priced**: see the excluded engines below.")
     if cost.best_tie:
@@ -78,6 +84,9 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
         for f in e.flags or []:
             lines.append(f"- **⚠ `{e.engine}` is priced with a flag{again}: {cost.anomaly_rules[f.rule]} "
                          f"({f.detail}).** *Source: benchmark/benchmark.json*")
+    behind = [x for x in cost.excluded if x.reason.startswith("not confirmed: behind")]
+    for x in behind:
+        lines.append(f"- `{x.engine}` {x.reason}: searched, not priced. *Source: benchmark/benchmark.json*")
     if cost.excluded:
         lines.append(f"- **Excluded from the claims:** {', '.join(x.engine for x in cost.excluded)} (reasons below).")
     p = cost.price
@@ -96,7 +105,8 @@ def engines_table(cost: CostReport) -> pd.DataFrame:
         "accuracy vs FP32": e.accuracy,
         "USD per 1M": f"{e.usd_per_1m:.4g}", "instances": f"{int(e.instances):,d}",
         "annual USD": f"{e.annual_usd:,.0f}",
-        "speed-up": f"{1.0 if e.speedup_vs_baseline is None else e.speedup_vs_baseline:.2f}×",
+        "speed-up": ("1.00×" if e.baseline else "n/a: no priced baseline"
+                     if e.speedup_vs_baseline is None else f"{e.speedup_vs_baseline:.2f}×"),
         "flags": ", ".join(f.rule for f in e.flags or []) or "none",
     } for e in cost.engines]
     return pd.DataFrame(rows).set_index("engine") if rows else pd.DataFrame()

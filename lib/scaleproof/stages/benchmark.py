@@ -28,8 +28,12 @@ from ..bench.capacity import (
     choose_batcher,
     confirm,
     confirm_duration_s,
+    confirm_plan,
+    ladder_start,
     pricing_floor,
     repeat_start,
+    search_span,
+    searches_of,
 )
 from ..bench.loadgen import (
     LoadgenSettings,
@@ -51,9 +55,13 @@ from . import build
 logger = logging.getLogger(__name__)
 
 CAPACITY_METHOD = ("confirmed MLPerf LoadGen Server QPS with dynamic batching: {repeats} independent peak searches "
-                   "(short runs, bisected to within {tol:.0%}), then a run of at least {confirm_s:g} s at the lowest "
-                   "peak found, stepping down by 1, 2, 4 ... times {tol:.0%} while INVALID; the capacity is the QPS LoadGen achieved in "
-                   "that VALID run (P99 <= {sla} ms and LoadGen's duration, query-count and early-stopping checks)")
+                   "(short runs, bisected to within {tol:.0%}), then a run of at least {confirm_s:g} s from the highest "
+                   "rate every search vouched for, stepping down by 1, 2, 4 ... times {tol:.0%} while INVALID; the capacity is the QPS LoadGen achieved in "
+                   "that VALID run (P99 <= {sla} ms and LoadGen's duration, query-count and early-stopping checks); {scope}")
+CONFIRM_SCOPE = {"leaders": "confirmed and priced: the baseline and every engine whose search range reaches the "
+                            "leader's lowest peak less {tol:.0%}; an engine further behind is reported with its search "
+                            "figures, not priced (confirm: all prices every engine)",
+                 "all": "every engine with a search peak is confirmed and priced (confirm: all)"}
 
 
 def rss_mb() -> float:
@@ -105,10 +113,10 @@ def server_search(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, param
     return asdict(find_peak(run_at, start_qps, params.peak_search_runs, params.peak_tolerance))
 
 
-def measure_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
-                   run_dir: Path, latency_floor_ms: float | None, gpu: bool) -> dict[str, Any]:
-    """Dynamic batching: the batcher sweep (one search per configuration), repeated searches with the chosen
-    one, and the confirmation run that the priced capacity comes from."""
+def search_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
+                  run_dir: Path, latency_floor_ms: float | None, gpu: bool) -> dict[str, Any]:
+    """Dynamic batching's searches: the batcher sweep (one search per configuration) and the repeated searches
+    with the chosen one. The confirmation is `confirm_server`'s."""
     grid = batcher_grid(params.sweep_max_batch, params.sweep_queue_delay_ms,
                         (params.batcher_max_batch, params.max_queue_delay_ms))
     sweep = []
@@ -125,22 +133,59 @@ def measure_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, para
     n = peak_repeats(params, gpu)
     repeats = [server_search(engine, x, cfg, repeat_start(start_qps, k, n), params, log_root, run_dir, f"dynamic-r{k}",
                              latency_floor_ms) for k in range(1, n if chosen["search"]["peak_qps"] is not None else 1)]
-    peaks = [s["peak_qps"] for s in (chosen["search"], *repeats)]
-    floor = pricing_floor(params.min_priced_duration_s, gpu)["floor_s"]
-    confirmation = None
-    if all(p is not None for p in peaks):
-        long_cfg = replace(cfg, min_duration_s=confirm_duration_s(cfg.min_duration_s, floor))
-        confirmation = confirm(_runner(engine, x, long_cfg, log_root, run_dir, "confirm"), min(peaks),
-                               params.peak_tolerance, params.confirm_steps, params.sla_p99_ms)
     return {"batcher": {"max_batch": cfg.max_batch, "max_queue_delay_ms": cfg.max_delay_ms,
                         "chosen_by": (f"highest Server peak of {len(grid)} swept configurations" if len(grid) > 1
                                       else "the profile's batcher_max_batch and max_queue_delay_ms (no sweep)")},
             "sweep": sweep if len(grid) > 1 else [], "dynamic": chosen["search"], "dynamic_repeats": repeats,
-            "confirmation": confirmation}
+            "confirmation": None}
 
 
-def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], x: Feed) -> dict[str, Any]:
-    """Load one engine and measure it (runs in a fresh worker process)."""
+def confirm_server(engine, x: Feed, cfg: LoadgenSettings, server: dict[str, Any], params: Params, log_root: Path,
+                   run_dir: Path, gpu: bool) -> dict[str, Any] | None:
+    """The confirmation run the priced capacity comes from, with the searches' batcher, from `ladder_start`;
+    None where a search found no VALID rate."""
+    if any(s["peak_qps"] is None for s in searches_of(server)):
+        return None
+    cfg = replace(cfg, max_batch=server["batcher"]["max_batch"], max_delay_ms=server["batcher"]["max_queue_delay_ms"])
+    floor = pricing_floor(params.min_priced_duration_s, gpu)["floor_s"]
+    long_cfg = replace(cfg, min_duration_s=confirm_duration_s(cfg.min_duration_s, floor))
+    start, why = ladder_start(searches_of(server))
+    out = confirm(_runner(engine, x, long_cfg, log_root, run_dir, "confirm"), start, params.peak_tolerance,
+                  params.confirm_steps, params.sla_p99_ms)
+    return {**out, "start_qps": start, "start": why}
+
+
+def measure_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
+                   run_dir: Path, latency_floor_ms: float | None, gpu: bool) -> dict[str, Any]:
+    """The searches and the confirmation in one go."""
+    server = search_server(engine, x, cfg, start_qps, params, log_root, run_dir, latency_floor_ms, gpu)
+    server["confirmation"] = confirm_server(engine, x, cfg, server, params, log_root, run_dir, gpu)
+    return server
+
+
+def loadgen_settings(params: Params) -> LoadgenSettings:
+    return LoadgenSettings(min_duration_s=params.loadgen_min_duration_s, min_queries=params.loadgen_min_queries,
+                           sla_p99_ms=params.sla_p99_ms, max_batch=params.batcher_max_batch,
+                           max_delay_ms=params.max_queue_delay_ms, duration_budget_s=params.server_duration_budget_s)
+
+
+def confirm_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], x: Feed, server: dict[str, Any]
+                   ) -> dict[str, Any] | None:
+    """Load one searched engine and run its confirmation (in a fresh worker process, as its searches were)."""
+    params = Params.parse(values)
+    run_path = Path(run_dir)
+    engine = build.load_engine(run_path, entry, params.threads)
+    try:
+        return confirm_server(engine, x, loadgen_settings(params), server, params,
+                              paths.stage_dir(run_path, "05_benchmark") / "loadgen" / entry["name"], run_path,
+                              hardware.gpu_info() is not None)
+    finally:
+        engine.close()
+
+
+def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], x: Feed,
+                   confirm_now: bool = True) -> dict[str, Any]:
+    """Load one engine and measure it (runs in a fresh worker process); its confirmation too if `confirm_now`."""
     params = Params.parse(values)
     run_path = Path(run_dir)
     log_root = paths.stage_dir(run_path, "05_benchmark") / "loadgen" / entry["name"]
@@ -155,9 +200,7 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
             logger.info(f"{entry['name']} batch {b}: " + (f"{t['throughput']:.0f} samples/s, P99 {t['p99_ms']:.3f} ms"
                                                   if t["valid"] else f"INVALID: {t['reason']}"))
         best_offline = max((t["throughput"] for t in timings if t["valid"]), default=1000.0)
-        cfg = LoadgenSettings(min_duration_s=params.loadgen_min_duration_s, min_queries=params.loadgen_min_queries,
-                              sla_p99_ms=params.sla_p99_ms, max_batch=params.batcher_max_batch,
-                              max_delay_ms=params.max_queue_delay_ms)
+        cfg = loadgen_settings(params)
         batch1 = next((t["p50_ms"] / 1e3 for t in timings if t["batch"] == 1), None)
         single = run_scenario(engine, x, Scenario.single_stream, cfg, log_root / "single_stream",
                               expected_latency_s=batch1).as_dict()
@@ -177,7 +220,8 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
         one = next((t["p50_ms"] for t in timings if t["batch"] == 1 and t["valid"]), single["p50_ms"])
         static_one = next((t["p50_ms"] for t in timings if t["batch"] == params.static_batch and t["valid"]), one)
         gpu = hardware.gpu_info() is not None
-        server = measure_server(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, one, gpu)
+        server = (measure_server if confirm_now else search_server)(engine, x, cfg, 0.5 * offline["qps"], params,
+                                                                    log_root, run_path, one, gpu)
         server["static"] = (server_search(engine, x, static_cfg, 0.5 * static_start, params, log_root, run_path,
                                           "static", static_one) if params.static_search else
                             asdict(PeakSearch(None, None, [], "not searched (static_search is false)")))
@@ -208,9 +252,7 @@ def scaling(params: Params, built: dict[str, Any], rows: list[dict[str, Any]], x
     per_worker = max(1, cores // len(devices)) if not gpu else params.threads
     entry = next(e for e in built["engines"] if e["name"] == best["engine"])
     chosen = best["server"]["batcher"]  # the batcher configuration the engine's capacity was measured with
-    cfg = LoadgenSettings(min_duration_s=params.loadgen_min_duration_s, min_queries=params.loadgen_min_queries,
-                          sla_p99_ms=params.sla_p99_ms, max_batch=chosen["max_batch"],
-                          max_delay_ms=chosen["max_queue_delay_ms"])
+    cfg = replace(loadgen_settings(params), max_batch=chosen["max_batch"], max_delay_ms=chosen["max_queue_delay_ms"])
     logger.info(f"scaling of {best['engine']} over {devices}")
     out = measure_scaling(partial(load_for_worker, str(params.run_path), entry, per_worker), x, devices, cfg,
                           0.5 * best["capacity"]["qps"], params.peak_search_runs, params.peak_tolerance,
@@ -221,24 +263,31 @@ def scaling(params: Params, built: dict[str, Any], rows: list[dict[str, Any]], x
     return {"engine": best["engine"], "device_kind": "gpu" if gpu else "cpu (stand-ins for GPUs)", **out}
 
 
-def measured_row(params: Params, entry: dict[str, Any], x: Feed, passed: set[str], floor_s: float) -> dict[str, Any]:
-    """One engine measured in a fresh process, its capacity (or why none) and the anomaly checks' flags."""
-    measured = call_isolated(measure_engine, str(params.run_path), entry, params.values(), x,
+def measured_row(params: Params, entry: dict[str, Any], x: Feed, passed: set[str], confirm_now: bool = True
+                 ) -> dict[str, Any]:
+    """One engine measured in a fresh process (its confirmation too if `confirm_now`; else `settle` decides)."""
+    measured = call_isolated(measure_engine, str(params.run_path), entry, params.values(), x, confirm_now,
                              what=f"benchmarking {entry['name']}", versions=runtime_versions())
-    cap, why = capacity(measured["server"], floor_s)
-    logger.info(f"{entry['name']} capacity: " + (f"{cap['qps']:,.0f} QPS ({why})" if cap else why))
-    row = {"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"],
-           "baseline": entry["baseline"], "validated": entry["name"] in passed, **measured,
-           "capacity": cap, "capacity_reason": why}
-    row["flags"] = anomalies.check(row, params.peak_tolerance)
+    return {"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"],
+            "baseline": entry["baseline"], "validated": entry["name"] in passed, **measured,
+            "capacity": None, "capacity_reason": None}
+
+
+def judged(row: dict[str, Any], floor_s: float, tolerance: float) -> dict[str, Any]:
+    """The row's capacity (or why none) and the anomaly checks' flags, from what it measured."""
+    cap, why = capacity(row["server"], floor_s)
+    row.update(capacity=cap, capacity_reason=why)
+    row["flags"] = anomalies.check(row, tolerance)
+    logger.info(f"{row['engine']} capacity: " + (f"{cap['qps']:,.0f} QPS ({why})" if cap else why))
     return row
 
 
-def with_second_look(measure: Callable[[], dict[str, Any]], remeasure: bool, name: str) -> dict[str, Any]:
-    """Measure; if an anomaly check flags the result (and `remeasure`), measure once more and keep the second
-    result, with what the first one was flagged for."""
-    row = measure()
-    if not (row["flags"] and remeasure):
+def with_second_look(measure: Callable[[], dict[str, Any]], remeasure: bool, name: str,
+                     row: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Measure (or take `row`, measured already); if an anomaly check flags its capacity (and `remeasure`), measure
+    once more and keep the second result, with what the first one was flagged for."""
+    row = measure() if row is None else row
+    if not (anomalies.second_look_for(row["flags"]) and remeasure):
         return row
     logger.info(f"{name} flagged ({', '.join(f['rule'] for f in row['flags'])}): measuring it once more")
     first = row
@@ -250,6 +299,38 @@ def with_second_look(measure: Callable[[], dict[str, Any]], remeasure: bool, nam
     row["remeasured"] = {"first_flags": first["flags"], "first_capacity": first["capacity"],
                          "still_flagged": bool(row["flags"])}
     return row
+
+
+def settle(rows: list[dict[str, Any]], confirm_row: Callable[[dict[str, Any]], dict[str, Any] | None],
+           remeasure_row: Callable[[dict[str, Any]], dict[str, Any]], params: Params, floor_s: float) -> None:
+    """Confirm what the claims need, in place: the engines `confirm_plan` names (re-planned after each confirmation,
+    so one behind a leader that fails its own is confirmed after all), a second look at a confirmed engine an anomaly
+    check flags (its figures are priced and claimed; a flag on an engine left unconfirmed changes neither), and the
+    others labelled with why they were not confirmed, their search figures kept."""
+    done: set[str] = set()
+    while True:
+        for i, row in enumerate(rows):
+            if row["server"]["confirmation"] is not None and row["engine"] not in done:
+                done.add(row["engine"])
+                rows[i] = with_second_look(lambda row=row: remeasure_row(row), params.remeasure_flagged,
+                                           row["engine"], judged(row, floor_s, params.peak_tolerance))
+        plan = confirm_plan(rows, params.peak_tolerance, params.confirm.value)
+        todo = [r for r in rows if plan[r["engine"]] is None and r["engine"] not in done]
+        if not todo:
+            break
+        for row in todo:
+            logger.info(f"{row['engine']}: confirming (within the leader's reach)")
+            row["server"]["confirmation"] = confirm_row(row)
+            if row["server"]["confirmation"] is None:
+                done.add(row["engine"])
+                judged(row, floor_s, params.peak_tolerance)
+    for row in rows:
+        if row["engine"] not in done:
+            judged(row, floor_s, params.peak_tolerance)
+            if search_span(row["server"]) is None:  # no search peak: capacity()'s reason says why
+                continue
+            row.update(capacity_reason=plan[row["engine"]], not_confirmed=plan[row["engine"]])
+            logger.info(f"{row['engine']}: {plan[row['engine']]}")
 
 
 def run(params: Params) -> dict[str, Any]:
@@ -267,14 +348,27 @@ def run(params: Params) -> dict[str, Any]:
         if entry["name"] not in passed and not entry["baseline"]:
             excluded.append({"engine": entry["name"], "reason": "failed validation"})
             continue
+        # the baseline is always confirmed, and with confirm: all every engine: in the process that searched it
+        confirm_now = entry["baseline"] or params.confirm == "all"
         try:  # a fresh process per engine; a native crash there fails this engine only
-            row = with_second_look(partial(measured_row, params, entry, x, passed, pricing["floor_s"]),
-                                   params.remeasure_flagged, entry["name"])
+            rows.append(measured_row(params, entry, x, passed, confirm_now))
         except ChildCrashed as e:
             excluded.append({"engine": entry["name"], "reason": f"crashed: {e}"})
             logger.info(f"{entry['name']}: crashed: {e}")
-            continue
-        rows.append(row)
+    entries = {e["name"]: e for e in built["engines"]}
+
+    def confirm_row(row: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return call_isolated(confirm_engine, str(params.run_path), entries[row["engine"]], params.values(),
+                                 x, row["server"], what=f"confirming {row['engine']}", versions=runtime_versions())
+        except ChildCrashed as e:  # its searches stand; the crash is why it has no capacity
+            return {"run": None, "tries": [], "skipped": [], "reason": f"not confirmed: crashed: {e}"}
+
+    def remeasure_row(row: dict[str, Any]) -> dict[str, Any]:
+        return judged(measured_row(params, entries[row["engine"]], x, passed), pricing["floor_s"],
+                      params.peak_tolerance)
+
+    settle(rows, confirm_row, remeasure_row, params, pricing["floor_s"])
     result = {
         "device_slug": hardware.device_slug(),
         "hardware": {"gpu": hardware.gpu_info(), "cpu": hardware.cpu_info()},  # what was measured, for the report
@@ -289,12 +383,14 @@ def run(params: Params) -> dict[str, Any]:
                     "max_queue_delay_ms": params.max_queue_delay_ms, "static_batch": params.static_batch,
                     "peak_search_runs": params.peak_search_runs, "peak_tolerance": params.peak_tolerance,
                     "peak_repeats": peak_repeats(params, gpu), "confirm_steps": params.confirm_steps,
+                    "confirm": params.confirm.value, "server_duration_budget_s": params.server_duration_budget_s,
                     "sweep_max_batch": params.sweep_max_batch, "sweep_queue_delay_ms": params.sweep_queue_delay_ms,
                     "samples": feed_len(x)},
         "pricing": pricing,
         "capacity_method": CAPACITY_METHOD.format(
             sla=params.sla_p99_ms, repeats=peak_repeats(params, gpu), tol=params.peak_tolerance,
-            confirm_s=confirm_duration_s(params.loadgen_min_duration_s, pricing["floor_s"])),
+            confirm_s=confirm_duration_s(params.loadgen_min_duration_s, pricing["floor_s"]),
+            scope=CONFIRM_SCOPE[params.confirm.value].format(tol=params.peak_tolerance)),
         "anomaly_rules": anomalies.RULES,
         "baseline": built["baseline"],
         "engines": rows,

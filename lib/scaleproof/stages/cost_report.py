@@ -48,8 +48,13 @@ def run(params: Params) -> dict[str, Any]:
         if not row.validated:
             excluded.append({"engine": name, "reason": f"failed validation: {v.reason}"})
             continue
+        if row.not_confirmed:  # clearly behind the leader's searches (confirm: leaders): its search figures only
+            excluded.append({"engine": name, "reason": row.not_confirmed, "not_confirmed": True,
+                             "search_peaks_qps": [s.peak_qps for s in (row.server.dynamic, *row.server.dynamic_repeats)]})
+            continue
         if row.capacity is None:
-            excluded.append({"engine": name, "reason": f"not priced: {row.capacity_reason or row.server.dynamic.reason}"})
+            excluded.append({"engine": name, "reason": f"not priced: {row.capacity_reason or row.server.dynamic.reason}",
+                             **({"baseline": True} if row.baseline else {})})
             continue
         cap = row.capacity
         flags = [f.model_dump() for f in row.flags] if row.flags is not None else \
