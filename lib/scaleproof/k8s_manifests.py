@@ -6,9 +6,10 @@ One Deployment and one Service per GPU type: pods land on nodes whose `nvidia.co
 instance count the run's cost model computed for the profile's load. A CPU run gets no GPU selector or
 resource. The model repository is mounted from a PersistentVolumeClaim the platform provides.
 
-Beside them, what to watch (`monitoring_rules`, `grafana_dashboard`): `<slug>.rules.yml` (Prometheus rules
-whose thresholds come from the run's files), `<slug>-monitoring.yaml` (a PodMonitor for Triton's metrics
-port and the same rules as a PrometheusRule, for the Prometheus Operator) and `<slug>-dashboard.json`.
+Beside them, in `monitoring/` (so `kubectl apply -f k8s/` needs no Prometheus Operator), what to watch
+(`monitoring_rules`, `grafana_dashboard`): `<slug>.rules.yml` (Prometheus rules whose thresholds come from
+the run's files), `<slug>-prometheus-operator.yaml` (a PodMonitor for Triton's metrics port and the same rules
+as a PrometheusRule) and `<slug>-dashboard.json` (Grafana).
 """
 
 from __future__ import annotations
@@ -97,9 +98,10 @@ def write_monitoring(run_dir: Path, repo: Path, out: Path) -> list[Path]:
     deployment = manifests(run_dir, "unused")[0]
     slug = stages.read_typed(run_dir, "05_benchmark").device_slug
     groups = monitoring_rules.rule_groups(run_dir, repo, slug)
+    out.mkdir(parents=True, exist_ok=True)
     rules = out / f"{slug}.rules.yml"
     rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
-    operator = out / f"{slug}-monitoring.yaml"
+    operator = out / f"{slug}-prometheus-operator.yaml"
     operator.write_text(yaml.safe_dump_all(monitoring_rules.operator_objects(
         deployment["metadata"]["name"], deployment["metadata"]["labels"], groups), sort_keys=False))
     board = out / f"{slug}-dashboard.json"
@@ -118,7 +120,7 @@ def deploy_with_manifests(run_dir: str | Path, repo: str | Path, claim: str = "t
     doc = triton_repo.deploy(run, repo, log=log)
     mine = sorted({d["model"] for d in doc["deploys"] if Path(d["run"]) == run})  # this run's models, pinned now
     path = write(run, repo / "k8s", claim, image or TRITON_IMAGE, models=mine)
-    for f in [path, *write_monitoring(run, repo, repo / "k8s")]:
+    for f in [path, *write_monitoring(run, repo, repo / "k8s" / "monitoring")]:
         triton_repo.record_file(repo, f)
     return triton_repo.read_deploys(repo), path
 

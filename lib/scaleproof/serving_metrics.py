@@ -14,6 +14,7 @@ batch size), which Triton's own metrics lack, so a Prometheus can chart the real
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -101,14 +102,20 @@ def model_ready(http_url: str, model: str) -> bool:
         return False
 
 
-def read_metrics(metrics_url: str) -> list[dict[str, Any]]:
-    """Every sample of a Prometheus text endpoint (Triton's host:8002/metrics) as {name, labels, value}."""
-    from prometheus_client.parser import text_string_to_metric_families
+SAMPLE_RE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+LABEL_RE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
+
+def read_metrics(metrics_url: str) -> list[dict[str, Any]]:
+    """Every sample of a Prometheus text endpoint (Triton's host:8002/metrics) as {name, labels, value}, names
+    as the endpoint writes them (Triton's counters carry no `_total`, which prometheus_client's parser adds)."""
     url = _url(metrics_url)
     text = _get(url if url.rstrip("/").endswith("/metrics") else url.rstrip("/") + "/metrics").decode()
-    return [{"name": s.name, "labels": dict(s.labels), "value": s.value}
-            for family in text_string_to_metric_families(text) for s in family.samples]
+    out = []
+    for line in text.splitlines():
+        if (m := SAMPLE_RE.match(line)) and not line.startswith("#"):
+            out.append({"name": m[1], "labels": dict(LABEL_RE.findall(m[2] or "")), "value": float(m[3])})
+    return out
 
 
 def metric_totals(samples: list[dict[str, Any]], model: str) -> dict[str, float]:
