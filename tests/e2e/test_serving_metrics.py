@@ -12,7 +12,7 @@ import threading
 import pytest
 import yaml
 
-from scaleproof import grafana_dashboard, served, serving_metrics, triton_repo, watch
+from scaleproof import cli, grafana_dashboard, served, serving_metrics, triton_repo, watch
 from scaleproof.errors import ArtifactError
 from scaleproof.k8s_manifests import deploy_with_manifests
 from scaleproof.served import free_port
@@ -110,6 +110,10 @@ def test_watch_reads_a_running_server_and_exports_its_batch_sizes(published, dep
         registry.register(serving_metrics.StatisticsCollector(server.http_url))
         exported = [s for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples]
         lifetime = serving_metrics.read_statistics(server.http_url, model)
+        assert cli.main(["watch", server.http_url, "--metrics-url", server.metrics_url, "--interval", "0.5",
+                         "--json", str(tmp_path / "watch.json")]) == 0
+    [written] = json.loads((tmp_path / "watch.json").read_text())
+    assert written["ready"] and written["lifetime"]["requests"] == sum(s.inference_count for s in lifetime.values())
     [row] = rows
     assert row["model"] == model and row["ready"] and row["requests"] > 0 and row["qps"] > 0
     assert sum(b * n for b, n in row["batch_sizes"].items()) == row["requests"]
