@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from ..errors import ParamsError
 from ..serving_metrics import BATCH_SERIES
 from .batcher import DynamicBatcher
 
@@ -90,8 +91,11 @@ class BatcherExporter:
         """Serve /metrics on `addr:port` and take every DynamicBatcher's batches from now on."""
         from prometheus_client import start_http_server
 
+        try:
+            self._server, _ = start_http_server(port, addr=addr, registry=self.registry)
+        except OSError as e:
+            raise ParamsError(f"cannot export the batcher's metrics on {addr}:{port} ({e}): pick a free port") from None
         self.registry.register(self)
-        self._server, _ = start_http_server(port, addr=addr, registry=self.registry)
         DynamicBatcher.observers.append(self)
         return self
 
