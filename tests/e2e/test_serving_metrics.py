@@ -220,7 +220,23 @@ def test_promtool_fires_each_alert_on_its_case_and_stays_quiet_otherwise(deploye
                           "alert_rule_test": [{"eval_time": "14m", "alertname": name, "exp_alerts": expected}]})
             tests.append({"name": f"{name} {model} quiet", "interval": "15s", "input_series": every_quiet,
                           "alert_rule_test": [{"eval_time": "14m", "alertname": name, "exp_alerts": []}]})
-    assert len(tests) == 2 * len(alerts)
+    # the info series: there, with what the deploy says runs, while the version is served; gone when it is not
+    info = [r for g in bare for r in g["rules"] if r.get("record") == "scaleproof_model_info"]
+    assert len(info) == len(models)
+    deployed_engines = {d["model"]: d["engine"] for d in doc["deploys"]}
+    for rule in info:
+        model = rule["expr"].split('model="')[1].split('"')[0]
+        assert rule["labels"]["engine"] == deployed_engines[model] and rule["labels"]["precision"] in rule["labels"]["engine"]
+        expr = f'scaleproof_model_info{{model="{model}"}}'
+        tests.append({"name": f"info {model}", "interval": "15s", "input_series": every_quiet, "promql_expr_test": [
+            {"expr": expr, "eval_time": "14m",
+             "exp_samples": [{"labels": f'scaleproof_model_info{{model="{model}", version="1", '
+                                        + ", ".join(f'{k}="{v}"' for k, v in sorted(rule["labels"].items())) + "}",
+                              "value": 1}]}]})
+        others = [s for m in models if m != model for s in series(m, **quiet[m])]
+        tests.append({"name": f"info {model} not served", "interval": "15s", "input_series": others,
+                      "promql_expr_test": [{"expr": expr, "eval_time": "14m", "exp_samples": []}]})
+    assert len(tests) == 2 * len(alerts) + 2 * len(models)
     (tmp_path / "rules_test.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"],
                                                              "evaluation_interval": "15s", "tests": tests}))
     out = subprocess.run([promtool, "test", "rules", "rules_test.yml"], cwd=tmp_path, capture_output=True, text=True)
