@@ -68,6 +68,7 @@ run-transformer: setup $(ENCODER_DATA)/weights.safetensors  ## a sentence encode
 
 test: setup serve-env  ## tests/unit, tests/integration, tests/e2e (chains, Ray, Triton, browser) and nbval (GPU tests skip without CUDA)
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; } >/dev/null  # report test
+	command -v promtool >/dev/null || { apt-get update -q && apt-get install -y -q prometheus; } >/dev/null  # serving-metrics tests: a Prometheus server and promtool
 	$(VENV)/bin/ruff check lib tests scripts notebooks benchmarks
 	rm -rf outputs/dev  # the notebooks' standalone run folder: nbval starts it fresh
 	$(PY) -m scaleproof.hardware  # the CPU and its ISA level: INT8 numerics and speed depend on them

@@ -128,7 +128,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_serve_bench(args: argparse.Namespace) -> int:
     from . import served
 
-    results = served.serve_bench(args.run_dir, args.repo, args.model)
+    results = served.serve_bench(args.run_dir, args.repo, args.model, triton_metrics_port=args.triton_metrics_port,
+                                 in_process_metrics_port=args.in_process_metrics_port)
     print(served.summary(results))
     print(f"details: {args.repo}/served/<model>.json (LoadGen logs and the server's log beside it)")
     return 0
@@ -337,6 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--repo", required=True, help="the model repository the run was deployed into")
     srv.add_argument("--model", default=None, help="only this model of the repository (default: every ONNX Runtime "
                                                     "model of the run at its pinned version)")
+    srv.add_argument("--triton-metrics-port", type=int, default=None,
+                     help="Triton's Prometheus metrics port, for a Prometheus scraping it (default: a free port)")
+    srv.add_argument("--in-process-metrics-port", type=int, default=None,
+                     help="export the in-process batcher's counters (Triton's names) on this port while it is "
+                          "measured (default: none)")
     srv.set_defaults(func=cmd_serve_bench)
 
     eng = sub.add_parser("build-engine", help="build one TensorRT engine from an ONNX file into a per-GPU store",
@@ -377,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .prospectus.command import register as register_prospectus
 
     register_prospectus(sub)
+    from .watch import register as register_watch
+
+    register_watch(sub)
 
     par = sub.add_parser("params", help="list every parameter with its type, default and meaning")
     par.add_argument("--markdown", action="store_true", help="print a Markdown table")

@@ -5,10 +5,16 @@ One Deployment and one Service per GPU type: pods land on nodes whose `nvidia.co
 `nvidia.com/gpu: 1`, are ready when Triton's `/v2/health/ready` answers, and their number is the
 instance count the run's cost model computed for the profile's load. A CPU run gets no GPU selector or
 resource. The model repository is mounted from a PersistentVolumeClaim the platform provides.
+
+Beside them, in `monitoring/` (so `kubectl apply -f k8s/` needs no Prometheus Operator), what to watch
+(`monitoring_rules`, `grafana_dashboard`): `<slug>.rules.yml` (Prometheus rules whose thresholds come from
+the run's files), `<slug>-prometheus-operator.yaml` (a PodMonitor for Triton's metrics port and the same rules
+as a PrometheusRule) and `<slug>-dashboard.json` (Grafana).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -51,7 +57,9 @@ def manifests(run_dir: Path, claim: str, image: str = TRITON_IMAGE, engine: str 
               "scaleproof/run": re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(run_dir).name)[:63]}
     container: dict[str, Any] = {
         "name": "triton", "image": image,
+        # summary latencies: P99 as a metric, which the P99 alert and the dashboard read
         "args": ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit",
+                 "--metrics-config=summary_latencies=true",
                  *(f"--load-model={m}" for m in models or [])],
         "ports": [{"name": k, "containerPort": v} for k, v in PORTS.items()],
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5},
@@ -83,6 +91,25 @@ def write(run_dir: Path, out: Path, claim: str, image: str = TRITON_IMAGE, model
     return path
 
 
+def write_monitoring(run_dir: Path, repo: Path, out: Path) -> list[Path]:
+    """The rule file, the Prometheus Operator objects and the dashboard for the run's deployed models."""
+    from . import grafana_dashboard, monitoring_rules
+
+    deployment = manifests(run_dir, "unused")[0]
+    slug = stages.read_typed(run_dir, "05_benchmark").device_slug
+    groups = monitoring_rules.rule_groups(run_dir, repo, slug)
+    out.mkdir(parents=True, exist_ok=True)
+    rules = out / f"{slug}.rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    operator = out / f"{slug}-prometheus-operator.yaml"
+    operator.write_text(yaml.safe_dump_all(monitoring_rules.operator_objects(
+        deployment["metadata"]["name"], deployment["metadata"]["labels"], groups), sort_keys=False))
+    board = out / f"{slug}-dashboard.json"
+    board.write_text(json.dumps(grafana_dashboard.dashboard(
+        f"scaleproof {slug}", monitoring_rules.expectations(run_dir, repo)), indent=1) + "\n")
+    return [rules, operator, board]
+
+
 def deploy_with_manifests(run_dir: str | Path, repo: str | Path, claim: str = "triton-models",
                           image: str | None = None, log=logger.info) -> tuple[dict[str, Any], Path]:
     """`triton_repo.deploy` and the Kubernetes objects for the run's GPU type, traced in deploy.json: what
@@ -93,6 +120,7 @@ def deploy_with_manifests(run_dir: str | Path, repo: str | Path, claim: str = "t
     doc = triton_repo.deploy(run, repo, log=log)
     mine = sorted({d["model"] for d in doc["deploys"] if Path(d["run"]) == run})  # this run's models, pinned now
     path = write(run, repo / "k8s", claim, image or TRITON_IMAGE, models=mine)
-    triton_repo.record_file(repo, path)
+    for f in [path, *write_monitoring(run, repo, repo / "k8s" / "monitoring")]:
+        triton_repo.record_file(repo, f)
     return triton_repo.read_deploys(repo), path
 

@@ -11,6 +11,10 @@ run deployed there, then:
    and LoadGen driving Triton over gRPC (one request per query, Triton's dynamic batcher doing the batching,
    configured from the deployed config.pbtxt). Both on this machine, one after the other.
 
+The served runs' batch sizes, queue and compute time are Triton's own: read from its statistics extension
+before and after each LoadGen run (`serving_metrics`), so they sit beside the in-process batcher's and the
+report compares the two. At the end Triton's Prometheus metrics are read as well, and its totals recorded.
+
 Results go to `<repo>/served/<model>.json`, LoadGen logs beside it.
 """
 
@@ -30,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from . import paths, stages
+from . import paths, serving_metrics, stages
 from .errors import ArtifactError, ParamsError
 from .io_spec import feed_len
 from .provenance import write_json
@@ -65,16 +69,19 @@ class TritonServer:
     its process group) when the block ends, whatever happens inside it."""
 
     def __init__(self, repo: Path, model: str, log_file: Path, threads: int = 0,
-                 batcher: dict[str, Any] | None = None) -> None:
+                 batcher: dict[str, Any] | None = None, metrics_port: int | None = None) -> None:
         self.repo, self.model, self.log_file, self.threads, self.batcher = repo, model, log_file, threads, batcher
-        self.grpc_port, self.http_port, self.metrics_port = free_port(), free_port(), free_port()
+        self.grpc_port, self.http_port, self.metrics_port = free_port(), free_port(), metrics_port or free_port()
         self.url = f"127.0.0.1:{self.grpc_port}"
+        self.http_url = f"127.0.0.1:{self.http_port}"
+        self.metrics_url = f"127.0.0.1:{self.metrics_port}/metrics"
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> TritonServer:
         cmd = [str(serve_python()), str(SERVER_SCRIPT), "--repo", str(self.repo), "--model", self.model,
                "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port),
-               "--metrics-port", str(self.metrics_port), "--threads", str(self.threads)]
+               "--metrics-port", str(self.metrics_port), "--threads", str(self.threads),
+               "--metrics-config", "summary_latencies=true"]  # P99 as a metric, as the Kubernetes objects ask
         if self.batcher:  # Triton batches as the in-process batcher it is compared with
             cmd += ["--max-batch", str(self.batcher["max_batch"]),
                     "--queue-delay-us", str(round(self.batcher["max_queue_delay_ms"] * 1000))]
@@ -143,14 +150,18 @@ def infer_inputs(x: dict[str, np.ndarray], rows: slice | int) -> list:
 
 class TritonSut:
     """LoadGen's system under test for a served model (`bench.sut.Sut`): each query is one gRPC request (async),
-    completed from the client's callback thread. `batch_sizes` counts request sizes, always 1: Triton forms
-    the batches."""
+    completed from the client's callback thread. Triton forms the batches: `batch_sizes`, queue and compute
+    time are what its statistics counted between start and stop (`serving_metrics.ModelStats`)."""
 
-    def __init__(self, url: str, model: str, x: dict[str, np.ndarray], output: str, complete) -> None:
+    def __init__(self, url: str, model: str, x: dict[str, np.ndarray], output: str, complete,
+                 http_url: str) -> None:
         import tritonclient.grpc as grpcclient
 
         self.client = grpcclient.InferenceServerClient(url)
-        self.model, self.output, self.complete = model, output, complete
+        self.model, self.output, self.complete, self.http_url = model, output, complete, http_url
+        self.sent = 0
+        self.before: serving_metrics.ModelStats | None = None
+        self.statistics: dict[str, Any] | None = None
         # requests are built once per sample and reused: the harness should cost as little as the in-process one
         self.requests = [infer_inputs(x, i) for i in range(len(next(iter(x.values()))))]
         self.batch_sizes: Counter[int] = Counter()
@@ -159,6 +170,8 @@ class TritonSut:
         self._lock = threading.Condition()
 
     def start(self) -> TritonSut:
+        self.before = next(s for (m, _), s in serving_metrics.read_statistics(self.http_url, self.model).items()
+                           if m == self.model)
         return self
 
     def submit(self, requests: list[tuple[int, int]]) -> None:
@@ -170,7 +183,7 @@ class TritonSut:
                                         callback=lambda result, error, rid=rid: self._done(rid, result, error))
             except Exception as e:  # noqa: BLE001 - never into LoadGen's issue thread: complete it, report at stop
                 self._done(rid, None, e)
-        self.batch_sizes[1] += len(requests)
+        self.sent += len(requests)
 
     def _done(self, rid: int, result, error) -> None:
         try:
@@ -194,18 +207,27 @@ class TritonSut:
                                 f"{REQUEST_TIMEOUT_S + 10:g} s after the test ended")
         if self.error is not None:
             raise ArtifactError(f"the Triton server failed a request: {self.error}")
+        delta = serving_metrics.wait_for_count(self.http_url, self.model, self.before, self.sent)
+        self.statistics = delta.summary()
+        self.batch_sizes = Counter(delta.batches)
+
+    def run_extra(self) -> dict[str, Any]:
+        """Triton's queue and compute time for this test, and its counts (requests it saw vs sent)."""
+        st = self.statistics or {}
+        return {"queue_ms_mean": st.get("queue_ms_mean"), "compute_ms_per_batch": st.get("compute_infer_ms_per_batch"),
+                "triton_requests": st.get("requests"), "requests_sent": self.sent}
 
 
 class ServedEngine:
     """A served model as `loadgen.run_scenario` and the capacity search take a target: a name and `sut`."""
 
-    def __init__(self, name: str, url: str, model: str, output: str) -> None:
-        self.name, self.url, self.model, self.output = name, url, model, output
+    def __init__(self, name: str, url: str, model: str, output: str, http_url: str) -> None:
+        self.name, self.url, self.model, self.output, self.http_url = name, url, model, output, http_url
 
     def sut(self, library, config, complete) -> TritonSut:
         """Requests built from the library's samples (the server holds none); batching is Triton's, configured
         from the deployed config.pbtxt, so `config` is what that file says, not applied here."""
-        return TritonSut(self.url, self.model, library.samples, self.output, complete)
+        return TritonSut(self.url, self.model, library.samples, self.output, complete, self.http_url)
 
 
 def served_outputs(url: str, model: str, x: dict[str, np.ndarray], output: str, max_batch: int) -> np.ndarray:
@@ -240,8 +262,13 @@ def deployed_models(repo: Path, run: Path) -> list[dict[str, Any]]:
     return mine
 
 
-def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None, log=logger.info) -> list[dict[str, Any]]:
-    """Outputs and Server peak of each deployed ONNX Runtime model of the run, served and in process."""
+def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None, log=logger.info,
+                triton_metrics_port: int | None = None, in_process_metrics_port: int | None = None
+                ) -> list[dict[str, Any]]:
+    """Outputs and Server peak of each deployed ONNX Runtime model of the run, served and in process.
+    `triton_metrics_port`: Triton's Prometheus port (default: a free one), for a Prometheus set up to scrape it;
+    `in_process_metrics_port`: export the in-process batcher's counters there (`bench.batcher_metrics`)."""
+    from .bench.batcher_metrics import BatcherExporter
     from .bench.capacity import capacity, pricing_floor
     from .bench.loadgen import LoadgenSettings
     from .config import Params
@@ -275,6 +302,10 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
         one = params.model_copy(update={"sweep_max_batch": [], "sweep_queue_delay_ms": [],
                                         "batcher_max_batch": cfg.max_batch, "max_queue_delay_ms": cfg.max_delay_ms})
         engine = build.load_engine(run, built[d["engine"]].model_dump(), params.threads)
+        exporter = BatcherExporter({d["model"]: {"version": str(d["version"]), "run_id": d["run_id"],
+                                                 "engine": d["engine"]}}, models={engine.name: d["model"]})
+        if in_process_metrics_port:
+            exporter.start(in_process_metrics_port)
         try:
             local = np.concatenate([engine.infer({k: v[i:i + engine.max_batch] for k, v in x.items()})[0]
                                     for i in range(0, feed_len(x), engine.max_batch)])
@@ -284,28 +315,61 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
             in_process = measure_server(engine, x, cfg, 0.5 * in_offline["qps"], one, out_dir / "loadgen-in-process", out_dir,
                                         None, gpu=False)
         finally:
+            exporter.stop()
             engine.close()
-        with TritonServer(repo, d["model"], out_dir / "triton_server.log", params.threads, batcher) as server:
+        with TritonServer(repo, d["model"], out_dir / "triton_server.log", params.threads, batcher,
+                          triton_metrics_port) as server:
             served = served_outputs(server.url, d["model"], x, output, batcher["max_batch"])
             check = compare_outputs(served, local)
             log(f"{d['model']}: served outputs vs in-process: max |diff| {check['max_abs_diff']:.3g}, "
                 f"argmax agreement {check['argmax_agreement']}")
             log(f"{d['model']}: served by Triton over gRPC …")
-            served_engine = ServedEngine(f"{d['model']} (Triton)", server.url, d["model"], output)
+            served_engine = ServedEngine(f"{d['model']} (Triton)", server.url, d["model"], output, server.http_url)
             served_offline = offline(served_engine, x, cfg, out_dir / "loadgen-served")
             served_server = measure_server(served_engine, x, cfg, 0.5 * served_offline["qps"], one,
                                            out_dir / "loadgen-served", out_dir,
                                            None, gpu=False)
+            # the server's own account of everything it served, from both of its interfaces
+            [stats] = [s for (m, _), s in serving_metrics.read_statistics(server.http_url, d["model"]).items()
+                       if m == d["model"]]
+            prometheus = serving_metrics.metric_totals(serving_metrics.read_metrics(server.metrics_url), d["model"])
         row = {"model": d["model"], "version": d["version"], "engine": d["engine"], "run_id": d["run_id"],
                "batcher": batcher, "sla_p99_ms": params.sla_p99_ms, "outputs": check,
                "in_process": {"offline": in_offline, "server": in_process},
                "served": {"offline": served_offline, "server": served_server},
                "served_by": "Triton Inference Server (nvidia-pytriton's binary, Python backend running ONNX Runtime "
                             "on CPU) over gRPC, one request per query",
-               "capacity": {"in_process": capacity(in_process, floor), "served": capacity(served_server, floor)}}
+               "capacity": {"in_process": capacity(in_process, floor), "served": capacity(served_server, floor)},
+               "batching": {"in_process": batching_of(in_process), "served": batching_of(served_server),
+                            "compared_over": "every Server run of the measurement (searches and confirmation)"},
+               "triton": {"statistics": stats.summary(), "prometheus": prometheus,
+                          "read_from": "the statistics extension (/v2/models/<model>/stats) and the metrics port "
+                                       "(/metrics) at the end, over the server's whole life"}}
         write_json(out_dir.parent / f"{d['model']}.json", row)
         results.append(row)
     return results
+
+
+def server_runs(server: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every LoadGen run of a Server measurement: its searches' runs and the confirmation's tries."""
+    searches = [server["dynamic"], *server.get("dynamic_repeats", [])]
+    return [r for s in searches for r in s["runs"]] + (server.get("confirmation") or {}).get("tries", [])
+
+
+def batching_of(server: dict[str, Any]) -> dict[str, Any]:
+    """Batch-size distribution, mean batch and mean queue time over a Server measurement's runs."""
+    runs = server_runs(server)
+    sizes: Counter[int] = Counter()
+    queue_ms = requests = 0.0
+    for r in runs:
+        sizes.update({int(k): v for k, v in r["batch_sizes"].items()})
+        n = sum(int(k) * v for k, v in r["batch_sizes"].items())
+        if r.get("extra", {}).get("queue_ms_mean") is not None:
+            queue_ms, requests = queue_ms + r["extra"]["queue_ms_mean"] * n, requests + n
+    batches = sum(sizes.values())
+    return {"runs": len(runs), "batch_sizes": dict(sorted(sizes.items())), "batches": batches,
+            "mean_batch": sum(k * v for k, v in sizes.items()) / batches if batches else None,
+            "queue_ms_mean": queue_ms / requests if requests else None}
 
 
 def offline(engine, x: dict[str, np.ndarray], cfg, log_root: Path) -> dict[str, Any]:
@@ -325,7 +389,13 @@ def summary(results: list[dict[str, Any]]) -> str:
     def qps(c: tuple[dict[str, Any] | None, str]) -> str:
         return f"{c[0]['qps']:,.0f} QPS (P99 {c[0]['p99_ms']:.1f} ms)" if c[0] else f"none ({c[1]})"
 
+    def batching(b: dict[str, Any]) -> str:
+        mean = f"mean batch {b['mean_batch']:.2f}" if b["mean_batch"] else "no batch"
+        return mean + (f", queue {b['queue_ms_mean']:.2f} ms" if b["queue_ms_mean"] is not None else "")
+
     return "\n".join(f"{r['model']}: in process {qps(r['capacity']['in_process'])}; served by Triton "
                      f"{qps(r['capacity']['served'])}; outputs max |diff| {r['outputs']['max_abs_diff']:.3g}"
                      + (f", argmax agreement {r['outputs']['argmax_agreement']:.1%}"
-                        if r["outputs"]["argmax_agreement"] is not None else "") for r in results)
+                        if r["outputs"]["argmax_agreement"] is not None else "")
+                     + f"\n  batching in process: {batching(r['batching']['in_process'])}; served (Triton's "
+                       f"statistics): {batching(r['batching']['served'])}" for r in results)

@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--grpc-port", type=int, default=8001, help="Triton's gRPC port")
     ap.add_argument("--http-port", type=int, default=8000, help="Triton's HTTP port")
     ap.add_argument("--metrics-port", type=int, default=8002, help="Triton's Prometheus metrics port")
+    ap.add_argument("--metrics-config", action="append", default=[], metavar="KEY=VALUE",
+                    help="Triton's --metrics-config (e.g. summary_latencies=true for P99 as a metric); repeatable")
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its default)")
     ap.add_argument("--max-batch", type=int, default=0,
                     help="largest batch Triton forms (0: the config's max_batch_size); serve-bench passes the batcher's")
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     import onnxruntime as ort
     from pytriton.decorators import batch
     from pytriton.model_config import DynamicBatcher, ModelConfig
-    from pytriton.triton import Triton, TritonConfig
+    from pytriton.triton import DEFAULT_PROTECTED_ENDPOINTS, Triton, TritonConfig, TritonSecurityConfig
     from tritonclient.grpc import model_config_pb2
 
     model_dir = args.repo / args.model
@@ -115,8 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     if libdir:
         os.environ["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [libdir, os.environ.get("LD_LIBRARY_PATH")]))
     triton_config = TritonConfig(http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port,
-                                 log_verbose=0)
-    with Triton(config=triton_config) as triton:
+                                 metrics_config=args.metrics_config or None, log_verbose=0)
+    # PyTriton guards the statistics extension with a token by default; a stock tritonserver (the Kubernetes
+    # objects' image) serves it openly, and serve-bench and `scaleproof watch` read it: the rest stays guarded
+    security = TritonSecurityConfig(restricted_endpoints=[e for e in DEFAULT_PROTECTED_ENDPOINTS if e != "statistics"])
+    with Triton(config=triton_config, security_config=security) as triton:
         triton.bind(model_name=args.model, infer_func=infer, inputs=tensors(config.input, type_names),
                     outputs=tensors(config.output, type_names), config=model_config, strict=False)
         print(f"serving {args.model} ({model_file.relative_to(args.repo)}) on gRPC :{args.grpc_port}, "

@@ -61,6 +61,9 @@ def engine_thread(engine) -> EngineThread:
 
 
 class DynamicBatcher:
+    # prometheus_client exporters (`bench.batcher_metrics`) a batcher reports each batch to, when one is asked for
+    observers: list = []
+
     def __init__(self, engine, max_batch: int, max_delay_s: float, complete: CompleteFn,
                  fixed_batch: bool = False, sample_shape: object = None, pipelined: bool = True) -> None:
         """`engine` holds the samples already (`SampleLibrary.load_into`); `complete` gets views into the output
@@ -75,6 +78,8 @@ class DynamicBatcher:
         self._idx = np.zeros(max_batch, dtype=np.int64)  # sample indices of the batch being formed
         self.out_buf: np.ndarray | None = None  # the first output's rows, allocated once by the worker's warm-up
         self.batch_sizes: Counter[int] = Counter()
+        self.queue_s = 0.0  # time the answered requests waited in the queue, summed (Triton's queue duration)
+        self.compute_s = 0.0  # time the engine took for the batches, summed (pipelined: launch to collected)
         self._queue: deque[tuple[int, int, float]] = deque()  # (request id, sample index, arrival time)
         self._cond = threading.Condition()
         self._stop = False
@@ -134,7 +139,13 @@ class DynamicBatcher:
                         self._queue[0][2] + self.max_delay_s - time.perf_counter()
                     if wait <= 0:
                         n = min(self.max_batch, len(self._queue))
-                        return [self._queue.popleft() for _ in range(n)]
+                        batch = [self._queue.popleft() for _ in range(n)]
+                        now = time.perf_counter()
+                        waited = sum(now - t for _, _, t in batch)
+                        self.queue_s += waited
+                        for observer in self.observers:
+                            observer.formed(self.engine, n, waited)
+                        return batch
                     self._cond.wait(wait)
                 elif self._stop:
                     return None
@@ -152,6 +163,12 @@ class DynamicBatcher:
         if self._pipelined:  # the launch path once too, so its first use is not inside a measured run
             self.engine.launch_indices(self._idx[:self.max_batch].copy())()
         self.out_buf = np.empty((self.max_batch, *first.shape[1:]), first.dtype)
+
+    def run_extra(self) -> dict[str, float | None]:
+        """Queue and compute time of this test, as a LoadGen run records them beside its batch sizes."""
+        requests, batches = sum(k * v for k, v in self.batch_sizes.items()), sum(self.batch_sizes.values())
+        return {"queue_ms_mean": self.queue_s / requests * 1e3 if requests else None,
+                "compute_ms_per_batch": self.compute_s / batches * 1e3 if batches and not self._pipelined else None}
 
     @property
     def error(self) -> BaseException | None:
@@ -191,7 +208,12 @@ class DynamicBatcher:
         try:
             while (batch := self._take()) is not None:
                 try:
+                    t0 = time.perf_counter()
                     self._keep_rows(batch, self.engine.infer_indices(self._indices(batch))[0])
+                    took = time.perf_counter() - t0
+                    self.compute_s += took
+                    for observer in self.observers:
+                        observer.computed(self.engine, took)
                 except BaseException as e:  # surfaced by stop(); the batch is answered (empty) like the queue
                     return self._fail(e, batch)
                 self._answer(batch)

@@ -184,7 +184,9 @@ def run_scenario(engine, samples: Feed, scenario: Scenario, cfg: LoadgenSettings
         batching=(f"static: fixed batch {cfg.max_batch}, no queue window" if cfg.fixed_batch
                   else f"dynamic: max batch {cfg.max_batch}, max queue delay {delay * 1e3:g} ms"),
         min_duration_s=detail.get("effective_min_duration_ms", cfg.min_duration_s * 1e3) / 1e3,
-        extra={"performance_samples": library.performance_set},  # what LoadGen's QSL load asked for
+        # what LoadGen's QSL load asked for; queue and compute time where the system under test keeps them
+        extra={"performance_samples": library.performance_set,
+               **(batcher.run_extra() if hasattr(batcher, "run_extra") else {})},
     )
 
 
