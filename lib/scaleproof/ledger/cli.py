@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 DEFAULT_PATH = "outputs/ledger.sqlite"  # store.DEFAULT_PATH, here without importing the store
@@ -31,7 +32,8 @@ def cmd_add(args: argparse.Namespace) -> int:
         if len(reasons) > 5:
             print(f"    … and {len(reasons) - 5} more (scaleproof verify {folder})")
     print(f"{len(out.added)} run(s) in {args.ledger}; {len(out.refused)} refused")
-    named_refused = {f for f, _ in out.refused} & set(args.runs)  # a run named outright, not found below a folder
+    # a run named outright, not found below a folder (paths compared resolved: `RUN/` and `RUN` are one folder)
+    named_refused = {Path(f).resolve() for f, _ in out.refused} & {Path(a).resolve() for a in args.runs}
     return 1 if named_refused or not out.added else 0
 
 
