@@ -275,6 +275,6 @@ def choice_words(c: dict[str, Any]) -> str:
         text = head + f"{c['cheapest']} is cheaper, its range apart from every other's: " + \
             "; ".join(fig(t) for t in c["types"])
     notes = [f"{t['device_type']} was priced with the price row {', '.join(t['priced_with_another_devices_row'])} of "
-             "another device (the price table has none of its own), so its cost differs from the others' by capacity "
-             "alone" for t in c["types"] if t["priced_with_another_devices_row"]]
+             "another device (the price table it ran with had none of its own), so its cost differs from the others' "
+             "by capacity alone" for t in c["types"] if t["priced_with_another_devices_row"]]
     return text + (". " + ". ".join(notes) if notes else "") + "."
