@@ -78,12 +78,12 @@ def test_the_cheapest_device_type_for_resnet50_is_a_tie_of_the_latest_runs_that_
     assert all(f"run `{t['best_run']}`" in words for t in resnet["types"])
 
 
-def chosen_run(run_id, device, created, usd, lo, hi, count=1, price="row", version=""):
-    engine = {"engine": "e", "headline": 1, "usd_per_1m": usd, "usd_per_1m_low": lo, "usd_per_1m_high": hi,
-              "qps": 1000.0}
+def chosen_run(run_id, device, created, usd, lo, hi, count=1, price="row", version="", name="e", others=()):
+    engines = [{"engine": n, "headline": int(n == name), "usd_per_1m": u, "usd_per_1m_low": u_lo,
+                "usd_per_1m_high": u_hi, "qps": 1000.0} for n, u, u_lo, u_hi in [(name, usd, lo, hi), *others]]
     return {"run_id": run_id, "model": "m", "model_version": version, "sla_p99_ms": 15.0, "profile": "p.yaml",
             "status": "priced", "device_type": device, "device_count": count, "created": created,
-            "headline_engine": "e", "engines": [engine], "price_id": price, "price_accelerator": None,
+            "headline_engine": name, "engines": engines, "price_id": price, "price_accelerator": None,
             "usd_per_hour": 1.0}
 
 
@@ -97,6 +97,16 @@ def test_choose_names_a_winner_only_when_ranges_are_apart_and_takes_the_latest_r
     runs[2] = chosen_run("b", "B", "2026-11-02", 0.11, 0.11, 0.11)  # apart by its number, but no range measured
     (c,) = ledger.choice(runs)
     assert c["cheapest"] is None and c["tie"] == ["1 x A", "1 x B"] and "single number" in choice_words(c)
+
+
+def test_choose_says_when_the_types_headline_engines_differ_and_compares_one_engine_on_request():
+    runs = [chosen_run("a", "A", "2026-11-01", 0.05, 0.045, 0.05, name="int8", others=[("fp32", 0.2, 0.19, 0.2)]),
+            chosen_run("b", "B", "2026-11-01", 0.10, 0.09, 0.10, name="fp32", others=[("int8", 0.03, 0.028, 0.03)])]
+    (c,) = ledger.choice(runs)
+    assert c["cheapest"] == "1 x A" and "represented by different engines (fp32, int8)" in choice_words(c)
+    (c,) = ledger.choice(runs, engine="int8")  # the same engine on both: B is the cheaper
+    assert c["cheapest"] == "1 x B" and {t["engine"] for t in c["types"]} == {"int8"}
+    assert "different engines" not in choice_words(c)
 
 
 def test_choose_compares_like_for_like_model_versions_and_price_rows():

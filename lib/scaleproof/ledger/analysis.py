@@ -207,16 +207,17 @@ def tie_cluster(types: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(members, key=lambda t: t["usd_per_1m"])
 
 
-def choice(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def choice(runs: list[dict[str, Any]], engine: str | None = None) -> list[dict[str, Any]]:
     """Per model, model version, SLA and profile, the cheapest device type per 1M inferences, per instance shape
     (`instance_label`) and price row: each type is represented by its latest priced run (its headline engine)
     with that run's measured range, never by the cheapest of its runs. A winner is named only when its range is
     apart from every other type's and every type has a measured range; otherwise the types whose ranges chain
     together with the cheapest's (`tie_cluster`), and those without a measured range, are a tie. The span of the
-    headline figures over all of a type's runs is shown beside it."""
+    headline figures over all of a type's runs is shown beside it. With `engine`, that engine of each run stands
+    for it instead of the headline engine (runs that did not price it are left out)."""
     groups: dict[tuple[str, str, float | None, str | None], dict[tuple[str, str | None], list[dict[str, Any]]]] = {}
     for r in runs:
-        if r["status"] == "priced" and headline_of(r):
+        if r["status"] == "priced" and headline_of(r, engine):
             key = (r["model"], r["model_version"] or "", r["sla_p99_ms"], r["profile"])
             groups.setdefault(key, {}).setdefault((instance_label(r), r["price_id"]), []).append(r)
     out = []
@@ -224,9 +225,9 @@ def choice(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             str(x) for x in kv[0])):
         types = []
         for (device, price_id), rs in by_type.items():
-            heads = [headline_of(r) for r in rs]
+            heads = [headline_of(r, engine) for r in rs]
             run = latest_per_type(rs)
-            head = headline_of(run)
+            head = headline_of(run, engine)
             foreign = sorted({r["price_id"] for r in rs if r["price_accelerator"] and
                               not words(r["price_accelerator"]) & words(rs[0]["device_type"])})
             types.append({"device_type": device, "price_id": price_id, "runs": len(rs),
@@ -277,4 +278,8 @@ def choice_words(c: dict[str, Any]) -> str:
     notes = [f"{t['device_type']} was priced with the price row {', '.join(t['priced_with_another_devices_row'])} of "
              "another device (the price table it ran with had none of its own), so its cost differs from the others' "
              "by capacity alone" for t in c["types"] if t["priced_with_another_devices_row"]]
+    engines = sorted({t["engine"] for t in c["types"]})
+    if len(engines) > 1:
+        notes.append(f"The types are represented by different engines ({', '.join(engines)}), each its run's headline "
+                     "engine: name one with --engine to compare the same engine on every type")
     return text + (". " + ". ".join(notes) if notes else "") + "."

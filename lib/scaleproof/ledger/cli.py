@@ -114,7 +114,7 @@ def cmd_choose(args: argparse.Namespace) -> int:
     from .analysis import choice, choice_words
     from .store import list_runs
 
-    for c in choice(list_runs(args.ledger, **filters(args))):
+    for c in choice(list_runs(args.ledger, **filters(args)), args.engine):
         print(choice_words(c))
     return 0
 
@@ -182,6 +182,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-regression", type=float, required=True, metavar="PCT",
                    help="percent a run's capacity may fall below, or its cost per 1M rise above, the baseline's range")
     p = action("choose", "per model and SLA, the cheapest device type per 1M inferences, or a tie", cmd_choose)
+    p.add_argument("--engine", default=None, help="compare this engine of each run (default: each run's headline engine)")
     with_filters(p)
     p = action("report", "render the ledger report (notebooks/09_ledger) to offline HTML", cmd_report)
     p.add_argument("--out", required=True, metavar="FILE.html", help="where the report goes")
