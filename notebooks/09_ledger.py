@@ -46,8 +46,9 @@ report.runs_table(runs)
 # %% [markdown]
 # ## Cheapest device type per model at the SLA
 #
-# Each device type (per instance shape) is represented by its cheapest priced run's headline engine; a type
-# whose measured cost range overlaps the cheapest's is a tie, not a loser.
+# Per model, model version, SLA and profile, each device type (per instance shape and price row) is represented
+# by its latest priced run's headline engine. A winner is named only when its cost range is apart from every
+# other's; types whose ranges chain together with the cheapest's, or that have no measured range, are a tie.
 
 # %%
 display(Markdown(report.choice_markdown(runs)))

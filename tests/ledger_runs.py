@@ -15,6 +15,13 @@ from tests import ROOT
 
 STORED = ROOT / "benchmarks" / "results"
 CPU_A = STORED / "fleet-example" / "runs" / "CPU-A"  # exploratory CPU run: two engines, one with a capacity range
+# priced CPU run (a flattened copy: the stage results in its top folder), AMD EPYC, its engines with capacity ranges
+CPU_PRICED = STORED / "cpu-transformer-2026-11-25"
+
+
+def stage_file(run: Path, rel: str) -> Path:
+    """Where a run folder holds a stage result: under its stage folder, or in a flattened copy's top folder."""
+    return run / rel if (run / rel).is_file() else run / Path(rel).name
 
 
 def scale_costs(engine: dict[str, Any], f: float) -> None:
@@ -41,7 +48,8 @@ def planted_run(dst: Path, run_id: str, qps_factor: float = 1.0, params: dict[st
     for section, values in (environment or {}).items():
         manifest["environment"].setdefault(section, {}).update(values)
     (dst / "params.yaml").write_text(yaml.safe_dump(manifest["params"], sort_keys=False))
-    cost_file, bench_file = dst / "cost_report" / "cost_report.json", dst / "benchmark" / "benchmark.json"
+    cost_file = stage_file(dst, "cost_report/cost_report.json")
+    bench_file = stage_file(dst, "benchmark/benchmark.json")
     cost, bench = json.loads(cost_file.read_text()), json.loads(bench_file.read_text())
     for e in cost["engines"]:
         scale_costs(e, qps_factor)
@@ -55,8 +63,11 @@ def planted_run(dst: Path, run_id: str, qps_factor: float = 1.0, params: dict[st
             c["value"] *= qps_factor
     cost_file.write_text(json.dumps(cost, indent=1))
     bench_file.write_text(json.dumps(bench, indent=1))
+    rewritten = {"cost_report/cost_report.json": cost_file, "benchmark/benchmark.json": bench_file,
+                 "params.yaml": dst / "params.yaml"}
     for rel in manifest["artifacts"]:
-        if (dst / rel).is_file():
-            manifest["artifacts"][rel]["sha256"] = hashlib.sha256((dst / rel).read_bytes()).hexdigest()
+        f = dst / rel if (dst / rel).is_file() else rewritten.get(rel)
+        if f is not None and f.is_file():
+            manifest["artifacts"][rel]["sha256"] = hashlib.sha256(f.read_bytes()).hexdigest()
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return dst

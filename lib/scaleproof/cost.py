@@ -231,35 +231,56 @@ def ratio_ranges(baseline: dict[str, Any], engine: dict[str, Any], annual_usd_at
                                      max(annual_usd_at(b_lo * s) - annual_usd_at(e_hi * s) for s in scales)]}
 
 
-HEADLINE_RULE = ("the engine with the highest confirmed capacity, unless other engines' capacity ranges overlap its "
-                 "range: then they are tied, and the tie goes to the more accurate against FP32 (the run's metric, "
-                 "then the smaller output error), then the cheaper per 1M inferences, then the name")
+HEADLINE_RULE = ("the engine with the highest confirmed capacity (the leader), unless another engine's measured span "
+                 "overlaps the leader's: a span runs from the confirmed capacity to the highest VALID peak of the "
+                 "engine's repeated searches (never an INVALID target), and a tie needs at least "
+                 "2 searches of each engine; ties are judged against the leader only, not from engine to engine; "
+                 "the tie goes to the more accurate against FP32 (the run's metric, then the smaller output error; "
+                 "an engine without an accuracy record ranks last), then the cheaper per 1M inferences, then the name")
+MIN_TIE_SEARCHES = 2  # one search's spread says nothing about run-to-run variation
 
 
-def capacity_span(priced: dict[str, Any]) -> tuple[float, float]:
-    """An engine's confirmed capacity per accelerator and the top of its measured range (the same where none)."""
-    top = (priced.get("range") or {}).get("accelerator_qps") or [priced["qps"], priced["qps"]]
-    return priced["qps"], max(priced["qps"], top[1])
+def capacity_span(priced: dict[str, Any], peaks: list[float | None] | None = None) -> tuple[float, float]:
+    """An engine's confirmed capacity per accelerator and the highest VALID peak of its searches (the same where
+    there is none above it)."""
+    valid = [p for p in peaks or () if p is not None]
+    return priced["qps"], max([priced["qps"], *valid])
 
 
 def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def headline_engine(priced: list[dict[str, Any]], accuracy: dict[str, tuple[float, ...]]) -> dict[str, Any] | None:
-    """The engine a run's headline names, by HEADLINE_RULE, and the engines tied with the fastest: repeated runs
+def headline_engine(priced: list[dict[str, Any]], accuracy: dict[str, tuple[float, ...]],
+                    peaks: dict[str, list[float | None]] | None = None) -> dict[str, Any] | None:
+    """The engine a run's headline names, by HEADLINE_RULE, and the engines tied with the leader: repeated runs
     whose fastest engines swap places inside their measured spread name the same engine or the same tie, not
-    whichever came out on top this time. `accuracy` ranks engines, larger is more accurate."""
+    whichever came out on top this time. `accuracy` ranks engines, larger is more accurate; `peaks` holds each
+    engine's VALID peaks of its repeated Server searches (an engine without them cannot tie)."""
     if not priced:
         return None
+    peaks = peaks or {}
     fastest = max(priced, key=lambda p: (p["qps"], p["engine"]))
-    tied = [p for p in priced if overlap(capacity_span(p), capacity_span(fastest))]
-    chosen = min(tied, key=lambda p: (tuple(-a for a in accuracy.get(p["engine"], ())), p["usd_per_1m"], p["engine"]))
+
+    def searched(p: dict[str, Any]) -> bool:
+        return sum(q is not None for q in peaks.get(p["engine"]) or ()) >= MIN_TIE_SEARCHES
+
+    def span(p: dict[str, Any]) -> tuple[float, float]:
+        return capacity_span(p, peaks.get(p["engine"]))
+
+    tied = [p for p in priced if p is fastest or (searched(p) and searched(fastest) and overlap(span(p), span(fastest)))]
+
+    def rank(p: dict[str, Any]) -> tuple[Any, ...]:
+        known = p["engine"] in accuracy and accuracy[p["engine"]] is not None
+        return (not known, tuple(-a for a in accuracy.get(p["engine"]) or ()), p["usd_per_1m"], p["engine"])
+    chosen = min(tied, key=rank)
     if len(tied) == 1:
         return {"engine": chosen["engine"], "tied": [], "rule": HEADLINE_RULE, "words": None}
-    spans = ", ".join(f"{p['engine']} {capacity_span(p)[0]:,.0f}–{capacity_span(p)[1]:,.0f} QPS"
+    spans = ", ".join(f"{p['engine']} {span(p)[0]:,.0f}–{span(p)[1]:,.0f} QPS"
                       for p in sorted(tied, key=lambda p: -p["qps"]))
-    words = (f"tie: the confirmed capacity ranges of {spans} overlap, so none is faster beyond the measured spread; "
-             f"{chosen['engine']} is named by the rule (the more accurate against FP32, then the cheaper per 1M)")
+    words = (f"tie: the confirmed capacity ranges of {spans} (confirmed to the highest VALID peak of "
+             f"{MIN_TIE_SEARCHES} or more searches each) overlap the leader {fastest['engine']}'s, so none is faster "
+             f"beyond the measured spread; {chosen['engine']} is named by the rule (the more accurate against FP32, "
+             "then the cheaper per 1M)")
     return {"engine": chosen["engine"], "tied": sorted(p["engine"] for p in tied), "rule": HEADLINE_RULE,
             "words": words}

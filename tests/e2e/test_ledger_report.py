@@ -30,7 +30,10 @@ def test_the_report_names_the_choice_the_before_after_and_the_runs(rendered):
     assert "vit-h100" not in html  # filtered out: another model
     summary = json.loads((rendered / "ledger_report.json").read_text())
     assert {r["run_id"] for r in summary["runs"]} >= {"x2-priced", "h100-x2-priced", "h100x2-gcpaused"}
-    (resnet,) = summary["choice"]
+    # one choice per profile: the multi-gpu profile's run is not compared with the h100 profile's
+    choices = {c["profile"]: c for c in summary["choice"]}
+    assert set(choices) == {"params/h100.yaml", "params/multi-gpu.yaml"}
+    resnet = choices["params/h100.yaml"]
     assert resnet["model"] == "zoo:resnet50" and resnet["tie"] and "aws-p5-h100" in resnet["words"]
 
 

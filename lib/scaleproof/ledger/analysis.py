@@ -106,26 +106,54 @@ def trend(figure: str = "usd_per_1m", by: str = "date", ledger: str | Path = DEF
     return sorted(points, key=key)
 
 
+# what a run's cost per 1M rests on besides its capacity: two runs differing in one are priced on other terms
+PRICING_TERMS = (("SLA (P99 ms)", lambda r: r["sla_p99_ms"]), ("price row", lambda r: r["price_id"]),
+                 ("USD per accelerator-hour", lambda r: r["usd_per_hour"]),
+                 ("accelerators per instance", lambda r: r["accelerators_per_instance"] or 1),  # unrecorded: 1
+                 ("target utilization", lambda r: (r["params"] or {}).get("target_utilization")),
+                 ("redundancy", lambda r: (r["params"] or {}).get("redundancy")))
+
+
+def pricing_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The pricing terms in which `a` and `b` differ (a term one of them did not record is not compared)."""
+    return [f"{name} {get(a)!r} against {get(b)!r}" for name, get in PRICING_TERMS
+            if get(a) is not None and get(b) is not None and get(a) != get(b)]
+
+
 def check(baseline: str, run: str | None = None, max_regression_pct: float = 5.0,
           ledger: str | Path = DEFAULT_PATH) -> dict[str, Any]:
-    """The performance gate: `run` (default: the newest other run of the baseline's model and device type) fails
-    when an engine's confirmed capacity is below the baseline's range by more than `max_regression_pct` percent,
-    or its cost per 1M above the baseline's range by more than that. Engines are matched by name."""
+    """The performance gate: `run` (default: the newest other priced run of the baseline's model, device type and
+    device count) fails when an engine's confirmed capacity is below the baseline's range by more than
+    `max_regression_pct` percent, or its cost per 1M above the baseline's range by more than that. Engines are
+    matched by name. Both runs must be priced (an exploratory figure gates nothing) and priced on the same terms
+    (SLA, price row and rate, accelerators per instance, utilization, redundancy); otherwise it refuses, naming
+    the difference."""
     if not 0 <= max_regression_pct < 100:
         raise ParamsError(f"--max-regression {max_regression_pct} must be a percentage in [0, 100)")
     base = get_run(ledger, baseline)
+    if base["status"] != "priced":
+        raise ParamsError(f"the baseline {baseline} is {base['status']} ({base['status_reason']}), not priced: a gate "
+                          "holds a run to a priced baseline; name a priced run (`scaleproof ledger list --status priced`)")
     if run is None:
-        newer = [r for r in list_runs(ledger, status=None) if r["run_id"] != baseline and r["model"] == base["model"]
-                 and r["device_type"] == base["device_type"] and r["engines"]]
+        newer = [r for r in list_runs(ledger, status="priced") if r["run_id"] != baseline
+                 and r["model"] == base["model"] and r["device_type"] == base["device_type"]
+                 and r["device_count"] == base["device_count"] and r["engines"]]
         if not newer:
-            raise ParamsError(f"no other run of {base['model']} on {base['device_type']} in {ledger} to check "
-                              f"against {baseline}: name one, or add it first")
+            raise ParamsError(f"no other priced run of {base['model']} on {base['device_count']} x "
+                              f"{base['device_type']} in {ledger} to check against {baseline}: name one, or add it first")
         run = newer[-1]["run_id"]
     cand = get_run(ledger, run)
     if cand["device_type"] != base["device_type"] or cand["device_count"] != base["device_count"]:
         raise ParamsError(f"{run} ran on {cand['device_count']} x {cand['device_type']}, the baseline {baseline} on "
                           f"{base['device_count']} x {base['device_type']}: a baseline holds for one device type; "
                           "check against a baseline of the run's own")
+    if cand["status"] != "priced":
+        raise ParamsError(f"{run} is {cand['status']} ({cand['status_reason']}), not priced: its figures cannot pass "
+                          "or fail a gate; check a priced run")
+    terms = pricing_differences(base, cand)
+    if terms:
+        raise ParamsError(f"{run} and the baseline {baseline} are priced on different terms ({'; '.join(terms)}): "
+                          "their costs per 1M cannot be compared; check against a baseline priced the same way")
     if not base["engines"]:
         raise ParamsError(f"the baseline {baseline} priced no engine ({base['status']}: {base['status_reason']})")
     common = sorted({e["engine"] for e in base["engines"]} & {e["engine"] for e in cand["engines"]})
@@ -161,58 +189,97 @@ def instance_label(run: dict[str, Any]) -> str:
     return f"{run['device_count']} x {run['device_type']}"
 
 
-def choice(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per model and SLA, the cheapest device type per 1M inferences, per instance shape (`instance_label`): each
-    type's cheapest priced run (its headline
-    engine) with that run's measured range; a type whose best run's range overlaps the cheapest's is a tie. The
-    span of the headline figures over all of a type's runs is shown beside it (runs of other profiles included)."""
-    groups: dict[tuple[str, float | None], dict[str, list[dict[str, Any]]]] = {}
+def latest_per_type(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    return max(rs, key=lambda r: (r["created"], r["run_id"]))
+
+
+def tie_cluster(types: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cheapest type and every type whose range overlaps a member's, transitively: a chain of overlapping
+    ranges cannot be ordered by what the runs measured."""
+    members = [types[0]]
+    grew = True
+    while grew:
+        grew = False
+        for t in types:
+            if t not in members and any(not apart(tuple(t["range"]), tuple(m["range"])) for m in members):
+                members.append(t)
+                grew = True
+    return sorted(members, key=lambda t: t["usd_per_1m"])
+
+
+def choice(runs: list[dict[str, Any]], engine: str | None = None) -> list[dict[str, Any]]:
+    """Per model, model version, SLA and profile, the cheapest device type per 1M inferences, per instance shape
+    (`instance_label`) and price row: each type is represented by its latest priced run (its headline engine)
+    with that run's measured range, never by the cheapest of its runs. A winner is named only when its range is
+    apart from every other type's and every type has a measured range; otherwise the types whose ranges chain
+    together with the cheapest's (`tie_cluster`), and those without a measured range, are a tie. The span of the
+    headline figures over all of a type's runs is shown beside it. With `engine`, that engine of each run stands
+    for it instead of the headline engine (runs that did not price it are left out)."""
+    groups: dict[tuple[str, str, float | None, str | None], dict[tuple[str, str | None], list[dict[str, Any]]]] = {}
     for r in runs:
-        e = headline_of(r)
-        if r["status"] == "priced" and e:
-            groups.setdefault((r["model"], r["sla_p99_ms"]), {}).setdefault(instance_label(r), []).append(r)
+        if r["status"] == "priced" and headline_of(r, engine):
+            key = (r["model"], r["model_version"] or "", r["sla_p99_ms"], r["profile"])
+            groups.setdefault(key, {}).setdefault((instance_label(r), r["price_id"]), []).append(r)
     out = []
-    for (model, sla), by_type in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+    for (model, version, sla, profile), by_type in sorted(groups.items(), key=lambda kv: tuple(
+            str(x) for x in kv[0])):
         types = []
-        for device, rs in by_type.items():
-            heads = [(r, headline_of(r)) for r in rs]
-            best_run, best = min(heads, key=lambda h: h[1]["usd_per_1m"])
-            prices = sorted({f"{r['price_id']} ({r['price_accelerator']}, {r['usd_per_hour']} USD/h)" for r in rs})
+        for (device, price_id), rs in by_type.items():
+            heads = [headline_of(r, engine) for r in rs]
+            run = latest_per_type(rs)
+            head = headline_of(run, engine)
             foreign = sorted({r["price_id"] for r in rs if r["price_accelerator"] and
                               not words(r["price_accelerator"]) & words(rs[0]["device_type"])})
-            types.append({"device_type": device, "runs": len(rs), "best_run": best_run["run_id"],
-                          "engine": best["engine"], "usd_per_1m": best["usd_per_1m"],
-                          "range": [best["usd_per_1m_low"], best["usd_per_1m_high"]],
-                          "span": [min(h[1]["usd_per_1m"] for h in heads), max(h[1]["usd_per_1m"] for h in heads)],
-                          "qps": best["qps"], "prices": prices,
+            types.append({"device_type": device, "price_id": price_id, "runs": len(rs),
+                          "run_ids": sorted(r["run_id"] for r in rs), "best_run": run["run_id"],
+                          "engine": head["engine"], "usd_per_1m": head["usd_per_1m"],
+                          "range": [head["usd_per_1m_low"], head["usd_per_1m_high"]],
+                          "span": [min(h["usd_per_1m"] for h in heads), max(h["usd_per_1m"] for h in heads)],
+                          "qps": head["qps"],
+                          "prices": [f"{run['price_id']} ({run['price_accelerator']}, {run['usd_per_hour']} USD/h)"],
                           "priced_with_another_devices_row": foreign})
         types.sort(key=lambda t: t["usd_per_1m"])
-        cheapest = types[0]
-        tied = [t["device_type"] for t in types[1:] if not apart(tuple(t["range"]), tuple(cheapest["range"]))]
-        out.append({"model": model, "sla_p99_ms": sla, "types": types,
-                    "cheapest": None if tied or len(types) < 2 else cheapest["device_type"],
-                    "tie": [cheapest["device_type"], *tied] if tied else [],
-                    "only_type": cheapest["device_type"] if len(types) == 1 else None})
+        cluster = tie_cluster(types)
+        unranged = [t for t in types if not t["range"][0] < t["range"][1]]
+        tied = cluster + [t for t in unranged if t not in cluster]
+        winner = len(types) > 1 and len(cluster) == 1 and not unranged
+        out.append({"model": model, "model_version": version, "sla_p99_ms": sla, "profile": profile,
+                    "types": types, "cheapest": types[0]["device_type"] if winner else None,
+                    "tie": [t["device_type"] for t in tied] if len(types) > 1 and not winner else [],
+                    "unranged": [t["device_type"] for t in unranged],
+                    "only_type": types[0]["device_type"] if len(types) == 1 else None})
     return out
 
 
 def choice_words(c: dict[str, Any]) -> str:
-    """One choice as a sentence an auditor can check against the table."""
+    """One choice as a sentence an auditor can check against the table: which runs were compared, and why a
+    winner is named or not."""
     def fig(t: dict[str, Any]) -> str:
         (lo, hi), (s_lo, s_hi) = t["range"], t["span"]
         rng = f"range {lo:.4g}–{hi:.4g}" if lo < hi else "no measured range"
-        return (f"{t['device_type']} {t['usd_per_1m']:.4g} USD per 1M (`{t['engine']}`, run `{t['best_run']}`, {rng}"
-                + (f"; its {t['runs']} runs gave {s_lo:.4g}–{s_hi:.4g}" if t["runs"] > 1 else "") + ")")
-    head = f"{c['model']} at P99 ≤ {c['sla_p99_ms']:g} ms: "
+        return (f"{t['device_type']} {t['usd_per_1m']:.4g} USD per 1M (`{t['engine']}`, run `{t['best_run']}`, "
+                f"price row {t['price_id']}, {rng}"
+                + (f"; the latest of its {t['runs']} runs, which gave {s_lo:.4g}–{s_hi:.4g}" if t["runs"] > 1 else "")
+                + ")")
+    version = f" {c['model_version']}" if c.get("model_version") else ""
+    head = f"{c['model']}{version} at P99 ≤ {c['sla_p99_ms']:g} ms (profile {c.get('profile')}): "
     if c["only_type"]:
         text = head + f"only {fig(c['types'][0])} is in the ledger; nothing to choose between"
     elif c["tie"]:
+        why = "their latest runs' measured cost ranges overlap, directly or through one another"
+        if c.get("unranged"):
+            why += f"; {', '.join(c['unranged'])} has no measured range, and a single number names no winner"
         text = head + "a tie between " + " and ".join(fig(t) for t in c["types"] if t["device_type"] in c["tie"]) + \
-            ": their best runs' measured ranges overlap, so neither is cheaper beyond the measured spread" + \
-            "".join(f"; dearer beyond its range: {fig(t)}" for t in c["types"] if t["device_type"] not in c["tie"])
+            f": {why}, so none is cheaper beyond the measured spread" + \
+            "".join(f"; dearer beyond every tied range: {fig(t)}" for t in c["types"] if t["device_type"] not in c["tie"])
     else:
-        text = head + f"{c['cheapest']} is cheaper: " + "; ".join(fig(t) for t in c["types"])
+        text = head + f"{c['cheapest']} is cheaper, its range apart from every other's: " + \
+            "; ".join(fig(t) for t in c["types"])
     notes = [f"{t['device_type']} was priced with the price row {', '.join(t['priced_with_another_devices_row'])} of "
-             "another device (the price table has none of its own), so its cost differs from the others' by capacity "
-             "alone" for t in c["types"] if t["priced_with_another_devices_row"]]
+             "another device (the price table it ran with had none of its own), so its cost differs from the others' "
+             "by capacity alone" for t in c["types"] if t["priced_with_another_devices_row"]]
+    engines = sorted({t["engine"] for t in c["types"]})
+    if len(engines) > 1:
+        notes.append(f"The types are represented by different engines ({', '.join(engines)}), each its run's headline "
+                     "engine: name one with --engine to compare the same engine on every type")
     return text + (". " + ". ".join(notes) if notes else "") + "."

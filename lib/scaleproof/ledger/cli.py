@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 DEFAULT_PATH = "outputs/ledger.sqlite"  # store.DEFAULT_PATH, here without importing the store
@@ -31,7 +32,8 @@ def cmd_add(args: argparse.Namespace) -> int:
         if len(reasons) > 5:
             print(f"    … and {len(reasons) - 5} more (scaleproof verify {folder})")
     print(f"{len(out.added)} run(s) in {args.ledger}; {len(out.refused)} refused")
-    named_refused = {f for f, _ in out.refused} & set(args.runs)  # a run named outright, not found below a folder
+    # a run named outright, not found below a folder (paths compared resolved: `RUN/` and `RUN` are one folder)
+    named_refused = {Path(f).resolve() for f, _ in out.refused} & {Path(a).resolve() for a in args.runs}
     return 1 if named_refused or not out.added else 0
 
 
@@ -112,7 +114,7 @@ def cmd_choose(args: argparse.Namespace) -> int:
     from .analysis import choice, choice_words
     from .store import list_runs
 
-    for c in choice(list_runs(args.ledger, **filters(args))):
+    for c in choice(list_runs(args.ledger, **filters(args)), args.engine):
         print(choice_words(c))
     return 0
 
@@ -180,6 +182,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-regression", type=float, required=True, metavar="PCT",
                    help="percent a run's capacity may fall below, or its cost per 1M rise above, the baseline's range")
     p = action("choose", "per model and SLA, the cheapest device type per 1M inferences, or a tie", cmd_choose)
+    p.add_argument("--engine", default=None, help="compare this engine of each run (default: each run's headline engine)")
     with_filters(p)
     p = action("report", "render the ledger report (notebooks/09_ledger) to offline HTML", cmd_report)
     p.add_argument("--out", required=True, metavar="FILE.html", help="where the report goes")

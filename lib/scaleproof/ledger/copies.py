@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ..provenance import sha256_file
 # what the ledger reads from a run besides manifest.json (a failed run needs none of them)
 READ = ("cost_report/cost_report.json", "benchmark/benchmark.json", "validate/validate.json")
 NOT_READ = ("run.log", "env.txt", "gpu_tests.txt")  # notes copied beside a run: named, never read
+RUN_ID = re.compile(r"[A-Za-z0-9._-]+")  # what a run id may hold: it names folders and goes into queries
 
 
 @dataclass
@@ -49,6 +51,9 @@ def check_run(run_dir: str | Path) -> Checked:
     except ValueError as e:
         return Checked("copy", [str(e)])
     listed: dict[str, dict[str, Any]] = manifest["artifacts"]
+    outside = confinement_problems(run, listed, manifest.get("run_id"))
+    if outside:
+        return Checked("copy", outside, manifest=manifest)
     failed = manifest.get("status") != "succeeded"
     if not failed and all((run / rel).is_file() for rel in listed):
         problems, _ = verify_run(run)
@@ -85,6 +90,21 @@ def check_run(run_dir: str | Path) -> Checked:
         return out
     out.problems += claims_hold(out.located)
     return out
+
+
+def confinement_problems(run: Path, listed: dict[str, Any], run_id: Any) -> list[str]:
+    """A run id that is not a plain name, artifact paths that leave the run folder (absolute, `..`), and symbolic
+    links in the folder: each would let the ledger read or name something other than the run's own files."""
+    problems = []
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+        problems.append(f"run id {run_id!r} is not a plain name (letters, digits, '.', '_', '-' only)")
+    for rel in listed:
+        parts = rel.replace("\\", "/").split("/")
+        if rel.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", rel) or ".." in parts or Path(rel).is_absolute():
+            problems.append(f"{rel}: the manifest lists a path outside the run folder (absolute or with '..')")
+    links = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_symlink())
+    problems += [f"{rel}: a symbolic link; a run folder holds its files themselves" for rel in links]
+    return problems
 
 
 def claims_hold(located: dict[str, Path]) -> list[str]:

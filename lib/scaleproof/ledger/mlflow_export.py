@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParamsError
+from .copies import RUN_ID
 from .store import DEFAULT_PATH, list_runs
 
 RUN_ID_TAG = "scaleproof.run_id"
@@ -34,6 +35,15 @@ def millis(iso: str) -> int | None:
         return None
 
 
+def run_id_filter(run_id: str) -> str:
+    """The MLflow search filter for runs tagged with `run_id`; an id that is not a plain name (a ledger written
+    before ids were checked) is refused rather than spliced into the filter."""
+    if not RUN_ID.fullmatch(run_id):
+        raise ParamsError(f"run id {run_id!r} is not a plain name (letters, digits, '.', '_', '-'): rebuild the "
+                          "ledger with `scaleproof ledger add`, which refuses such ids")
+    return f"tags.`{RUN_ID_TAG}` = '{run_id}'"
+
+
 def export_mlflow(uri: str, ledger: str | Path = DEFAULT_PATH, experiment: str = "scaleproof",
                   **filters: Any) -> dict[str, list[str]]:
     """Log each run of the ledger (matching `filters`, as `list_runs` takes them) not yet in `experiment`."""
@@ -44,7 +54,7 @@ def export_mlflow(uri: str, ledger: str | Path = DEFAULT_PATH, experiment: str =
     exp_id = found.experiment_id if found else mc.create_experiment(experiment)
     out: dict[str, list[str]] = {"logged": [], "already": []}
     for r in list_runs(ledger, **filters):
-        if mc.search_runs([exp_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{r['run_id']}'", max_results=1):
+        if mc.search_runs([exp_id], filter_string=run_id_filter(r["run_id"]), max_results=1):
             out["already"].append(r["run_id"])
             continue
         tags = {RUN_ID_TAG: r["run_id"], "device_type": r["device_type"], "device_count": str(r["device_count"]),

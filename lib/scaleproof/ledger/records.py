@@ -81,6 +81,23 @@ def device_of(env: dict[str, Any]) -> tuple[str, int]:
     return ((env.get("cpu") or {}).get("model") or "unknown CPU"), 1
 
 
+def measured_device(manifest: dict[str, Any], bench: dict[str, Any], cost: dict[str, Any] | None) -> tuple[str, int]:
+    """The device type and count from the hash-checked results (benchmark.json's hardware, else the cost report's
+    measured_hardware); the manifest's environment only for a run that has neither (a failed run). A manifest
+    that names another device than the results is refused (ValueError): the run would be filed under the wrong
+    device type."""
+    said = device_of(manifest.get("environment") or {})
+    hardware = bench.get("hardware") or (cost or {}).get("measured_hardware")
+    if not hardware:
+        return said
+    measured = device_of(hardware)
+    if measured != said:
+        raise ValueError(f"the manifest says {said[1]} x {said[0]} but the results it lists (benchmark.json's "
+                         f"hardware) measured {measured[1]} x {measured[0]}: the manifest was edited after the run; "
+                         "add the run folder as the run wrote it")
+    return measured
+
+
 def status_of(manifest: dict[str, Any], cost: dict[str, Any] | None) -> tuple[str, str | None]:
     if manifest.get("status") != "succeeded":
         return "failed", manifest.get("error") or f"run status {manifest.get('status')!r}"
@@ -127,13 +144,14 @@ def run_row(run: Path, checked: Checked) -> RunRow:
 
     cost = doc("cost_report/cost_report.json") if m.get("status") == "succeeded" else None
     status, reason = status_of(m, cost)
-    device, count = device_of(env)
+    bench = doc("benchmark/benchmark.json")
+    device, count = measured_device(m, bench, cost)
     git = env.get("git") or {}
     found = PROFILE.search(m.get("command") or "")
     data = m.get("data") or {}
     price = (cost or {}).get("price") or {}
     assumptions = (cost or {}).get("assumptions") or {}
-    engines = engine_rows(cost, doc("benchmark/benchmark.json"), doc("validate/validate.json")) if cost else []
+    engines = engine_rows(cost, bench, doc("validate/validate.json")) if cost else []
     tie = (cost or {}).get("best_tie")
     return RunRow(
         run_id=m["run_id"], folder=str(run.resolve()), manifest_sha256=sha256_file(run / "manifest.json"),

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from .analysis import choice, choice_words, compare, headline_of, instance_label, num
-from .store import DEFAULT_PATH, add_runs, list_runs
+from .store import DEFAULT_PATH, add_runs, connect, get_run, iso_date, list_runs
 
 TRENDS = (("usd_per_1m", "USD per 1M inferences"), ("qps", "confirmed capacity per accelerator, QPS"),
           ("p99_ms", "P99 at that capacity, ms"))
@@ -149,6 +149,13 @@ def render_report(out: str | Path, ledger: str | Path = DEFAULT_PATH, **paramete
     from ..presentation.common import render_html
     from ..provenance import atomic_write_bytes
 
+    connect(ledger).close()  # a missing or unreadable ledger fails here, with how to fix it
+    for key in ("before_run", "after_run"):  # a run id that is not there fails now, not inside the notebook
+        if parameters.get(key):
+            get_run(ledger, parameters[key])
+    for key, option in (("since", "--since"), ("until", "--until")):
+        if parameters.get(key):
+            iso_date(parameters[key], option)
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     params = {"ledger_path": str(Path(ledger).resolve()), **parameters}

@@ -4,7 +4,9 @@ whole index can be rebuilt by adding the folders again."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,22 +39,53 @@ CREATE TABLE IF NOT EXISTS engines (
 CREATE INDEX IF NOT EXISTS runs_by_model_device ON runs (model, device_type, created);
 """
 JSON_COLUMNS = ("absent", "unlisted", "params", "environment")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def connect(path: str | Path = DEFAULT_PATH) -> sqlite3.Connection:
-    """The ledger at `path`, created with its schema where it does not exist yet."""
+def connect(path: str | Path = DEFAULT_PATH, write: bool = False) -> sqlite3.Connection:
+    """The ledger at `path`: opened read-only (a missing ledger is an error, never a new empty file), or with
+    `write` created with its schema where it does not exist yet. SQLite's and the file system's errors come back
+    as ParamsError saying what to do."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path)
-    db.row_factory = sqlite3.Row
-    db.execute("PRAGMA foreign_keys = ON")
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (0, SCHEMA_VERSION):
-        raise ParamsError(f"{path} is a ledger of schema {version}; this scaleproof writes schema {SCHEMA_VERSION}: "
-                          "rebuild it (`scaleproof ledger add` the run folders into a new file)")
-    db.executescript(SCHEMA)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    if path.is_dir():
+        raise ParamsError(f"--ledger {path} is a folder: name the ledger's file, e.g. {path / 'ledger.sqlite'}")
+    if not write and not path.is_file():
+        raise ParamsError(f"no ledger at {path}: build one with `scaleproof ledger add RUN_FOLDER --ledger {path}`")
+    try:
+        if write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path)
+        else:
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys = ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in ((0, SCHEMA_VERSION) if write else (SCHEMA_VERSION,)):
+            raise ParamsError(f"{path} is not a ledger of schema {SCHEMA_VERSION} (its user_version is {version}): "
+                              "rebuild it (`scaleproof ledger add` the run folders into a new file)")
+        if write:
+            db.executescript(SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except (sqlite3.Error, OSError) as e:
+        raise ParamsError(f"the ledger {path} cannot be {'written' if write else 'read'} ({e}): name a writable "
+                          "SQLite file made by `scaleproof ledger add`, or a new path for one") from None
     return db
+
+
+def iso_date(value: str, option: str) -> str:
+    """`value` if it is a calendar date written YYYY-MM-DD, else a ParamsError naming `option`."""
+    try:
+        if ISO_DATE.fullmatch(value):
+            return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    raise ParamsError(f"{option} {value!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-26")
+
+
+def like(value: str) -> str:
+    """A LIKE pattern matching `value` as written anywhere in a name (its % and _ are not wildcards)."""
+    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 @dataclass
@@ -74,7 +107,7 @@ def add_runs(paths: list[str | Path], ledger: str | Path = DEFAULT_PATH) -> Adde
     """Check each run folder (or every run folder below a folder) and index those that pass; a refused run is
     returned with its reasons and leaves the ledger as it was. Adding a run again replaces its rows."""
     out = Added()
-    with connect(ledger) as db:
+    with connect(ledger, write=True) as db:
         for given in paths:
             folders = run_folders(Path(given)) if Path(given).is_dir() else []
             if not folders:
@@ -84,7 +117,11 @@ def add_runs(paths: list[str | Path], ledger: str | Path = DEFAULT_PATH) -> Adde
                 if checked.problems:
                     out.refused.append((str(run), checked.problems))
                     continue
-                row = run_row(run, checked)
+                try:
+                    row = run_row(run, checked)
+                except ValueError as e:  # the manifest disagrees with the hash-checked results
+                    out.refused.append((str(run), [str(e)]))
+                    continue
                 other = db.execute("SELECT folder, manifest_sha256 FROM runs WHERE run_id = ?", (row.run_id,)).fetchone()
                 if other and other["manifest_sha256"] != row.manifest_sha256:
                     out.refused.append((str(run), [f"run id {row.run_id} is already in the ledger from {other['folder']} "
@@ -129,14 +166,14 @@ def list_runs(ledger: str | Path = DEFAULT_PATH, model: str | None = None, devic
     where, args = [], []
     for column, value in (("model", model), ("device_type", device)):
         if value:
-            where.append(f"lower({column}) LIKE ?")
-            args.append(f"%{value.lower()}%")
+            where.append(f"lower({column}) LIKE ? ESCAPE '\\'")
+            args.append(like(value))
     if since:
-        where.append("created >= ?")
-        args.append(since)
+        where.append("substr(created, 1, 10) >= ?")
+        args.append(iso_date(since, "--since"))
     if until:
         where.append("substr(created, 1, 10) <= ?")
-        args.append(until[:10])
+        args.append(iso_date(until, "--until"))
     if status:
         where.append("status = ?")
         args.append(status)

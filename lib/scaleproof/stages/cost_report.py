@@ -107,7 +107,8 @@ def run(params: Params) -> dict[str, Any]:
                                 f"year against {baseline['engine']}", p["annual_savings_usd"], cost_file,
                                 f"engines[{n}].annual_savings_usd"))
     # the headline engine by a stated rule: engines whose capacity ranges overlap are a tie, never a coin flip
-    best = headline_engine(priced, {v.engine: accuracy_rank(v.model_dump()) for v in validated.engines})
+    searches = {r.engine: [s.peak_qps for s in (r.server.dynamic, *r.server.dynamic_repeats)] for r in bench.engines}
+    best = headline_engine(priced, {v.engine: accuracy_rank(v.model_dump()) for v in validated.engines}, searches)
     exploratory = bench.pricing.exploratory if bench.pricing else None
     result = {
         "status": exploratory or ("priced" if priced else "nothing priced: no engine has a confirmed capacity"),
