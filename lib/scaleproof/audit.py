@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from . import paths, stages
-from .config import Params
+from .config import Params, load_yaml
 from .errors import ArtifactError
 from .provenance import read_json, sha256_file
 
@@ -64,7 +64,7 @@ def read_finding(path: Path, problems: list[str], rel: str) -> Any:
 def params_agree(run: Path, manifest: dict[str, Any]) -> list[str]:
     """The parameters recorded in the manifest and in params.yaml must be the same values."""
     try:  # as written, not through today's Params: a run made by an older version keeps verifying
-        recorded = yaml.safe_load((run / "params.yaml").read_text(encoding="utf-8"))
+        recorded = load_yaml((run / "params.yaml").read_text(encoding="utf-8"), "params.yaml")
         if not isinstance(recorded, dict):
             raise ValueError("not a mapping")
     except (OSError, ValueError, yaml.YAMLError) as e:
