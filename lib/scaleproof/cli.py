@@ -94,7 +94,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if (Path(args.run_dir) / "deploy.json").is_file():
         problems, checked = verify_repo(args.run_dir)
     else:
-        problems, checked = verify_fleet(args.run_dir) if is_fleet else verify_run(args.run_dir, args.manifest_sha256)
+        problems, checked = (verify_fleet if is_fleet else verify_run)(args.run_dir, args.manifest_sha256)
     if problems:
         print(f"FAILED: {len(problems)} problem(s) in {args.run_dir}")
         for p in problems:
@@ -391,9 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScaleproofError as e:
         print(f"scaleproof: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # what finished is kept (the command said where); no traceback
-        print("scaleproof: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # what finished is kept (the command said where); no traceback
+        print(f"scaleproof: {e or 'interrupted'}", file=sys.stderr)
+        return getattr(e, "exit_code", 130)  # 143 after SIGTERM, 129 after SIGHUP, as a shell reports them
 
 
 if __name__ == "__main__":

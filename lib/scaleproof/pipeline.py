@@ -32,6 +32,7 @@ from .isolate import call_isolated, read_fault_log
 from .log import run_log
 from .presentation.common import render_html
 from .provenance import environment, sha256_file, write_json
+from .stop_signals import RunStopped, stop_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -200,8 +201,25 @@ def execute_stages(staging: Path, values: dict[str, Any], stages: list[dict[str,
 def failure_of(stages: list[dict[str, Any]], exc: BaseException) -> str:
     """What stopped a run: the stage that failed and why, or what interrupted it between stages."""
     failed = next((r for r in stages if r["status"] == "failed"), None)
+    if isinstance(exc, RunStopped):
+        where = f"during stage {failed['stage']}" if failed else "between stages"
+        return f"stopped by {exc.name} {where}: the stage's kernel and its child processes were ended"
     return f"stage {failed['stage']} failed in {failed['error']}" if failed else \
         f"run interrupted: {describe_failure(exc)}"
+
+
+def end_children() -> None:
+    """SIGKILL every process this runner started that is still alive (a stage's kernel and what it spawned): a
+    stopped run leaves nothing running."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for c in children:
+        try:
+            c.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(children, timeout=5)
 
 
 def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "outputs",
@@ -213,39 +231,44 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, [os.getcwd(), *os.environ.get(
         "PYTHONPATH", "").split(os.pathsep)])))
     run_id = run_id or new_run_id(params)
+    run_folders.check_writable(outputs)  # a file or a read-only folder is refused before any work
     # the price row is looked up now, in a child (no CUDA context in this process), not after the benchmark
     call_isolated(cost.price_for_this_machine, params, what="price table check")
-    staging, final = run_folders.claim(outputs, run_id)
-    params = params.with_(run_dir=str(staging))
-    values = params.values()
-    command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    (staging / "params.yaml").write_text(yaml.safe_dump({k: v for k, v in values.items() if k != "run_dir"},
-                                                        sort_keys=False))
-    started, stages, error = time.time(), [], None
-    try:
-        # the runner's own record of the run (each stage's kernel output has its logs/<stage>.*.log); closed
-        # before the manifest hashes the folder
-        with run_log(staging / "logs" / "run.log"):
-            try:
-                logger.info(f"run {run_id}: staging in {staging}")
-                execute_stages(staging, values, stages, progress)
-                render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
-            except BaseException as exc:  # said in run.log too, before the file is closed and hashed
-                error = failure_of(stages, exc)
-                logger.error(f"FAILED: {error}")
-                raise
-    except BaseException as exc:
-        error = error or failure_of(stages, exc)
-        note = ""
+    # SIGTERM, SIGHUP and SIGINT end the run as a failed stage does: recorded in failed/<id>, the id freed
+    with stop_on_signals():
+        staging, final = run_folders.claim(outputs, run_id)
+        params = params.with_(run_dir=str(staging))
+        values = params.values()
+        command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        (staging / "params.yaml").write_text(yaml.safe_dump({k: v for k, v in values.items() if k != "run_dir"},
+                                                            sort_keys=False))
+        started, stages, error = time.time(), [], None
         try:
-            write_manifest(staging, run_id, "failed", params, stages, started, command, error)
-        except OSError as e:  # a full disk must not turn the failure report into a second failure
-            note = f" (its manifest could not be written: {e.strerror or e})"
-        failed_dir, moved = run_folders.keep_failed(staging, outputs, run_id)
-        logger.error(f"the executed notebooks are kept as the log in {failed_dir}{moved}{note}")
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        return RunOutcome("failed", failed_dir, stages, error)
+            # the runner's own record of the run (each stage's kernel output has its logs/<stage>.*.log); closed
+            # before the manifest hashes the folder
+            with run_log(staging / "logs" / "run.log"):
+                try:
+                    logger.info(f"run {run_id}: staging in {staging}")
+                    execute_stages(staging, values, stages, progress)
+                    render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
+                except BaseException as exc:  # said in run.log too, before the file is closed and hashed
+                    error = failure_of(stages, exc)
+                    logger.error(f"FAILED: {error}")
+                    raise
+        except BaseException as exc:
+            error = error or failure_of(stages, exc)
+            note = ""
+            if isinstance(exc, RunStopped):  # before hashing: nothing may still be writing into the run
+                end_children()
+            try:
+                write_manifest(staging, run_id, "failed", params, stages, started, command, error)
+            except OSError as e:  # a full disk must not turn the failure report into a second failure
+                note = f" (its manifest could not be written: {e.strerror or e})"
+            failed_dir, moved = run_folders.keep_failed(staging, outputs, run_id)
+            logger.error(f"the executed notebooks are kept as the log in {failed_dir}{moved}{note}")
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return RunOutcome("failed", failed_dir, stages, error)
     write_manifest(staging, run_id, "succeeded", params, stages, started, command)
     final, clash = run_folders.publish(staging, final)
     if clash:
