@@ -75,11 +75,12 @@ def cmd_params(args: argparse.Namespace) -> int:
     if args.markdown:
         print("| parameter | type | default | meaning |\n| --- | --- | --- | --- |")
         for r in rows:
-            meaning = r["help"].replace("|", "\\|")  # a bare | would split the table cell
+            meaning = (r["help"] + (f" (range {r['range']})" if "range" in r else "")).replace("|", "\\|")
             print(f"| `{r['name']}` | {r['type']} | `{r['default']}` | {meaning} |")
     else:
         for r in rows:
-            print(f"{r['name']:<20} {r['type']:<14} {r['default']!s:<22} {r['help']}")
+            print(f"{r['name']:<20} {r['type']:<14} {r['default']!s:<22} {r['help']}"
+                  + (f" (range {r['range']})" if "range" in r else ""))
     return 0
 
 
@@ -151,12 +152,14 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_fleet(args: argparse.Namespace) -> int:
     from .config import Params, parse_override
     from .fleet import local_accelerator_type, run_fleet
+    from .stop_signals import stop_on_signals
 
     overrides = dict(parse_override(s) for s in args.set)
     params = Params.from_yaml(args.params, overrides)  # checked before Ray starts
     gpus = [g.strip() for g in (args.gpus or local_accelerator_type()).split(",") if g.strip()]
-    fleet = run_fleet(params, gpus, outputs=args.outputs, address=args.address, fleet_id=args.fleet_id,
-                      timeout_s=args.timeout_s)
+    with stop_on_signals():  # SIGTERM stops and records the members as Ctrl-C does
+        fleet = run_fleet(params, gpus, outputs=args.outputs, address=args.address, fleet_id=args.fleet_id,
+                          timeout_s=args.timeout_s)
     ok = [m for m in fleet["members"] if m["status"] == "succeeded"]
     print(f"fleet {fleet['fleet_id']}: {len(ok)} of {len(gpus)} GPU types succeeded; report: "
           f"{fleet['location']}/fleet_report.html")
