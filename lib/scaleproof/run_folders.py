@@ -8,6 +8,7 @@ disk still ends with the run kept somewhere named and its id free.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -221,14 +222,20 @@ def clean(outputs: Path, dry_run: bool = False) -> list[Stale]:
 
 
 def check_writable(outputs: Path) -> None:
-    """Refuse, before any work, an outputs folder that is a file or cannot be written (read-only, no permission)."""
+    """Refuse, before any work, an outputs folder that is a file or cannot be written (read-only, no permission).
+    Leaves nothing behind: folders it had to make for the check are removed again."""
     if outputs.exists() and not outputs.is_dir():
         raise ParamsError(f"--outputs {outputs} is a file, not a folder: name a folder for the runs")
+    made = [p for p in [outputs, *outputs.parents] if not p.exists()]
     try:
-        (outputs / ".staging").mkdir(parents=True, exist_ok=True)
-        probe = outputs / ".staging" / f".write-check-{os.getpid()}"
+        outputs.mkdir(parents=True, exist_ok=True)
+        probe = outputs / f".write-check-{os.getpid()}"
         probe.write_text("")
         probe.unlink()
     except OSError as e:
         raise ParamsError(f"--outputs {outputs} cannot be written ({e.strerror or e}): name a folder you can write "
                           "to, or fix its permissions") from None
+    finally:
+        for p in made:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()
