@@ -20,8 +20,10 @@ import logging
 import re
 import secrets
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -353,9 +355,12 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
         try:
             # the project travels with the job (Ray ships local folders per job only, not per task); a caller
             # that started Ray itself chooses its own runtime_env (see project_runtime_env)
+            on_sigterm = signal.getsignal(signal.SIGTERM)
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
                      runtime_env=project_runtime_env(),
                      **({} if address else {"resources": {RESOURCE_PREFIX + local_accelerator_type(): 1}}))
+            if threading.current_thread() is threading.main_thread() and on_sigterm is not None:
+                signal.signal(signal.SIGTERM, on_sigterm)  # ray.init puts sys.exit there; ours records the members
         except (ConnectionError, RuntimeError) as e:
             raise ParamsError(f"cannot reach a Ray cluster at --address {address}: {e}") from None
     try:

@@ -27,7 +27,8 @@ def lock_file(record: Path) -> Path:
 
 
 @contextmanager
-def locked(record: str | Path, wait_s: float = WAIT_S) -> Iterator[None]:
+def locked(record: str | Path, wait_s: float | None = None) -> Iterator[None]:
+    wait_s = WAIT_S if wait_s is None else wait_s
     record = Path(record)
     record.parent.mkdir(parents=True, exist_ok=True)
     path = lock_file(record)

@@ -91,3 +91,35 @@ def test_the_wrong_kind_of_ray_address_is_refused_naming_the_right_form(ray_head
                                           r"server .*give it without ray://"):
         check_reachable(f"ray://127.0.0.1:{gcs}")
     assert time.monotonic() - t0 < 15
+
+
+def test_the_fleet_driver_answers_sigterm_and_records_its_members(tmp_path):
+    """SIGTERM to `scaleproof fleet` (on a Ray of its own) while a member runs: the member is stopped and recorded
+    as interrupted by SIGTERM in fleet.json, the driver exits 143, and no process it started is left."""
+    import json
+    import signal
+
+    import psutil
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([LIB, str(ROOT)])}
+    driver = subprocess.Popen([sys.executable, "-m", "scaleproof.cli", "fleet", "--params",
+                               str(ROOT / "params" / "smoke.yaml"), "--outputs", str(tmp_path), "--fleet-id", "f"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen, deadline = [], time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = driver.stdout.readline()
+        seen.append(line)
+        if not line or "scheduled on a node" in line:
+            break
+    assert "scheduled on a node" in "".join(seen), "".join(seen)
+    time.sleep(5)  # the member's chain is running
+    children = psutil.Process(driver.pid).children(recursive=True)
+    sent = time.monotonic()
+    driver.send_signal(signal.SIGTERM)
+    out, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 143, "".join(seen) + out
+    assert time.monotonic() - sent < 90
+    member = json.loads((tmp_path / "f" / "fleet.json").read_text())["members"][0]
+    assert member["status"] == "interrupted" and "stopped by SIGTERM" in member["error"], member
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, [" ".join(p.cmdline())[:100] for p in alive]
