@@ -30,7 +30,7 @@ def start_run(outputs: Path, run_id: str) -> subprocess.Popen:
                             text=True)
 
 
-def wait_for_stage(runner: subprocess.Popen, stage: str, timeout_s: float = 240) -> tuple[list[psutil.Process], str]:
+def wait_for_stage(runner: subprocess.Popen, stage: str, timeout_s: float = 600) -> tuple[list[psutil.Process], str]:
     """Read the runner's log until `stage` has started and its kernel is up; the run's processes then."""
     seen, deadline = [], time.monotonic() + timeout_s
     while time.monotonic() < deadline:
