@@ -32,7 +32,7 @@ from .isolate import call_isolated, read_fault_log
 from .log import run_log
 from .presentation.common import render_html
 from .provenance import environment, sha256_file, write_json
-from .stop_signals import RunStopped, stop_on_signals
+from .stop_signals import RunStopped, stopping_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +222,8 @@ def end_children() -> None:
     psutil.wait_procs(children, timeout=5)
 
 
+# SIGTERM, SIGHUP and SIGINT end the run as a failed stage does: recorded in failed/<id>, the id freed
+@stopping_on_signals
 def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "outputs",
               progress: bool = True, command: str | None = None) -> RunOutcome:
     """Execute the stages with papermill; publish the run only if all of them succeed."""
@@ -234,41 +236,39 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
     run_folders.check_writable(outputs)  # a file or a read-only folder is refused before any work
     # the price row is looked up now, in a child (no CUDA context in this process), not after the benchmark
     call_isolated(cost.price_for_this_machine, params, what="price table check")
-    # SIGTERM, SIGHUP and SIGINT end the run as a failed stage does: recorded in failed/<id>, the id freed
-    with stop_on_signals():
-        staging, final = run_folders.claim(outputs, run_id)
-        params = params.with_(run_dir=str(staging))
-        values = params.values()
-        command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-        (staging / "params.yaml").write_text(yaml.safe_dump({k: v for k, v in values.items() if k != "run_dir"},
-                                                            sort_keys=False))
-        started, stages, error = time.time(), [], None
-        try:
-            # the runner's own record of the run (each stage's kernel output has its logs/<stage>.*.log); closed
-            # before the manifest hashes the folder
-            with run_log(staging / "logs" / "run.log"):
-                try:
-                    logger.info(f"run {run_id}: staging in {staging}")
-                    execute_stages(staging, values, stages, progress)
-                    render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
-                except BaseException as exc:  # said in run.log too, before the file is closed and hashed
-                    error = failure_of(stages, exc)
-                    logger.error(f"FAILED: {error}")
-                    raise
-        except BaseException as exc:
-            error = error or failure_of(stages, exc)
-            note = ""
-            if isinstance(exc, RunStopped):  # before hashing: nothing may still be writing into the run
-                end_children()
+    staging, final = run_folders.claim(outputs, run_id)
+    params = params.with_(run_dir=str(staging))
+    values = params.values()
+    command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    (staging / "params.yaml").write_text(yaml.safe_dump({k: v for k, v in values.items() if k != "run_dir"},
+                                                        sort_keys=False))
+    started, stages, error = time.time(), [], None
+    try:
+        # the runner's own record of the run (each stage's kernel output has its logs/<stage>.*.log); closed
+        # before the manifest hashes the folder
+        with run_log(staging / "logs" / "run.log"):
             try:
-                write_manifest(staging, run_id, "failed", params, stages, started, command, error)
-            except OSError as e:  # a full disk must not turn the failure report into a second failure
-                note = f" (its manifest could not be written: {e.strerror or e})"
-            failed_dir, moved = run_folders.keep_failed(staging, outputs, run_id)
-            logger.error(f"the executed notebooks are kept as the log in {failed_dir}{moved}{note}")
-            if isinstance(exc, KeyboardInterrupt):
+                logger.info(f"run {run_id}: staging in {staging}")
+                execute_stages(staging, values, stages, progress)
+                render_html(staging / "notebooks" / "06_cost_report.ipynb", staging / "report.html")
+            except BaseException as exc:  # said in run.log too, before the file is closed and hashed
+                error = failure_of(stages, exc)
+                logger.error(f"FAILED: {error}")
                 raise
-            return RunOutcome("failed", failed_dir, stages, error)
+    except BaseException as exc:
+        error = error or failure_of(stages, exc)
+        note = ""
+        if isinstance(exc, RunStopped):  # before hashing: nothing may still be writing into the run
+            end_children()
+        try:
+            write_manifest(staging, run_id, "failed", params, stages, started, command, error)
+        except OSError as e:  # a full disk must not turn the failure report into a second failure
+            note = f" (its manifest could not be written: {e.strerror or e})"
+        failed_dir, moved = run_folders.keep_failed(staging, outputs, run_id)
+        logger.error(f"the executed notebooks are kept as the log in {failed_dir}{moved}{note}")
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return RunOutcome("failed", failed_dir, stages, error)
     write_manifest(staging, run_id, "succeeded", params, stages, started, command)
     final, clash = run_folders.publish(staging, final)
     if clash:

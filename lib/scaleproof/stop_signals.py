@@ -4,10 +4,15 @@ failed stage does: its kernel ended, the folder kept in `failed/<id>` with a man
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
@@ -47,3 +52,14 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for s, h in before.items():
             signal.signal(s, h)
+
+
+def stopping_on_signals(fn: Callable[P, T]) -> Callable[P, T]:
+    """`fn` run inside stop_on_signals()."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
+        with stop_on_signals():
+            return fn(*args, **kwargs)
+
+    return wrapped
