@@ -584,9 +584,9 @@ def verify_fleet(fleet_dir: str | Path, manifest_sha256: str | None = None) -> t
             problems.append(f"{m['run']}/manifest.json: no sha256 recorded for a succeeded member")
         member_problems, member_checked = verify_run(run)  # its manifest's hash is compared above
         checked["artifacts"] += member_checked["artifacts"]
-        checked["claims"] += member_checked["claims"]
-        checked["members"] += 1
-        if m["status"] == "succeeded":
+        if m["status"] == "succeeded":  # the member runs whose figures the fleet report uses
+            checked["claims"] += member_checked["claims"]
+            checked["members"] += 1
             problems += [f"{m['run']}: {p}" for p in member_problems]
             continue
         # a member recorded as not succeeded: its files must still be what it wrote, and must not be a complete run
