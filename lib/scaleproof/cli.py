@@ -395,8 +395,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scaleproof: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # what finished is kept (the command said where); no traceback
-        print(f"scaleproof: {e or 'interrupted'}", file=sys.stderr)
-        return getattr(e, "exit_code", 130)  # 143 after SIGTERM, 129 after SIGHUP, as a shell reports them
+        from .stop_signals import stop_of
+
+        stop = stop_of(e)
+        print(f"scaleproof: {stop or 'interrupted'}", file=sys.stderr)
+        return stop.exit_code if stop else 130  # 143 after SIGTERM, 129 after SIGHUP, as a shell reports them
 
 
 if __name__ == "__main__":

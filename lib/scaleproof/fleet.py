@@ -35,6 +35,7 @@ from .errors import ParamsError
 from .log import quiet_console
 from .presentation.common import render_html
 from .provenance import read_json, sha256_file, write_json
+from .stop_signals import stop_of
 from .store import Store, is_url
 
 logger = logging.getLogger(__name__)
@@ -432,7 +433,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
                 write_record()
         except BaseException as e:  # Ctrl-C, or the driver failing: keep what finished, stop and record the rest
             interrupted = isinstance(e, KeyboardInterrupt)
-            why = (f"interrupted ({e or 'Ctrl-C'}) before it finished" if interrupted else
+            why = (f"interrupted ({stop_of(e) or 'Ctrl-C'}) before it finished" if interrupted else
                    f"stopped: the fleet driver failed ({type(e).__name__}: {str(e)[:200]})")
             for t in gpu_types:
                 if t not in members and t not in pending.values():

@@ -31,6 +31,16 @@ class RunStopped(KeyboardInterrupt):
         return 128 + self.signum  # what a shell reports for a process the signal ended: 143 for SIGTERM
 
 
+LAST: list[RunStopped] = []  # the last stop seen: code in between (Ray's) may re-raise it as a bare KeyboardInterrupt
+
+
+def stop_of(exc: BaseException) -> RunStopped | None:
+    """The signal behind a KeyboardInterrupt: the exception itself, or the last one our handler raised."""
+    if isinstance(exc, RunStopped):
+        return exc
+    return LAST[-1] if isinstance(exc, KeyboardInterrupt) and LAST else None
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
     """While inside, the first termination signal raises RunStopped; later ones are ignored so that recording the
@@ -39,12 +49,14 @@ def stop_on_signals() -> Iterator[None]:
         yield
         return
     stopped: list[int] = []
+    LAST.clear()
 
     def handler(signum, frame):
         if stopped:
             return
         stopped.append(signum)
-        raise RunStopped(signum)
+        LAST[:] = [RunStopped(signum)]
+        raise LAST[0]
 
     before = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
