@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
 from . import paths, stages
-from .config import Params
+from .config import Params, load_yaml, quote
 from .errors import ArtifactError
 from .provenance import read_json, sha256_file
 
@@ -28,10 +29,34 @@ def resolve(doc: Any, key: str) -> Any:
     return doc
 
 
+def refused_path(base: Path, rel: Any) -> str | None:
+    """Why `rel` (a path a record lists) may not be opened under `base`: it leaves the folder (absolute, `..`, or
+    resolving outside) or passes through a symbolic link. None when it stays inside. Verify reads nothing else."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        return "not a relative path"
+    parts = PurePosixPath(rel).parts
+    if PurePosixPath(rel).is_absolute() or Path(rel).is_absolute() or ".." in parts:
+        return "leaves the folder it is checked in (refused, not read)"
+    cur = base
+    for part in parts:
+        cur = cur / part
+        if cur.is_symlink():
+            return "a symbolic link (refused, not followed)"
+    try:
+        if not (base / rel).resolve().is_relative_to(base.resolve()):
+            return "leaves the folder it is checked in (refused, not read)"
+    except (OSError, RuntimeError) as e:
+        return f"cannot be resolved ({e})"
+    return None
+
+
 def changed_files(base: Path, listed: dict[str, dict[str, Any]]) -> list[str]:
-    """Files of a manifest's listing that are missing, unreadable or whose sha256 differs."""
+    """Files of a manifest's listing that leave `base`, are missing, unreadable or whose sha256 differs."""
     problems = []
     for rel, meta in listed.items():
+        if why := refused_path(base, rel):
+            problems.append(f"{rel}: {why}")
+            continue
         f = base / rel
         if not f.is_file():
             problems.append(f"{rel}: missing")
@@ -41,9 +66,32 @@ def changed_files(base: Path, listed: dict[str, dict[str, Any]]) -> list[str]:
         except OSError as e:
             problems.append(f"{rel}: unreadable ({e.strerror or e})")
             continue
-        if actual != (meta or {}).get("sha256"):
-            problems.append(f"{rel}: changed (sha256 {actual[:16]}…, manifest says {str((meta or {}).get('sha256'))[:16]}…)")
+        expected = meta.get("sha256") if isinstance(meta, dict) else meta  # a fleet's listing maps to the digest
+        if actual != expected:
+            problems.append(f"{rel}: changed (sha256 {actual[:16]}…, manifest says {str(expected)[:16]}…)")
     return problems
+
+
+def walk_folder(base: Path) -> tuple[list[str], list[str], list[str]]:
+    """Every entry under `base`, links never followed: regular files, folders (relative, POSIX), and findings for
+    symbolic links and anything that is neither a file nor a folder (a FIFO, a socket, a device)."""
+    files, folders, problems = [], [], []
+    for top, dirs, names in os.walk(base, followlinks=False):
+        top_path = Path(top)
+        for name in sorted(dirs + names):
+            p = top_path / name
+            rel = p.relative_to(base).as_posix()
+            if p.is_symlink():
+                problems.append(f"{rel}: a symbolic link (to {quote(os.readlink(p))}); verify refuses links in a "
+                                "checked folder and never follows them")
+            elif p.is_dir():
+                folders.append(rel)
+            elif p.is_file():
+                files.append(rel)
+            else:
+                problems.append(f"{rel}: not a regular file (a FIFO, socket or device); refused")
+        dirs[:] = [d for d in dirs if not (top_path / d).is_symlink()]
+    return sorted(files), sorted(folders), problems
 
 
 def read_finding(path: Path, problems: list[str], rel: str) -> Any:
@@ -64,7 +112,7 @@ def read_finding(path: Path, problems: list[str], rel: str) -> Any:
 def params_agree(run: Path, manifest: dict[str, Any]) -> list[str]:
     """The parameters recorded in the manifest and in params.yaml must be the same values."""
     try:  # as written, not through today's Params: a run made by an older version keeps verifying
-        recorded = yaml.safe_load((run / "params.yaml").read_text(encoding="utf-8"))
+        recorded = load_yaml((run / "params.yaml").read_text(encoding="utf-8"), "params.yaml")
         if not isinstance(recorded, dict):
             raise ValueError("not a mapping")
     except (OSError, ValueError, yaml.YAMLError) as e:
@@ -93,6 +141,9 @@ def verify_run(run_dir: str | Path, manifest_sha256: str | None = None) -> tuple
     problems: list[str] = []
     if not run.is_dir():
         return [f"{run}: not a folder"], {"artifacts": 0, "claims": 0}
+    if (run / "manifest.json").is_symlink():
+        return ["manifest.json: a symbolic link; verify refuses links and never follows them"], \
+            {"artifacts": 0, "claims": 0}
     manifest = read_finding(run / "manifest.json", problems, "manifest.json")
     if not isinstance(manifest, dict):
         if manifest is not None:
@@ -110,12 +161,12 @@ def verify_run(run_dir: str | Path, manifest_sha256: str | None = None) -> tuple
         problems.append("manifest.json: no artifacts listing")
         listed = {}
     problems += changed_files(run, listed)
-    for f in sorted(run.rglob("*")):
-        rel = f.relative_to(run).as_posix()
-        if f.is_file() and rel != "manifest.json" and rel not in listed:
-            problems.append(f"{rel}: not in the manifest (added after the run)")
-        elif f.is_dir() and "folders" in manifest and rel not in folders and not any(f.iterdir()):
-            problems.append(f"{rel}/: an empty folder not made by the run (added after it)")
+    on_disk, dirs, odd = walk_folder(run)  # everything on disk, links refused, never followed
+    problems += odd
+    problems += [f"{rel}: not in the manifest (added after the run)" for rel in on_disk
+                 if rel != "manifest.json" and rel not in listed]
+    problems += [f"{rel}/: an empty folder not made by the run (added after it)" for rel in dirs
+                 if "folders" in manifest and rel not in folders and not any((run / rel).iterdir())]
     problems += params_agree(run, manifest)
     cost = read_finding(run / "cost_report" / "cost_report.json", problems, "cost_report/cost_report.json")
     claims = [c for c in (cost.get("claims", []) if isinstance(cost, dict) else []) if isinstance(c, dict)]
@@ -126,6 +177,9 @@ def verify_run(run_dir: str | Path, manifest_sha256: str | None = None) -> tuple
         report = None
     sources: dict[str, Any] = {}
     for c in claims:
+        if why := refused_path(run, c.get("source")):
+            problems.append(f"claim {c.get('id')}: its source {quote(c.get('source'))} {why}")
+            continue
         try:
             if c["source"] not in sources:
                 sources[c["source"]] = read_finding(run / c["source"], problems, c["source"])

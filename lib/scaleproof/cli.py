@@ -75,11 +75,12 @@ def cmd_params(args: argparse.Namespace) -> int:
     if args.markdown:
         print("| parameter | type | default | meaning |\n| --- | --- | --- | --- |")
         for r in rows:
-            meaning = r["help"].replace("|", "\\|")  # a bare | would split the table cell
+            meaning = (r["help"] + (f" (range {r['range']})" if "range" in r else "")).replace("|", "\\|")
             print(f"| `{r['name']}` | {r['type']} | `{r['default']}` | {meaning} |")
     else:
         for r in rows:
-            print(f"{r['name']:<20} {r['type']:<14} {r['default']!s:<22} {r['help']}")
+            print(f"{r['name']:<20} {r['type']:<14} {r['default']!s:<22} {r['help']}"
+                  + (f" (range {r['range']})" if "range" in r else ""))
     return 0
 
 
@@ -94,7 +95,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if (Path(args.run_dir) / "deploy.json").is_file():
         problems, checked = verify_repo(args.run_dir)
     else:
-        problems, checked = verify_fleet(args.run_dir) if is_fleet else verify_run(args.run_dir, args.manifest_sha256)
+        problems, checked = (verify_fleet if is_fleet else verify_run)(args.run_dir, args.manifest_sha256)
     if problems:
         print(f"FAILED: {len(problems)} problem(s) in {args.run_dir}")
         for p in problems:
@@ -152,12 +153,14 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_fleet(args: argparse.Namespace) -> int:
     from .config import Params, parse_override
     from .fleet import local_accelerator_type, run_fleet
+    from .stop_signals import stop_on_signals
 
     overrides = dict(parse_override(s) for s in args.set)
     params = Params.from_yaml(args.params, overrides)  # checked before Ray starts
     gpus = [g.strip() for g in (args.gpus or local_accelerator_type()).split(",") if g.strip()]
-    fleet = run_fleet(params, gpus, outputs=args.outputs, address=args.address, fleet_id=args.fleet_id,
-                      timeout_s=args.timeout_s)
+    with stop_on_signals():  # SIGTERM stops and records the members as Ctrl-C does
+        fleet = run_fleet(params, gpus, outputs=args.outputs, address=args.address, fleet_id=args.fleet_id,
+                          timeout_s=args.timeout_s)
     ok = [m for m in fleet["members"] if m["status"] == "succeeded"]
     print(f"fleet {fleet['fleet_id']}: {len(ok)} of {len(gpus)} GPU types succeeded; report: "
           f"{fleet['location']}/fleet_report.html")
@@ -400,9 +403,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScaleproofError as e:
         print(f"scaleproof: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # what finished is kept (the command said where); no traceback
-        print("scaleproof: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # what finished is kept (the command said where); no traceback
+        from .stop_signals import stop_of
+
+        stop = stop_of(e)
+        print(f"scaleproof: {stop or 'interrupted'}", file=sys.stderr)
+        return stop.exit_code if stop else 130  # 143 after SIGTERM, 129 after SIGHUP, as a shell reports them
 
 
 if __name__ == "__main__":

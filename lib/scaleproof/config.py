@@ -109,7 +109,8 @@ def _field(default: Any, help: str, **kw: Any) -> Any:
 class Params(BaseModel):
     """All parameters of a run. Each stage notebook declares the subset it uses."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True, frozen=True)
+    # no inf or nan in any float: `min_time_s: .inf` would time forever
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True, frozen=True, allow_inf_nan=False)
 
     # run-wide
     run_dir: str = _field("../outputs/dev", "folder the stages read and write (the runner sets it)")
@@ -272,6 +273,7 @@ class Params(BaseModel):
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Params:
+        out_of_range(self)
         if not self.batch_sizes or any(b <= 0 for b in self.batch_sizes):
             raise ValueError("batch_sizes must be a non-empty list of positive integers")
         if max(self.batch_sizes) > self.max_batch:
@@ -316,9 +318,12 @@ class Params(BaseModel):
                 if err["type"] == "extra_forbidden":
                     lines.append(f"  {name}: unknown parameter (known: see `scaleproof params`)")
                 elif not err["loc"]:
-                    lines.append(f"  {name}: {err['msg'].removeprefix('Value error, ')}")
-                else:
-                    lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
+                    msg = err["msg"].removeprefix("Value error, ")
+                    first = msg.split(" ", 1)[0]  # a rule about one parameter (its range) is listed under its name
+                    lines.append(f"  {first}: {msg.split(' ', 1)[1]}" if first in cls.model_fields
+                                 and "outside" in msg else f"  {name}: {msg}")
+                else:  # a bounded quote: the value may be huge (a YAML alias bomb, a pasted array)
+                    lines.append(f"  {name}: {err['msg']} (got {quote(err.get('input'))})")
             raise ParamsError(f"invalid {origin}:\n" + "\n".join(lines)) from None
 
     @classmethod
@@ -338,7 +343,7 @@ class Params(BaseModel):
             path = Path(profile)
             path = path if path.is_absolute() or path.exists() else notebooks_dir().parent / path
             try:
-                chosen = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                chosen = load_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
             except (OSError, yaml.YAMLError) as e:
                 raise ParamsError(f"{PROFILE_ENV}={profile}: cannot read it as a profile ({e})") from None
             unknown_keys = sorted(set(chosen) - set(cls.model_fields)) if isinstance(chosen, dict) else ["(not a mapping)"]
@@ -358,7 +363,7 @@ class Params(BaseModel):
         if not path.is_file():
             raise ParamsError(f"parameter file {path} does not exist")
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            values = load_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
         except yaml.YAMLError as e:
             raise ParamsError(f"{path} is not valid YAML: {one_line(e)}") from None
         except UnicodeDecodeError as e:
@@ -404,6 +409,108 @@ class Params(BaseModel):
         return self.model.startswith("zoo:")
 
 
+# the documented range of every numeric parameter beyond what its Field says (lower bounds there); each value must
+# also be finite. Durations in seconds or milliseconds as named, counts, batch sizes, rates and money.
+RANGES: dict[str, tuple[float, float]] = {
+    "seed": (0, 2**32 - 1),  # numpy's seed range
+    "threads": (0, 4096), "opset": (13, 30), "parity_atol": (0, 1),
+    "calib_samples": (1, 1_000_000), "sensitivity_groups": (0, 100_000), "sensitivity_budget_s": (0, 86_400),
+    "mixed_precision_max_nodes": (1, 100_000), "max_batch": (1, 65_536), "trt_workspace_mb": (1, 1_048_576),
+    "trt_min_batch": (1, 65_536), "trt_opt_batch": (0, 65_536),
+    "max_metric_drop": (0, 1e6), "max_output_err": (0, 1e6), "max_top1_drop": (0, 100), "val_samples": (0, 10_000_000),
+    "warmup": (0, 100_000), "min_repeats": (1, 1_000_000), "min_time_s": (0, 3600), "max_cov": (0, 10),
+    "sla_p99_ms": (0, 600_000), "batcher_max_batch": (1, 65_536), "max_queue_delay_ms": (0, 60_000),
+    "static_batch": (1, 65_536), "loadgen_min_duration_s": (0, 86_400), "loadgen_min_queries": (1, 1_000_000_000),
+    "peak_search_runs": (2, 100), "scaling_devices": (-1, 1024), "peak_repeats": (0, 100),
+    "min_priced_duration_s": (0, 86_400), "confirm_steps": (1, 100),
+    "price_usd_per_hour": (0, 1e6), "accelerators_per_instance": (1, 1024), "daily_requests": (0, 1e15),
+    "peak_to_average": (1, 1e4), "redundancy": (0, 10_000), "price_change": (-1, 100), "revenue_per_1k": (0, 1e6),
+    "member_timeout_s": (0, 7 * 86_400), "member_retries": (0, 100), "member_pending_wait_s": (0, 86_400),
+}
+# lists of numbers: every element in this range
+ELEMENT_RANGES: dict[str, tuple[float, float]] = {
+    "batch_sizes": (1, 65_536), "sweep_max_batch": (1, 65_536), "sweep_queue_delay_ms": (0, 60_000),
+    "growth": (0, 1e4), "input_shape": (1, 10_000_000), "image_mean": (-1e3, 1e3), "image_std": (1e-6, 1e3),
+}
+
+
+def out_of_range(p: Params) -> None:
+    """Raise naming the first parameter outside its documented range (RANGES, ELEMENT_RANGES)."""
+    import math
+
+    for name, (lo, hi) in RANGES.items():
+        v = getattr(p, name, None)
+        if isinstance(v, int | float) and not (lo <= v <= hi):
+            raise ValueError(f"{name} {quote(v)} is outside its range {span(lo, hi)}")
+    for name, (lo, hi) in ELEMENT_RANGES.items():
+        bad = [v for v in getattr(p, name, []) if not (math.isfinite(v) and lo <= v <= hi)]
+        if bad:
+            raise ValueError(f"{name} has {quote(bad[0])}, outside the range {span(lo, hi)} of every element")
+    bad_dims = {k: v for k, v in p.dims.items() if not 1 <= v <= 10_000_000}
+    if bad_dims:
+        raise ValueError(f"dims must be sizes in 1..10000000, got {quote(bad_dims)}")
+
+
+def span(lo: float, hi: float) -> str:
+    return "..".join(f"{int(x):,}" if float(x).is_integer() else f"{x:g}" for x in (lo, hi))
+
+
+QUOTE_CHARS = 80
+
+
+def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
+    """repr() of a value cut to `limit` characters, computed without expanding it (reprlib stops at a few items per
+    level): an error message must not be the way a huge or self-similar input eats the memory."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother = 3, limit, limit
+    text = r.repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+YAML_MAX_NODES = 100_000  # values a profile may hold once its aliases are expanded (the largest shipped: < 200)
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that counts what the document's aliases expand to, before anything is built from it."""
+
+
+def expanded_size(node: yaml.Node, memo: dict[int, int], limit: int) -> int:
+    """Values the node stands for with every alias expanded, counted on the node graph (aliases share nodes, so
+    this is linear in the document); a node that contains itself counts as over the limit."""
+    key = id(node)
+    if key in memo:
+        if memo[key] < 0:
+            return limit + 1  # a cycle: endless when expanded
+        return memo[key]
+    memo[key] = -1
+    if isinstance(node, yaml.MappingNode):
+        n = 1 + sum(expanded_size(k, memo, limit) + expanded_size(v, memo, limit) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        n = 1 + sum(expanded_size(v, memo, limit) for v in node.value)
+    else:
+        n = 1
+    memo[key] = min(n, limit + 1)
+    return memo[key]
+
+
+def load_yaml(text: str, origin: str) -> Any:
+    """yaml.safe_load, refusing a document whose aliases expand to more than YAML_MAX_NODES values (a "billion
+    laughs" of a few hundred bytes) before it is built or validated."""
+    loader = BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if expanded_size(node, {}, YAML_MAX_NODES) > YAML_MAX_NODES:
+            raise ParamsError(f"{origin}: its YAML aliases expand to more than {YAML_MAX_NODES:,} values (or to "
+                              "themselves); write the values out or use fewer aliases")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 PROFILE_ENV = "SCALEPROOF_PARAMS"  # e.g. SCALEPROOF_PARAMS=params/smoke.yaml jupyter lab
 
 
@@ -425,12 +532,12 @@ def injected_names(cells: list[str]) -> list[str]:
 def parse_override(text: str) -> tuple[str, Any]:
     """`name=value` from the command line; the value is read as YAML (`[1, 8]`, `true`, `0.5`)."""
     if "=" not in text:
-        raise ParamsError(f"--set expects name=value, got {text!r}")
+        raise ParamsError(f"--set expects name=value, got {quote(text)}")
     name, raw = text.split("=", 1)
     try:
-        return name.strip(), yaml.safe_load(raw)
+        return name.strip(), load_yaml(raw, f"--set {name.strip()}")
     except yaml.YAMLError as e:
-        raise ParamsError(f"--set {text!r}: the value is not valid YAML: {one_line(e)}") from None
+        raise ParamsError(f"--set {quote(text)}: the value is not valid YAML: {one_line(e)}") from None
 
 
 def one_line(e: Exception) -> str:
@@ -463,5 +570,7 @@ def describe() -> list[dict[str, Any]]:
         default = f.default.value if isinstance(f.default, Enum) else f.default
         if isinstance(default, list):
             default = [d.value if isinstance(d, Enum) else d for d in default]
-        rows.append({"name": name, "type": type_name, "default": default, "help": f.description})
+        bounds = RANGES.get(name) or ELEMENT_RANGES.get(name)
+        rows.append({"name": name, "type": type_name, "default": default, "help": f.description,
+                     **({"range": span(*bounds)} if bounds else {})})
     return rows

@@ -20,8 +20,10 @@ import logging
 import re
 import secrets
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,10 +31,11 @@ from typing import Any
 
 from . import hardware, paths
 from .config import Params
-from .errors import ArtifactError, ParamsError
+from .errors import ParamsError
 from .log import quiet_console
 from .presentation.common import render_html
 from .provenance import read_json, sha256_file, write_json
+from .stop_signals import stop_of
 from .store import Store, is_url
 
 logger = logging.getLogger(__name__)
@@ -276,10 +279,14 @@ ADDRESS_TIMEOUT_S = 5.0
 
 
 def check_reachable(address: str, timeout_s: float = ADDRESS_TIMEOUT_S) -> None:
-    """Fail in seconds, naming the address, when nothing listens at a `host:port` or `ray://host:port` address
-    ("auto" and addresses without a port are left to Ray)."""
-    import socket
+    """Fail in seconds, naming only the address given, unless a Ray head of the kind the address names answers
+    there: `host:port` must be a head's GCS (Ray's first call, GetClusterId), `ray://host:port` its Ray Client
+    server (a PING). Something else listening there (an HTTP server, the client port given without ray://) is
+    refused here; Ray itself would retry for minutes without answering signals. "auto" and addresses without a
+    port are left to Ray."""
+    import grpc
 
+    client = address.startswith("ray://")
     hostport = address.removeprefix("ray://")
     host, sep, port = hostport.rpartition(":")
     if not sep or not port.isdigit() or not host:
@@ -289,6 +296,29 @@ def check_reachable(address: str, timeout_s: float = ADDRESS_TIMEOUT_S) -> None:
     except OSError as e:
         raise ParamsError(f"cannot reach a Ray cluster at --address {address} within {timeout_s:g} s "
                           f"({e.strerror or e}); `ray status` on the head node prints its address") from None
+    kind = "Ray Client server (ray://host:10001)" if client else "Ray head's GCS address (host:6379)"
+    with grpc.insecure_channel(hostport) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout_s)
+            if client:
+                from ray.core.generated import ray_client_pb2, ray_client_pb2_grpc
+
+                ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(
+                    ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING), timeout=timeout_s)
+            else:
+                from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+                gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
+                    gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s)
+        except grpc.FutureTimeoutError:
+            raise ParamsError(f"--address {address}: something listens there but does not speak gRPC (Ray's "
+                              f"protocol) within {timeout_s:g} s, so it is not a {kind}; `ray status` on the head "
+                              "node prints its address") from None
+        except grpc.RpcError as e:
+            other = (f"; if it is a Ray Client port, give ray://{hostport}" if not client else
+                     "; if it is a head's GCS port, give it without ray://")
+            raise ParamsError(f"--address {address} answers gRPC but not as a {kind} ({e.code().name}){other}") \
+                from None
 
 
 def new_fleet_id() -> str:
@@ -326,9 +356,12 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
         try:
             # the project travels with the job (Ray ships local folders per job only, not per task); a caller
             # that started Ray itself chooses its own runtime_env (see project_runtime_env)
+            on_sigterm = signal.getsignal(signal.SIGTERM)
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
                      runtime_env=project_runtime_env(),
                      **({} if address else {"resources": {RESOURCE_PREFIX + local_accelerator_type(): 1}}))
+            if threading.current_thread() is threading.main_thread() and on_sigterm is not None:
+                signal.signal(signal.SIGTERM, on_sigterm)  # ray.init puts sys.exit there; ours records the members
         except (ConnectionError, RuntimeError) as e:
             raise ParamsError(f"cannot reach a Ray cluster at --address {address}: {e}") from None
     try:
@@ -400,7 +433,7 @@ def run_fleet(params: Params, gpu_types: list[str], outputs: str = "outputs", ad
                 write_record()
         except BaseException as e:  # Ctrl-C, or the driver failing: keep what finished, stop and record the rest
             interrupted = isinstance(e, KeyboardInterrupt)
-            why = ("interrupted (Ctrl-C) before it finished" if interrupted else
+            why = (f"interrupted ({stop_of(e) or 'Ctrl-C'}) before it finished" if interrupted else
                    f"stopped: the fleet driver failed ({type(e).__name__}: {str(e)[:200]})")
             for t in gpu_types:
                 if t not in members and t not in pending.values():
@@ -495,40 +528,76 @@ def write_fleet_manifest(fleet_dir: Path) -> Path:
                                                    "files": files, "members": members})
 
 
-def verify_fleet(fleet_dir: str | Path) -> tuple[list[str], dict[str, int]]:
-    """Problems in a fleet folder: its own files, each member's manifest hash, and each member run."""
-    from .audit import changed_files, verify_run
+def verify_fleet(fleet_dir: str | Path, manifest_sha256: str | None = None) -> tuple[list[str], dict[str, int]]:
+    """Problems in a fleet folder: its own files, each member's manifest hash, and every member run that has files,
+    whatever its recorded status (a status can be edited; the files say what ran). A damaged record is one
+    finding naming the file, never a traceback."""
+    from .audit import changed_files, read_finding, refused_path, verify_run
 
     fleet_dir = Path(fleet_dir)
+    checked = {"artifacts": 0, "claims": 0, "members": 0}
+    problems: list[str] = []
+    manifest = read_finding(fleet_dir / "manifest.json", problems, "manifest.json")
+    if manifest is None:
+        return problems + [f"{fleet_dir} has no readable manifest.json: it is not a verifiable fleet folder"], checked
+    missing = [k for k in ("files", "members") if not isinstance(manifest, dict) or k not in manifest]
+    if missing or not isinstance(manifest["files"], dict) or not isinstance(manifest["members"], list) \
+            or not all(isinstance(m, dict) and {"gpu_type", "status", "run", "manifest_sha256"} <= set(m)
+                       for m in manifest["members"]):
+        return ["manifest.json: damaged (" + (f"no {', '.join(repr(k) for k in missing)} key" if missing else
+                                              "its files or members are not what a fleet manifest holds")
+                + "): it is not a verifiable fleet record"], checked
+    if manifest_sha256 and (actual := sha256_file(fleet_dir / "manifest.json")) != manifest_sha256.strip().lower():
+        problems.append(f"manifest.json: sha256 {actual} is not the {manifest_sha256} printed when the fleet ended "
+                        "(the manifest was changed)")
+    problems += changed_files(fleet_dir, manifest["files"])
+    checked["artifacts"] = len(manifest["files"])
+    record = read_finding(fleet_dir / "fleet.json", [], "fleet.json")  # its own hash is checked above
     try:
-        manifest = read_json(fleet_dir / "manifest.json")
-    except FileNotFoundError:
-        raise ArtifactError(f"{fleet_dir} has no manifest.json: it is not a scaleproof fleet folder") from None
-    problems = changed_files(fleet_dir, manifest["files"])
-    checked = {"artifacts": len(manifest["files"]), "claims": 0, "members": 0}
-    try:  # fleet.json's own hash is checked above; the member list must say what it says
-        said = {m["gpu_type"]: m for m in read_json(fleet_dir / "fleet.json")["members"]}
-    except (FileNotFoundError, ValueError, KeyError):
+        said = {m["gpu_type"]: m for m in record["members"]}
+    except (TypeError, KeyError):
         said = {}
     listed = {m["gpu_type"] for m in manifest["members"]}
     problems += [f"member {t}: in fleet.json but not in manifest.json" for t in sorted(set(said) - listed)]
     for m in manifest["members"]:
         f = said.get(m["gpu_type"])
-        if f is None or (f["status"], f["run"], f["manifest_sha256"]) != (m["status"], m["run"], m["manifest_sha256"]):
+        if f is None or (f.get("status"), f.get("run"), f.get("manifest_sha256")) != \
+                (m["status"], m["run"], m["manifest_sha256"]):
             problems.append(f"member {m['gpu_type']}: manifest.json says {m['status']!r} ({m['run']}) but fleet.json "
-                            f"says {f['status'] if f else 'nothing'!r}" + ("" if f is None else f" ({f['run']})"))
+                            f"says {f.get('status') if f else 'nothing'!r}" + ("" if f is None else f" ({f.get('run')})"))
         if m["status"] == "running":  # the driver died before it could record how the member ended
             problems.append(f"member {m['gpu_type']}: still 'running' in the record: the fleet never finished")
     for m in manifest["members"]:
-        if m["status"] != "succeeded":
+        if not m["run"]:
+            continue  # never run (no node of that type): nothing on disk to check
+        if why := refused_path(fleet_dir, m["run"]):
+            problems.append(f"member {m['gpu_type']}: its run {m['run']!r} {why}")
             continue
         run = fleet_dir / m["run"]
-        if not (run / "manifest.json").is_file() or sha256_file(run / "manifest.json") != m["manifest_sha256"]:
-            problems.append(f"{m['run']}/manifest.json: missing or changed (fleet manifest has its sha256)")
+        if not run.is_dir():
+            if m["status"] == "succeeded":
+                problems.append(f"{m['run']}: missing (the fleet manifest records a succeeded member there)")
             continue
-        member_problems, member_checked = verify_run(run)
-        problems += [f"{m['run']}: {p}" for p in member_problems]
+        recorded = m["manifest_sha256"]
+        if (run / "manifest.json").is_file() and recorded and sha256_file(run / "manifest.json") != recorded:
+            problems.append(f"{m['run']}/manifest.json: changed (fleet manifest has its sha256)")
+        elif m["status"] == "succeeded" and not recorded:
+            problems.append(f"{m['run']}/manifest.json: no sha256 recorded for a succeeded member")
+        member_problems, member_checked = verify_run(run)  # its manifest's hash is compared above
         checked["artifacts"] += member_checked["artifacts"]
-        checked["claims"] += member_checked["claims"]
-        checked["members"] += 1
+        if m["status"] == "succeeded":  # the member runs whose figures the fleet report uses
+            checked["claims"] += member_checked["claims"]
+            checked["members"] += 1
+            problems += [f"{m['run']}: {p}" for p in member_problems]
+            continue
+        # a member recorded as not succeeded: its files must still be what it wrote, and must not be a complete run
+        run_status = (read_finding(run / "manifest.json", [], "") or {}).get("status") \
+            if (run / "manifest.json").is_file() else None
+        status_only = [p for p in member_problems if not p.startswith("the run's status is ")]
+        if run_status == "succeeded" and not status_only:
+            problems.append(f"member {m['gpu_type']}: recorded as {m['status']!r} but {m['run']} is a complete run "
+                            "that verifies (its figures are hidden by the record)")
+        else:  # a failed run: each file it lists must still match its hash
+            problems += [f"{m['run']}: {p}" for p in member_problems
+                         if ": changed" in p or "symbolic link" in p or "leaves the folder" in p]
     return problems, checked

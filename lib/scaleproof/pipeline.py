@@ -32,6 +32,7 @@ from .isolate import call_isolated, read_fault_log
 from .log import run_log
 from .presentation.common import render_html
 from .provenance import environment, sha256_file, write_json
+from .stop_signals import RunStopped, stopping_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -200,10 +201,29 @@ def execute_stages(staging: Path, values: dict[str, Any], stages: list[dict[str,
 def failure_of(stages: list[dict[str, Any]], exc: BaseException) -> str:
     """What stopped a run: the stage that failed and why, or what interrupted it between stages."""
     failed = next((r for r in stages if r["status"] == "failed"), None)
+    if isinstance(exc, RunStopped):
+        where = f"during stage {failed['stage']}" if failed else "between stages"
+        return f"stopped by {exc.name} {where}: the stage's kernel and its child processes were ended"
     return f"stage {failed['stage']} failed in {failed['error']}" if failed else \
         f"run interrupted: {describe_failure(exc)}"
 
 
+def end_children() -> None:
+    """SIGKILL every process this runner started that is still alive (a stage's kernel and what it spawned): a
+    stopped run leaves nothing running."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for c in children:
+        try:
+            c.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(children, timeout=5)
+
+
+# SIGTERM, SIGHUP and SIGINT end the run as a failed stage does: recorded in failed/<id>, the id freed
+@stopping_on_signals
 def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "outputs",
               progress: bool = True, command: str | None = None) -> RunOutcome:
     """Execute the stages with papermill; publish the run only if all of them succeed."""
@@ -213,6 +233,7 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, [os.getcwd(), *os.environ.get(
         "PYTHONPATH", "").split(os.pathsep)])))
     run_id = run_id or new_run_id(params)
+    run_folders.check_writable(outputs)  # a file or a read-only folder is refused before any work
     # the price row is looked up now, in a child (no CUDA context in this process), not after the benchmark
     call_isolated(cost.price_for_this_machine, params, what="price table check")
     staging, final = run_folders.claim(outputs, run_id)
@@ -237,6 +258,8 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
     except BaseException as exc:
         error = error or failure_of(stages, exc)
         note = ""
+        if isinstance(exc, RunStopped):  # before hashing: nothing may still be writing into the run
+            end_children()
         try:
             write_manifest(staging, run_id, "failed", params, stages, started, command, error)
         except OSError as e:  # a full disk must not turn the failure report into a second failure

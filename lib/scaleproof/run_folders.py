@@ -1,11 +1,14 @@
 """A run's folder from start to end: reserved under `outputs/.staging/<id>` with its owner's pid beside it,
-published by one rename to `outputs/<id>`, or kept in `outputs/failed/<id>`; staging folders of runs whose
-owner is gone are found and removed by `scaleproof clean`. The failure path must not fail itself: a full
+published by one rename to `outputs/<id>`, or kept in `outputs/failed/<id>` (`<id>.2` ... for a later failure
+of the same id: no failure record is ever deleted). A staging folder whose owner on this host died without a
+word (SIGKILL) is moved to `failed/` by the next run claimed in that outputs folder; `scaleproof clean` removes
+the staging folders of owners it cannot judge. The failure path must not fail itself: a full
 disk still ends with the run kept somewhere named and its id free.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -49,6 +52,7 @@ def claim(outputs: Path, run_id: str) -> tuple[Path, Path]:
         raise ParamsError(f"{final} already exists; choose another --run-id (published runs are never overwritten)")
     staging = outputs / ".staging" / run_id
     staging.parent.mkdir(parents=True, exist_ok=True)
+    recover_dead(outputs)  # a run killed without a trace (SIGKILL) is recorded as failed and frees its id
     try:
         staging.mkdir()  # atomic: of two runs with one id, exactly one gets here
     except FileExistsError:
@@ -122,21 +126,66 @@ def stay(staging: Path, why: str) -> tuple[Path, str]:
     return staging, f"{why}; the finished run stays in {staging}: check it with `scaleproof verify {staging}`"
 
 
+def failed_folder(outputs: Path, run_id: str) -> Path:
+    """`outputs/failed/<id>`, or `<id>.2`, `<id>.3` ... when an earlier failure of that id is kept there: a failed
+    run's record is never replaced by a later one."""
+    first = outputs / "failed" / run_id
+    if not first.exists():
+        return first
+    return next(p for i in range(2, 1_000_000) if not (p := first.with_name(f"{run_id}.{i}")).exists())
+
+
 def keep_failed(staging: Path, outputs: Path, run_id: str) -> tuple[Path, str]:
-    """Move a failed run to `outputs/failed/<id>`; where even that fails (a full disk, permissions), leave it in
-    staging and say where it is. Returns the folder and a note; never raises."""
+    """Move a failed run to `outputs/failed/<id>` (`<id>.N` if that is taken: nothing earlier is deleted); where
+    even that fails (a full disk, permissions), leave it in staging and say where it is. Returns the folder and
+    a note; never raises."""
     failed_dir = outputs / "failed" / run_id
     try:
         failed_dir.parent.mkdir(parents=True, exist_ok=True)
-        if failed_dir.exists():
-            shutil.rmtree(failed_dir)
-        os.rename(staging, failed_dir)
+        failed_dir = failed_folder(outputs, run_id)
+        os.rename(staging, failed_dir)  # onto an existing folder this fails rather than merging
         release(staging)
-        return failed_dir, ""
+        earlier = failed_dir.name != run_id
+        return failed_dir, (f" (an earlier failure of this id is kept in {outputs / 'failed' / run_id})"
+                            if earlier else "")
     except OSError as e:  # left where it is, marked kept: `clean` will not remove the only copy of the log
         keep_in_staging(staging, f"failed run; moving it to {failed_dir} failed: {e.strerror or e}")
         release(staging)
         return staging, f" (could not move it to {failed_dir}: {e.strerror or e}; move it by hand, then its id is free)"
+
+
+STOPPED_UNKNOWN = "stopped, cause unknown"
+
+
+def recover_dead(outputs: Path) -> list[Path]:
+    """Staging folders whose runner on this host is gone without recording how (SIGKILL, a power cut): each moved
+    to `failed/` with a manifest that says "stopped, cause unknown", so the record is kept and the id is free.
+    Called by every command that claims a run id under `outputs`. Returns where they went."""
+    import datetime as dt
+    import json
+
+    from .provenance import sha256_file
+
+    moved = []
+    for s in stale_staging(outputs):
+        if s.owner is None:  # no owner recorded on this host: `clean` decides, as before
+            continue
+        run = s.path
+        artifacts = {f.relative_to(run).as_posix(): {"sha256": sha256_file(f), "bytes": f.stat().st_size}
+                     for f in sorted(run.rglob("*")) if f.is_file() and not f.is_symlink()
+                     and f.name != "manifest.json"}
+        manifest = {"manifest_format": 1, "run_id": run.name, "status": "failed",
+                    "error": f"{STOPPED_UNKNOWN}: its runner (pid {s.owner}) ended without recording how (SIGKILL, "
+                             "the out-of-memory killer or a power cut); found "
+                             f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+                    "stages": [], "artifacts": artifacts}
+        try:
+            (run / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        except OSError:
+            pass  # moved all the same: the folder is the record
+        where, _ = keep_failed(run, outputs, run.name)
+        moved.append(where)
+    return moved
 
 
 @dataclass
@@ -170,3 +219,23 @@ def clean(outputs: Path, dry_run: bool = False) -> list[Stale]:
             shutil.rmtree(s.path, ignore_errors=True)
             release(s.path)
     return found
+
+
+def check_writable(outputs: Path) -> None:
+    """Refuse, before any work, an outputs folder that is a file or cannot be written (read-only, no permission).
+    Leaves nothing behind: folders it had to make for the check are removed again."""
+    if outputs.exists() and not outputs.is_dir():
+        raise ParamsError(f"--outputs {outputs} is a file, not a folder: name a folder for the runs")
+    made = [p for p in [outputs, *outputs.parents] if not p.exists()]
+    try:
+        outputs.mkdir(parents=True, exist_ok=True)
+        probe = outputs / f".write-check-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ParamsError(f"--outputs {outputs} cannot be written ({e.strerror or e}): name a folder you can write "
+                          "to, or fix its permissions") from None
+    finally:
+        for p in made:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()

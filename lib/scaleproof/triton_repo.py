@@ -26,6 +26,7 @@ from typing import Any
 from . import paths, stages
 from .errors import ArtifactError, ParamsError, ScaleproofError
 from .provenance import read_json, sha256_file, write_json
+from .record_lock import locked
 from .results import BuildResult, BuiltEngine, CostReport, ExportResult, ValidateResult
 
 logger = logging.getLogger(__name__)
@@ -136,9 +137,14 @@ def read_deploys(repo: Path) -> dict[str, Any]:
     f = repo / "deploy.json"
     if not f.is_file():
         return {"deploy_format": DEPLOY_FORMAT, "deploys": [], "pins": {}, "configs": {}}
-    doc = read_json(f)
-    if doc.get("deploy_format") != DEPLOY_FORMAT:
-        raise ArtifactError(f"{f} has deploy_format {doc.get('deploy_format')!r}; this version writes {DEPLOY_FORMAT}")
+    try:
+        doc = read_json(f)
+    except (OSError, ValueError) as e:  # truncated or not JSON: said in one line, never a traceback
+        raise ArtifactError(f"{f} cannot be read as the repository's deploy record ({e}); restore it from a copy") \
+            from None
+    if not isinstance(doc, dict) or doc.get("deploy_format") != DEPLOY_FORMAT:
+        said = doc.get("deploy_format") if isinstance(doc, dict) else None
+        raise ArtifactError(f"{f} has deploy_format {said!r}; this version writes {DEPLOY_FORMAT}")
     return doc
 
 
@@ -164,12 +170,27 @@ def deploy(run_dir: str | Path, repo: str | Path, log=logger.info) -> dict[str, 
     bench = {e.engine: e for e in stages.read_typed(run, "05_benchmark").engines}
     export: ExportResult = stages.read_typed(run, "01_export")
     repo.mkdir(parents=True, exist_ok=True)
+    with locked(repo / "deploy.json"):  # a second deploy into this repository waits: versions are never shared
+        return deploy_locked(run, repo, manifest, engines, skipped, bench, export, log)
+
+
+def recorded_versions(doc: dict[str, Any], model: str) -> list[int]:
+    return sorted({d["version"] for d in doc.get("deploys", []) if d.get("model") == model})
+
+
+def next_version(doc: dict[str, Any], model_dir: Path) -> int:
+    """One past the highest version ever recorded or on disk: a number deleted by hand is never given again."""
+    return max([0, *recorded_versions(doc, model_dir.name), *versions_of(model_dir)]) + 1
+
+
+def deploy_locked(run: Path, repo: Path, manifest: dict[str, Any], engines: list[BuiltEngine],
+                  skipped: list[dict[str, str]], bench: dict, export: ExportResult, log) -> dict[str, Any]:
     doc = read_deploys(repo)
     build_dir = paths.stage_dir(run, "03_build")
     for e in engines:
         name = model_name(export.model, e.name)
         model_dir = repo / name
-        version = (versions_of(model_dir) or [0])[-1] + 1
+        version = next_version(doc, model_dir)
         vdir = model_dir / str(version)
         vdir.mkdir(parents=True)
         try:
@@ -238,51 +259,85 @@ def deploy(run_dir: str | Path, repo: str | Path, log=logger.info) -> dict[str, 
 
 def record_file(repo: Path, path: Path, key: str = "k8s") -> None:
     """Trace another file the deploy wrote into the repository (the Kubernetes manifests) in deploy.json."""
-    doc = read_deploys(repo)
-    doc.setdefault(key, {})[path.relative_to(repo).as_posix()] = sha256_file(path)
-    write_json(repo / "deploy.json", doc)
+    with locked(repo / "deploy.json"):
+        doc = read_deploys(repo)
+        doc.setdefault(key, {})[path.relative_to(repo).as_posix()] = sha256_file(path)
+        write_json(repo / "deploy.json", doc)
 
 
 def rollback(repo: str | Path, model: str, to: int | None = None) -> int:
-    """Pin `model` to version `to` (default: the deployed version before the pinned one); returns it."""
+    """Pin `model` to version `to` (default: the deployed version before the pinned one); returns it. Only a version
+    deploy.json records (and whose files still match) can be pinned."""
+    from .audit import refused_path
+
     repo = Path(repo).resolve()
-    doc = read_deploys(repo)
-    if model not in doc["pins"]:
-        raise ParamsError(f"{repo} has no model {model!r}; it has {sorted(doc['pins'])}")
-    pinned = doc["pins"][model]
-    present = versions_of(repo / model)
-    if to is None:
-        older = [v for v in present if v < pinned]
-        if not older:
-            raise ParamsError(f"{model}: version {pinned} is the oldest deployed; nothing to roll back to")
-        to = older[-1]
-    if to not in present:
-        raise ParamsError(f"{model}: no version {to} in {repo / model} (versions: {present})")
-    entry = next(d for d in doc["deploys"] if d["model"] == model and d["version"] == to)
-    changed = [rel for rel, digest in entry["files"].items() if not (repo / rel).is_file()
-               or sha256_file(repo / rel) != digest]
-    if changed:
-        raise ArtifactError(f"{model} version {to} changed since it was deployed ({', '.join(changed)}); not pinned")
-    config = repo / model / "config.pbtxt"
-    config.write_text(pin_version(config.read_text(), to))
-    doc["pins"][model] = to
-    doc["configs"][model] = sha256_file(config)
-    doc.setdefault("rollbacks", []).append({"model": model, "from": pinned, "to": to,
-                                            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
-    write_json(repo / "deploy.json", doc)
+    with locked(repo / "deploy.json"):
+        doc = read_deploys(repo)
+        if model not in doc["pins"]:
+            raise ParamsError(f"{repo} has no model {model!r}; it has {sorted(doc['pins'])}")
+        pinned = doc["pins"][model]
+        recorded = recorded_versions(doc, model)
+        if to is None:
+            older = [v for v in recorded if v < pinned]
+            if not older:
+                raise ParamsError(f"{model}: version {pinned} is the oldest deployed; nothing to roll back to")
+            to = older[-1]
+        if to not in recorded:
+            raise ParamsError(f"{model}: version {to} is not recorded in {repo / 'deploy.json'} (a folder made by hand "
+                              f"is never served); recorded versions: {recorded}")
+        if to not in versions_of(repo / model):
+            raise ParamsError(f"{model}: version {to} is recorded but its folder {repo / model / str(to)} is missing")
+        entry = [d for d in doc["deploys"] if d["model"] == model and d["version"] == to][-1]
+        changed = [rel for rel, digest in entry["files"].items() if refused_path(repo, rel)
+                   or not (repo / rel).is_file() or sha256_file(repo / rel) != digest]
+        if changed:
+            raise ArtifactError(f"{model} version {to} changed since it was deployed ({', '.join(changed)}); not pinned")
+        config = repo / model / "config.pbtxt"
+        config.write_text(pin_version(config.read_text(), to))
+        doc["pins"][model] = to
+        doc["configs"][model] = sha256_file(config)
+        doc.setdefault("rollbacks", []).append({"model": model, "from": pinned, "to": to,
+                                                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+        write_json(repo / "deploy.json", doc)
     return to
 
 
 def verify_repo(repo: str | Path) -> tuple[list[str], dict[str, int]]:
     """Problems in a model repository: every deployed file against its recorded hash, each config against
-    its recorded hash and pin, and each source run's manifest against the hash recorded at deploy time."""
+    its recorded hash and pin, each source run's manifest against the hash recorded at deploy time, each recorded
+    version folder present, and nothing on disk that deploy.json does not record. A damaged deploy.json is one
+    finding naming it."""
+    from .audit import read_finding, refused_path, walk_folder
+
     repo = Path(repo)
-    doc = read_deploys(repo)
-    problems, checked = [], {"artifacts": 0, "claims": 0, "members": 0}
+    problems: list[str] = []
+    checked = {"artifacts": 0, "claims": 0, "members": 0}
+    doc = read_finding(repo / "deploy.json", problems, "deploy.json")
+    if doc is None:
+        return problems, checked
+    if not isinstance(doc, dict) or doc.get("deploy_format") != DEPLOY_FORMAT or not all(
+            isinstance(doc.get(k), t) for k, t in (("deploys", list), ("pins", dict), ("configs", dict))) \
+            or not all(isinstance(d, dict) and {"model", "version", "files", "run", "run_manifest_sha256"} <= set(d)
+                       and isinstance(d["files"], dict) for d in doc["deploys"]):
+        return [f"deploy.json: damaged (not the deploy record of format {DEPLOY_FORMAT}: deploys, pins, configs)"], \
+            checked
+    seen: dict[tuple[str, int], int] = {}
     for d in doc["deploys"]:
+        key = (d["model"], d["version"])
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] == 2:
+            problems.append(f"{d['model']} version {d['version']}: recorded more than once in deploy.json (a version "
+                            "number was reused)")
+        if refused_path(repo, f"{d['model']}/{d['version']}"):
+            problems.append(f"{d['model']} version {d['version']}: not a folder inside the repository")
+            continue
+        if not (repo / d["model"] / str(d["version"])).is_dir():
+            problems.append(f"{d['model']}/{d['version']}/: missing (deploy.json records this version)")
         for rel, digest in d["files"].items():
             checked["artifacts"] += 1
-            if not (repo / rel).is_file():
+            if why := refused_path(repo, rel):
+                problems.append(f"{rel}: {why}")
+            elif not (repo / rel).is_file():
                 problems.append(f"{rel}: missing (deploy.json lists it)")
             elif sha256_file(repo / rel) != digest:
                 problems.append(f"{rel}: changed since it was deployed")
@@ -291,13 +346,32 @@ def verify_repo(repo: str | Path) -> tuple[list[str], dict[str, int]]:
             problems.append(f"{d['model']} v{d['version']}: its run's manifest {run_manifest} changed since the deploy")
     for rel, digest in doc.get("k8s", {}).items():
         checked["artifacts"] += 1
-        if not (repo / rel).is_file() or sha256_file(repo / rel) != digest:
+        if why := refused_path(repo, rel):
+            problems.append(f"{rel}: {why}")
+        elif not (repo / rel).is_file() or sha256_file(repo / rel) != digest:
             problems.append(f"{rel}: missing or changed (deploy.json has its sha256)")
     for model, digest in doc["configs"].items():
         config = repo / model / "config.pbtxt"
         checked["claims"] += 1
-        if not config.is_file() or sha256_file(config) != digest:
+        if refused_path(repo, f"{model}/config.pbtxt"):
+            problems.append(f"{model}/config.pbtxt: not inside the repository")
+        elif not config.is_file() or sha256_file(config) != digest:
             problems.append(f"{model}/config.pbtxt: missing or changed (deploy.json has its sha256)")
-        elif f"versions: [ {doc['pins'][model]} ]" not in config.read_text():
-            problems.append(f"{model}/config.pbtxt: does not pin version {doc['pins'][model]} as deploy.json says")
+        elif f"versions: [ {doc['pins'].get(model)} ]" not in config.read_text():
+            problems.append(f"{model}/config.pbtxt: does not pin version {doc['pins'].get(model)} as deploy.json says")
+    # what is on disk must be what deploy.json records: a version folder made by hand could be served
+    recorded = {(d["model"], str(d["version"])) for d in doc["deploys"]}
+    files, folders, odd = walk_folder(repo)
+    problems += odd
+    for rel in folders:
+        parts = rel.split("/")
+        if len(parts) == 2 and parts[1].isdigit() and (parts[0], parts[1]) not in recorded:
+            problems.append(f"{rel}/: a version folder deploy.json does not record (made by hand or left behind)")
+    traced = {rel for d in doc["deploys"] for rel in d["files"]} | set(doc.get("k8s", {})) \
+        | {f"{m}/config.pbtxt" for m in doc["configs"]}
+    for rel in files:
+        parts = rel.split("/")
+        if len(parts) >= 3 and parts[1].isdigit() and rel not in traced \
+                and (parts[0], parts[1]) in recorded:
+            problems.append(f"{rel}: in a deployed version folder but not in deploy.json (added after the deploy)")
     return problems, checked

@@ -148,6 +148,14 @@ def load_user_weights(module, path: str | Path) -> tuple[str, str]:
             state = state[key]
     if not isinstance(state, dict):
         raise ArtifactError(f"weights {path} hold a {type(state).__name__}, not a state dict of tensors")
+    # load_state_dict would cast silently: INT8 or FP16 tensors into an FP32 model give other weights than saved
+    expected = module.state_dict()
+    differ = [f"{k} ({v.dtype} in the file, {expected[k].dtype} in the model)" for k, v in state.items()
+              if k in expected and hasattr(v, "dtype") and v.dtype != expected[k].dtype]
+    if differ:
+        raise ArtifactError(f"weights {path} have {len(differ)} tensor(s) of another dtype than the model's "
+                            f"parameters: {', '.join(differ[:3])}{' …' if len(differ) > 3 else ''}; save the "
+                            "weights the model was trained with (model.state_dict()), or cast the model first")
     try:
         result = module.load_state_dict(state, strict=False)
     except RuntimeError as e:  # tensors of the wrong shape

@@ -64,14 +64,15 @@ def unused_pid() -> int:
 
 def test_clean_removes_only_staging_of_runs_that_are_gone(tmp_path, capsys):
     gone, _ = run_folders.claim(tmp_path, "killed")
-    run_folders.owner_file(gone).write_text(str(unused_pid()))  # as a run whose process has exited
     live, _ = run_folders.claim(tmp_path, "live")  # owned by this (living) process
+    elsewhere, _ = run_folders.claim(tmp_path, "other-host")
+    # the owner dies after the last claim (a later claim would move its folder to failed/ with a record)
+    run_folders.owner_file(gone).write_text(str(unused_pid()))  # as a run whose process has exited
     orphan = tmp_path / ".staging" / "no-owner"
     orphan.mkdir()
     os.utime(orphan, (0, 0))  # old: not a run between mkdir and writing its owner file
     young = tmp_path / ".staging" / "just-claimed"
     young.mkdir()
-    elsewhere, _ = run_folders.claim(tmp_path, "other-host")
     run_folders.owner_file(elsewhere).write_text("1@some-other-host")
     (tmp_path / "published").mkdir()
     assert cli.main(["clean", "--outputs", str(tmp_path), "--dry-run"]) == 0

@@ -106,8 +106,10 @@ def run_folders(path: Path) -> list[Path]:
 def add_runs(paths: list[str | Path], ledger: str | Path = DEFAULT_PATH) -> Added:
     """Check each run folder (or every run folder below a folder) and index those that pass; a refused run is
     returned with its reasons and leaves the ledger as it was. Adding a run again replaces its rows."""
+    from ..record_lock import locked
+
     out = Added()
-    with connect(ledger, write=True) as db:
+    with locked(Path(ledger)), connect(ledger, write=True) as db:  # its check-then-write must not interleave with another add
         for given in paths:
             folders = run_folders(Path(given)) if Path(given).is_dir() else []
             if not folders:

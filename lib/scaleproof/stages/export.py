@@ -12,7 +12,7 @@ import numpy as np
 from .. import paths, stages
 from ..config import Exporter, Params
 from ..datasets import describe_data, splits_for
-from ..errors import AccuracyError
+from ..errors import AccuracyError, ParamsError
 from ..io_spec import Feed, ModelIO, feed_len, feed_slice
 from ..onnx_io import load_onnx_checked
 from ..provenance import sha256_file
@@ -171,6 +171,27 @@ def parity(ref: np.ndarray, out: np.ndarray) -> dict[str, Any]:
     return row
 
 
+def labels_fit_classes(params: Params, splits: dict, ref: list[np.ndarray], names: list[str]) -> None:
+    """Refuse labels that are no class of the judged output (labels 10..19 for 10 classes would otherwise make
+    every engine's top-1 zero and the gate's drop zero too), naming the first bad value and where it is."""
+    from ..metrics import judged_index
+
+    judged = ref[judged_index(params, names)]
+    if not has_classes(judged):
+        return
+    classes = judged.shape[1]
+    for name, split in splits.items():
+        y = split.y
+        if y is None or not len(y):
+            continue
+        bad = np.flatnonzero((y < 0) | (y >= classes))
+        if bad.size:
+            source = (params.val_data if name == "val" else params.calib_data) or f"the {name} data"
+            raise ParamsError(f"{source}: label {int(y[bad[0]])} (row {int(bad[0])} of the {name} split, {bad.size} "
+                              f"such rows) is outside the {classes} classes (0..{classes - 1}) of output "
+                              f"{names[judged_index(params, names)]!r}; labels must be class indices of that output")
+
+
 def has_classes(ref: np.ndarray) -> bool:
     """Whether argmax over axis 1 means something: a (N, C) output with C >= 2."""
     return ref.ndim == 2 and ref.shape[1] >= 2
@@ -214,6 +235,7 @@ def run(params: Params) -> dict[str, Any]:
 
     x = feed_slice(splits["val"].x, 0, PARITY_SAMPLES)
     ref = torch_outputs(bundle, x)
+    labels_fit_classes(params, splits, ref, io.outputs)
     sess = ort_session(model_path, threads=params.threads)
     par = parity_all(ref, ort_outputs(sess, x), io.outputs)
     dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
