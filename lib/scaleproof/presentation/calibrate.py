@@ -56,7 +56,7 @@ def mixed_precision_markdown(c: CalibrateResult) -> str:
 
 def sensitivity_table(calibrated: CalibrateResult) -> pd.DataFrame:
     cols = ["rank", "group", "op_types", "judged", "accuracy_cost_pts", "top1_delta_pts", "top1_agreement",
-            "cosine_mean", "max_rel_err"]
+            "cosine_mean", "auc_delta_pts", "max_rel_err"]
     src = calibrated.sensitivity or []
     rows = [{k: getattr(r, k) for k in cols} for r in src]
     kept = set(calibrated.kept_fp32 or [])
@@ -103,3 +103,14 @@ def methods_table(calibrated: CalibrateResult) -> pd.DataFrame:
                      if m.int8_cpu.valid else f"INVALID: {m.int8_cpu.timing_reason}",
                      "cache": m.cache})
     return pd.DataFrame(rows).set_index("method")
+
+
+def tables_markdown(calibrated: CalibrateResult) -> str:
+    """The embedding tables' memory before and after, in one sentence."""
+    t = calibrated.embedding_tables
+    if not t or not t.get("tables"):
+        return "No embedding tables (float tables read only by Gather)."
+    after = (f"{t['int8_bytes'] / 2**20:,.1f} MiB as {t['int8']} ({t['saved_pct']:.1f}% less; largest row error "
+             f"{t['max_abs_err']:.3g})" if t.get("int8") else f"kept in FP32: {t.get('reason', '')}")
+    return (f"{t['tables']} embedding table(s), {t['rows']:,} rows: {t['fp32_bytes'] / 2**20:,.1f} MiB in FP32, "
+            f"{after}.")

@@ -32,6 +32,7 @@ from ..io_spec import Feed, ModelIO, feed_len, feed_slice
 from ..onnx_io import load_onnx_checked
 from ..provenance import atomic_path, package_versions, sha256_array, sha256_file
 from . import calib_cache
+from .embedding_tables import quantize_tables
 from .int8_format import FormatChoice
 
 logger = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class OrtQuantizer:
     name = "onnxruntime"
 
     def __init__(self, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
-                 fmt: FormatChoice, scope: QuantScope = QuantScope.all) -> None:
+                 fmt: FormatChoice, scope: QuantScope = QuantScope.all, tables: bool = False) -> None:
         from onnxruntime.quantization import quantize_static
 
         from ..hardware import device_slug
@@ -135,6 +136,9 @@ class OrtQuantizer:
         work_dir.mkdir(parents=True, exist_ok=True)
         self.model = work_dir / "model.prep.onnx"  # shape inference + ORT's pre-quantization graph clean-up
         self.prep = prepare(src, self.model)
+        # embedding tables become INT8 rows before calibration: every scope's model (and the ranges) includes them
+        self.tables = quantize_tables(self.model, self.model) if tables else None
+        self.table_nodes = self.tables["nodes"] if self.tables else []  # already INT8: not quantized again
         # ORT >= 1.32 quantizes from stored ranges; older ones calibrate on every call (slower, same result)
         self.reuses_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters
 
@@ -148,6 +152,8 @@ class OrtQuantizer:
         return self.cache_dir / f"{self.source_sha256[:16]}-{method.value}.calib.json"
 
     def key(self, method: CalibMethod, settings: dict[str, Any]) -> dict[str, Any]:
+        if self.tables and self.tables["tables"]:  # the ranges after INT8 tables differ from those after FP32 ones
+            settings = {**settings, "embedding_tables": self.tables["format"]}
         return calib_cache.cache_key(self.source_sha256, self.data_sha256, method.value, settings,
                                      self.name, self.version, self.device)
 
@@ -215,7 +221,8 @@ class OrtQuantizer:
             str(self.model), str(dst), _reader(self.calib_x) if calibrate else None,
             quant_format=QuantFormat.QDQ, activation_type=activation_type, weight_type=weight_type,
             per_channel=self.per_channel, reduce_range=self.fmt.reduce_range, calibrate_method=ort_method, nodes_to_quantize=nodes_to_quantize,
-            nodes_to_exclude=list(nodes_to_exclude), op_types_to_quantize=op_types(self.scope), extra_options=extra,
+            nodes_to_exclude=[*nodes_to_exclude, *self.table_nodes], op_types_to_quantize=op_types(self.scope),
+            extra_options=extra,
             **kwargs,
         )
 
@@ -228,7 +235,7 @@ class OrtQuantizer:
             quantize_dynamic(str(self.model), str(tmp), weight_type=self.fmt.quant_types()[1],
                              per_channel=self.per_channel, reduce_range=self.fmt.reduce_range,
                              op_types_to_quantize=MATMUL_OPS, nodes_to_quantize=nodes_to_quantize,
-                             nodes_to_exclude=list(nodes_to_exclude))
+                             nodes_to_exclude=[*nodes_to_exclude, *self.table_nodes])
         return dst
 
     def close(self) -> None:
@@ -241,7 +248,8 @@ class ModelOptQuantizer:
     name = "modelopt"
 
     def __init__(self, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
-                 fmt: FormatChoice, scope: QuantScope = QuantScope.all) -> None:
+                 fmt: FormatChoice, scope: QuantScope = QuantScope.all, tables: bool = False) -> None:
+        self.tables = None  # ModelOpt quantizes the source model as it is: tables stay FP32
         self.fmt = fmt  # S8S8 only (choose_int8_format refuses the others for ModelOpt)
         if scope is QuantScope.dynamic:
             raise ParamsError("quant_scope=dynamic is ONNX Runtime's dynamic INT8: use quantizer=onnxruntime")
@@ -284,9 +292,10 @@ class ModelOptQuantizer:
 
 
 def make_quantizer(choice: Quantizer, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
-                   fmt: FormatChoice, scope: QuantScope = QuantScope.all) -> OrtQuantizer | ModelOptQuantizer:
+                   fmt: FormatChoice, scope: QuantScope = QuantScope.all,
+                   tables: bool = False) -> OrtQuantizer | ModelOptQuantizer:
     cls = {"onnxruntime": OrtQuantizer, "modelopt": ModelOptQuantizer}[resolve_quantizer(choice)]
-    return cls(src, work_dir, calib_x, per_channel, cache_dir, fmt, scope)
+    return cls(src, work_dir, calib_x, per_channel, cache_dir, fmt, scope, tables)
 
 
 def prepare(src: Path, dst: Path) -> dict[str, Any]:
