@@ -44,7 +44,7 @@ calib_method: str = "minmax"  # minmax, entropy or percentile
 calib_percentile: float = 99.999  # percentile of activations the percentile method keeps
 calib_samples: int = 256  # number of calibration samples (disjoint from validation)
 per_channel: bool = True  # per-channel weight scales
-embedding_int8: bool = True  # embedding tables (float tables of >= 256 rows read only by Gather) as weight-only INT8 with one scale per row in the INT8 model
+embedding_int8: bool = True  # embedding tables (float tables of at least 256 rows read only by Gather) as weight-only INT8 with one scale per row in the INT8 model
 int8_format: str = "auto"  # INT8 format: auto (by the CPU's instruction set: s8s8 with VNNI, AMX or Arm dot products, s8s8-reduced-range without), s8s8, s8s8-reduced-range or u8u8
 quantizer: str = "auto"  # auto, onnxruntime or modelopt (auto: ModelOpt if installed)
 calib_cache_dir: str = ""  # folder of keyed calibration caches, shareable across runs (empty: calibrate/cache of the run)

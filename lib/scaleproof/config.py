@@ -149,7 +149,7 @@ class Params(BaseModel):
                                   strict=False)
     calib_cache_dir: str = _field("", "folder of keyed calibration caches, shareable across runs "
                                       "(empty: calibrate/cache of the run)")
-    embedding_int8: bool = _field(True, "embedding tables (float tables of >= 256 rows read only by Gather) as "
+    embedding_int8: bool = _field(True, "embedding tables (float tables of at least 256 rows read only by Gather) as "
                                         "weight-only INT8 with one scale per row in the INT8 model")
     quant_scope: QuantScope = _field(QuantScope.all, "INT8 scope: all, matmul, dynamic (CPU) or auto (each judged, the "
                                      "fastest inside the gate kept)", strict=False)

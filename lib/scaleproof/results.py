@@ -119,14 +119,26 @@ class Judged(Record):
     crashed: bool | None = Field(None, description="true where the model crashed the runtime while judged")
 
 
+class CpuBatchSpeed(Record):
+    batch: int
+    samples_per_s: float | None = None
+    p50_ms: float | None = None
+    valid: bool
+    timing_reason: str
+
+
 class CpuSpeed(Record):
-    """A short, validity-checked timing on this CPU with ONNX Runtime."""
+    """ONNX Runtime on this CPU timed with the benchmark's harness and settings at the benchmark's batch sizes;
+    `batch`, `samples_per_s` and `p50_ms` are the largest batch's."""
 
     batch: int
     samples_per_s: float | None = Field(description="None where the model could not be timed")
     p50_ms: float | None = None
     valid: bool
     timing_reason: str
+    geomean_samples_per_s: float | None = Field(None, description="geometric mean of samples/s over the batch sizes: "
+                                                                  "what the scope choice compares")
+    per_batch: list[CpuBatchSpeed] | None = Field(None, description="each of the benchmark's batch sizes")
 
 
 class SpeedCpu(Record):
@@ -226,7 +238,8 @@ class CalibrateResult(StageResult):
     sensitivity: list[SensitivityRow] | None = Field(None, description="nodes or groups ranked by accuracy cost")
     mixed_precision: MixedPrecision | None = Field(None, description="None where INT8 passed with every node of "
                                                                      "its scope, or mixed precision did not run")
-    speed_cpu: SpeedCpu | None = Field(None, description="FP32 and INT8 on this CPU at one batch size")
+    speed_cpu: SpeedCpu | None = Field(None, description="FP32 and INT8 on this CPU, timed as the benchmark times "
+                                                         "engines, at its batch sizes")
     embedding_tables: dict[str, Any] | None = Field(None, description="the model's embedding tables: rows, FP32 bytes, "
                                                     "bytes in the INT8 model (per-row INT8) and the largest row error")
     methods: list[MethodRow] | None = Field(None, description="the calibration methods compared (calib_compare)")

@@ -13,7 +13,7 @@ from .common import bench_hardware, fmt_money, measured_on, published_path
 
 
 def summary_markdown(cost: CostReport, validated: ValidateResult, exported: ExportResult,
-                     calibrated: CalibrateResult | None = None) -> str:
+                     calibrated: CalibrateResult | None = None, benchmarked: BenchmarkResult | None = None) -> str:
     """The key claims, up front, each with the file it comes from."""
     a = cost.assumptions
     lines = [f"## Key results: `{exported.model}` measured on {measured_on(bench_hardware(cost))}", ""]
@@ -63,7 +63,7 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
             lines.append(f"- **Accuracy ({validated.metric_words}):** `{e.engine}` "
                          f"{e.accuracy} (gate: {gate}). *Source: validate/validate.json*")
     if calibrated and calibrated.int8_onnx:
-        lines.append(int8_markdown(calibrated))
+        lines.append(int8_markdown(calibrated, benchmarked))
     if calibrated and calibrated.adjusted:
         lines.append(f"- **Adjusted parameters:**{adjusted_words(calibrated)} *Source: calibrate/calibrate.json*")
     sc = a.scaling

@@ -3,7 +3,8 @@
 Calibrate (keyed cache), quantize the nodes of the scope (with `quant_scope: auto`: every op, MatMul/Gemm
 only, and on a CPU machine dynamic INT8), judge each on the validation split with the gate of 04_validate;
 if none passes, keep the most sensitive nodes (or groups of nodes) of a scope in FP32 until it passes
-(mixed precision, within a time budget); of the scopes inside the gate keep the fastest on this CPU;
+(mixed precision, within a time budget); of the scopes inside the gate keep the fastest on this CPU, timed as the benchmark times engines (its harness,
+settings and batch sizes);
 rank nodes by sensitivity; optionally compare calibration methods. The reference here is the FP32 ONNX model
 run by ONNX Runtime, which 01_export checked against PyTorch within `parity_atol`.
 
@@ -49,7 +50,6 @@ from .validate import engine_outputs
 
 logger = logging.getLogger(__name__)
 
-TIMING_BATCH = 8  # CPU timings compare models with each other at a batch the dynamic batcher forms
 
 
 class OnnxModel:
@@ -73,11 +73,28 @@ def _child_outputs(state: dict[str, Any], path: str) -> list[np.ndarray]:
     return engine_outputs(OnnxModel(Path(path), state["threads"]), state["x"])
 
 
-def _child_speed(state: dict[str, Any], path: str, x: Feed, min_time_s: float, max_cov: float) -> dict[str, Any]:
-    t = time_engine(OnnxModel(Path(path), state["threads"]), x, warmup=3, min_repeats=10,
-                    min_time_s=min(0.5, min_time_s), max_cov=max_cov)
-    return {"batch": t.batch, "samples_per_s": round(t.throughput, 1), "p50_ms": round(t.p50_ms, 4),
-            "valid": t.valid, "timing_reason": t.reason}
+def _child_speed(state: dict[str, Any], path: str, x: Feed, batches: list[int], timing: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """The benchmark's timing harness (`time_engine`, the benchmark's warm-up, repeats, duration and spread rules)
+    at each of the benchmark's batch sizes, on the same inputs the benchmark takes (the validation split)."""
+    model = OnnxModel(Path(path), state["threads"])
+    rows = []
+    for b in batches:
+        t = time_engine(model, feed_resize(x, b), **timing)
+        rows.append({"batch": b, "samples_per_s": round(t.throughput, 1), "p50_ms": round(t.p50_ms, 4),
+                     "valid": t.valid, "timing_reason": t.reason})
+    return speed_summary(rows)
+
+
+def speed_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-batch timings in one figure: the geometric mean of samples/s over the batch sizes (each batch size
+    counts alike), with the largest batch's row as the headline row."""
+    rates = [r["samples_per_s"] for r in rows if r["samples_per_s"]]
+    geomean = float(np.exp(np.mean(np.log(rates)))) if len(rates) == len(rows) and rates else None
+    last = rows[-1]
+    return {**last, "valid": all(r["valid"] for r in rows),
+            "timing_reason": "; ".join(f"batch {r['batch']}: {r['timing_reason']}" for r in rows if not r["valid"])
+            or "valid", "geomean_samples_per_s": None if geomean is None else round(geomean, 1), "per_batch": rows}
 
 
 class Judge:
@@ -112,11 +129,13 @@ class Judge:
         return judge(self.ref, out, self.val.y, self.params, self.io.outputs)
 
     def speed(self, path: Path, x: Feed) -> dict[str, Any]:
-        """Throughput on this CPU at TIMING_BATCH (a short, valid-checked timing)."""
+        """Throughput on this CPU as the benchmark times it: its harness and settings, at its batch sizes."""
+        p = self.params
+        timing = {"warmup": p.warmup, "min_repeats": p.min_repeats, "min_time_s": p.min_time_s, "max_cov": p.max_cov}
         try:
-            return self.worker.call(_child_speed, str(path), x, self.params.min_time_s, self.params.max_cov)
+            return self.worker.call(_child_speed, str(path), x, sorted(p.batch_sizes), timing)
         except Exception as e:  # ChildCrashed included
-            return {"batch": TIMING_BATCH, "samples_per_s": None, "valid": False,
+            return {"batch": max(p.batch_sizes), "samples_per_s": None, "valid": False, "geomean_samples_per_s": None,
                     "timing_reason": f"failed: {type(e).__name__}: {e}"}
 
     def close(self) -> None:
@@ -152,8 +171,7 @@ def run(params: Params) -> dict[str, Any]:
             "reference_degenerate": judged.degenerate,
         }
         if Precision.int8 in params.precisions:
-            timing_x = feed_resize(val.x, TIMING_BATCH)
-            result.update(int8_model(params, src, out_dir, calib, judged, timing_x))
+            result.update(int8_model(params, src, out_dir, calib, judged, val.x))
             logger.info(result["statement"])
         else:
             result.update(int8_onnx=None, statement="no INT8 model: int8 is not in precisions")
@@ -224,7 +242,7 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
         for a in passing:
             a["speed"] = judged.speed(a["path"], timing_x)
         # the fastest scope that passes the gate on this CPU; if none does, the most accurate (validation refuses it)
-        chosen = max(passing, key=lambda a: a["speed"]["samples_per_s"] or 0.0) if passing else \
+        chosen = max(passing, key=lambda a: a["speed"]["geomean_samples_per_s"] or 0.0) if passing else \
             min(usable, key=lambda a: a["row"].get("accuracy_cost_pts", 100.0))
         if params.sensitivity and not chosen["ranking"] and not judged.degenerate:
             rank(params, chosen, work, method, settings, ranges, judged, deadline)
@@ -249,7 +267,8 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
                             "kept_fp32": len(a["kept"]), "result": sensitivity.summary(a["row"]),
                             "int8_cpu": a.get("speed")} for a in attempts],
         "quant_choice": ("the only scope asked for" if len(attempts) == 1 else
-                         f"the fastest of {len(passing)} scope(s) inside the gate on this CPU (batch {TIMING_BATCH})"
+                         f"the fastest of {len(passing)} scope(s) inside the gate on this CPU (geometric mean of samples/s over "
+                         f"the benchmark's batch sizes {sorted(params.batch_sizes)}, with the benchmark's timing harness)"
                          if passing else "no scope passed the gate: the most accurate is kept, and validation refuses it"),
         "quantizer": quantizer.name,
         "quantizer_version": quantizer.version,
