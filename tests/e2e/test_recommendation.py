@@ -53,7 +53,7 @@ def test_a_dlrm_goes_through_the_chain_with_the_auc_gate(tmp_path, click_files):
     assert calibrated["fp16"] is None and not list(run.rglob("*.fp16.onnx"))  # no FP16 engine asked for
     int8_model = onnx.load(str(run / "calibrate" / calibrated["int8_onnx"]))
     rows = {i.name: i for i in int8_model.graph.initializer}
-    assert all(rows[f"model.tables.{t}.weight_int8"].data_type == onnx.TensorProto.INT8 for t in range(TABLES))
+    assert all(rows[f"model.tables.{t}.weight_rows_int8"].data_type == onnx.TensorProto.INT8 for t in range(TABLES))
     assert not any(name.startswith("model.tables.") and i.data_type == onnx.TensorProto.FLOAT
                    and len(i.dims) == 2 and i.dims[1] != 1 for name, i in rows.items())  # no FP32 table left
 

@@ -50,8 +50,8 @@ def test_only_tables_read_by_gather_alone_become_int8_rows(tmp_path):
     assert r["int8_bytes"] == 4300 * 16 + 4300 * 4 and r["saved_pct"] == 68.75
     graph = onnx.load(str(out)).graph
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    assert "items.weight" not in inits and inits["items.weight_int8"].dtype == np.int8
-    assert inits["items.weight_scale"].shape == (4000, 1)
+    assert "items.weight" not in inits and inits["items.weight_rows_int8"].dtype == np.int8
+    assert inits["items.weight_row_scales"].shape == (4000, 1)
     assert inits["flags.weight"].dtype == np.float32  # too small to be worth it
     assert Counter(n.op_type for n in graph.node)["Cast"] >= 1 and set(r["nodes"]) <= {n.name for n in graph.node}
     # each row keeps its own precision: the small rows too

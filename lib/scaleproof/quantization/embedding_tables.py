@@ -7,8 +7,8 @@ quantizer leaves it in FP32. Here each table's rows get their own symmetric scal
 
     Gather(table, ids)  →  Mul(Cast<float>(Gather(table_int8, ids)), Gather(row_scale, ids))
 
-The nodes written are named in the result: the quantizers leave them as they are (the scale table is not a
-weight to quantize). A table is a float initializer of rank 2 with at least MIN_ROWS rows whose every reader is a Gather on axis 0
+It runs on a model the quantizer has written, whose table Gathers it was told to leave alone (nodes_to_exclude):
+ONNX Runtime then never sees the Cast and Mul. A table is a float initializer of rank 2 with at least MIN_ROWS rows whose every reader is a Gather on axis 0
 taking it as data; a tensor read otherwise (tied to an output projection, say) is left alone.
 """
 
@@ -26,7 +26,7 @@ MIN_ROWS = 256  # smaller tables are a few KiB: not worth a Cast and a Mul
 FORMAT = "INT8 weight-only, one symmetric scale per row (Gather + Cast + Mul)"
 
 
-def _tables(graph) -> dict[str, Any]:
+def tables_of(graph) -> dict[str, Any]:
     """Initializer name -> initializer, for every table as the module docstring defines it."""
     import onnx
 
@@ -64,7 +64,7 @@ def row_quantize(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def table_memory(path: Path) -> dict[str, Any]:
     """The tables of an FP32 model and their bytes, as stored now (before any quantization)."""
     graph = load_onnx_checked(path, load_external=True).graph
-    tables = _tables(graph)
+    tables = tables_of(graph)
     rows = [{"table": name, "rows": int(t.dims[0]), "dim": int(t.dims[1]), "bytes": int(t.dims[0] * t.dims[1] * 4)}
             for name, t in tables.items()]
     return {"tables": len(rows), "rows": sum(r["rows"] for r in rows), "fp32_bytes": sum(r["bytes"] for r in rows),
@@ -79,13 +79,15 @@ def quantize_tables(src: Path, dst: Path) -> dict[str, Any]:
 
     model = load_onnx_checked(src, load_external=True)
     graph = model.graph
-    tables = _tables(graph)
+    tables = tables_of(graph)
     per_table, replaced, added = [], {}, []
     for name, init in tables.items():
         w = numpy_helper.to_array(init).astype(np.float32)
         q, scale = row_quantize(w)
         err = float(np.abs(q.astype(np.float32) * scale - w).max()) if w.size else 0.0
-        replaced[name] = (numpy_helper.from_array(q, f"{name}_int8"), numpy_helper.from_array(scale, f"{name}_scale"))
+        # names of their own: a quantizer names its scales `<tensor>_scale`
+        replaced[name] = (numpy_helper.from_array(q, f"{name}_rows_int8"),
+                          numpy_helper.from_array(scale, f"{name}_row_scales"))
         per_table.append({"table": name, "rows": int(w.shape[0]), "dim": int(w.shape[1]), "fp32_bytes": int(w.nbytes),
                           "int8_bytes": int(q.nbytes + scale.nbytes), "max_abs_err": err})
     if replaced:
@@ -95,12 +97,13 @@ def quantize_tables(src: Path, dst: Path) -> dict[str, Any]:
                 q_init, s_init = replaced[n.input[0]]
                 out, ids = n.output[0], n.input[1]
                 base = n.name or out
-                nodes += [helper.make_node("Gather", [q_init.name, ids], [f"{out}_int8"], name=f"{base}_int8", axis=0),
-                          helper.make_node("Cast", [f"{out}_int8"], [f"{out}_rows"], name=f"{base}_cast",
+                rows, floats, scales = f"{out}_gathered_int8", f"{out}_gathered_float", f"{out}_gathered_row_scales"
+                nodes += [helper.make_node("Gather", [q_init.name, ids], [rows], name=f"{base}_rows_int8", axis=0),
+                          helper.make_node("Cast", [rows], [floats], name=f"{base}_rows_cast",
                                            to=onnx.TensorProto.FLOAT),
-                          helper.make_node("Gather", [s_init.name, ids], [f"{out}_scale"], name=f"{base}_scale",
+                          helper.make_node("Gather", [s_init.name, ids], [scales], name=f"{base}_row_scales",
                                            axis=0),
-                          helper.make_node("Mul", [f"{out}_rows", f"{out}_scale"], [out], name=f"{base}_dequant")]
+                          helper.make_node("Mul", [floats, scales], [out], name=f"{base}_rows_dequant")]
                 added += [m.name for m in nodes[-4:]]
             else:
                 nodes.append(n)

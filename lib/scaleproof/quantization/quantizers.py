@@ -136,9 +136,11 @@ class OrtQuantizer:
         work_dir.mkdir(parents=True, exist_ok=True)
         self.model = work_dir / "model.prep.onnx"  # shape inference + ORT's pre-quantization graph clean-up
         self.prep = prepare(src, self.model)
-        # embedding tables become INT8 rows before calibration: every scope's model (and the ranges) includes them
-        self.tables = quantize_tables(self.model, self.model) if tables else None
-        self.table_nodes = self.tables["nodes"] if self.tables else []  # already INT8: not quantized again
+        # embedding tables: their Gathers are left to quantize_tables, which writes INT8 rows with per-row scales
+        # into every model this quantizer writes (ONNX Runtime would give a table one scale, or leave it FP32)
+        self.quantize_tables = tables
+        self.table_nodes = table_gathers(self.model) if tables else []
+        self.tables: dict[str, Any] = {}  # what the last model written holds (shared with with_scope's copies)
         # ORT >= 1.32 quantizes from stored ranges; older ones calibrate on every call (slower, same result)
         self.reuses_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters
 
@@ -152,8 +154,6 @@ class OrtQuantizer:
         return self.cache_dir / f"{self.source_sha256[:16]}-{method.value}.calib.json"
 
     def key(self, method: CalibMethod, settings: dict[str, Any]) -> dict[str, Any]:
-        if self.tables and self.tables["tables"]:  # the ranges after INT8 tables differ from those after FP32 ones
-            settings = {**settings, "embedding_tables": self.tables["format"]}
         return calib_cache.cache_key(self.source_sha256, self.data_sha256, method.value, settings,
                                      self.name, self.version, self.device)
 
@@ -194,7 +194,8 @@ class OrtQuantizer:
         """Write the Q/DQ model to `dst` atomically, from `ranges` (or by calibrating where ORT is older);
         the dynamic scope needs no ranges."""
         if self.scope is QuantScope.dynamic:
-            return self._quantize_dynamic(dst, nodes_to_quantize, nodes_to_exclude)
+            self._quantize_dynamic(dst, nodes_to_quantize, nodes_to_exclude)
+            return self._with_int8_tables(dst)
         ranges_file = None
         if ranges is not None:
             ranges_file = self.work_dir / f"ranges-{method.value}.json"
@@ -202,6 +203,11 @@ class OrtQuantizer:
         with atomic_path(dst) as tmp:
             self._quantize_static(tmp, method, settings, ranges_file, calibrate=ranges is None,
                                   nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=nodes_to_exclude)
+        return self._with_int8_tables(dst)
+
+    def _with_int8_tables(self, dst: Path) -> Path:
+        if self.quantize_tables:
+            self.tables.update(quantize_tables(dst, dst))
         return dst
 
     def _quantize_static(self, dst: Path, method: CalibMethod, settings: dict[str, Any], ranges_file: Path | None,
@@ -249,7 +255,7 @@ class ModelOptQuantizer:
 
     def __init__(self, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
                  fmt: FormatChoice, scope: QuantScope = QuantScope.all, tables: bool = False) -> None:
-        self.tables = None  # ModelOpt quantizes the source model as it is: tables stay FP32
+        self.tables: dict[str, Any] = {}  # ModelOpt quantizes the source model as it is: tables stay FP32
         self.fmt = fmt  # S8S8 only (choose_int8_format refuses the others for ModelOpt)
         if scope is QuantScope.dynamic:
             raise ParamsError("quant_scope=dynamic is ONNX Runtime's dynamic INT8: use quantizer=onnxruntime")
@@ -289,6 +295,15 @@ class ModelOptQuantizer:
 
     def close(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def table_gathers(model_path: Path) -> list[str]:
+    """Names of the Gather nodes that read an embedding table (quantize_tables quantizes those, not ONNX Runtime)."""
+    from .embedding_tables import tables_of
+
+    graph = load_onnx_checked(model_path, load_external=False).graph
+    tables = tables_of(graph)
+    return [n.name for n in graph.node if n.op_type == "Gather" and n.input[0] in tables]
 
 
 def make_quantizer(choice: Quantizer, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
