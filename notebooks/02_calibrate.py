@@ -65,6 +65,14 @@ max_metric_drop: float = 0.01  # largest drop of metric_fn's score vs FP32 that 
 min_cosine: float = 0.99  # smallest mean cosine similarity to FP32 that passes the gate
 max_output_err: float = 0.25  # largest mean |engine - FP32| over FP32's mean deviation between samples, judged output (always checked)
 val_samples: int = 0  # validation samples to use (0: the whole split)
+max_batch: int = 64  # largest batch an engine must accept
+batcher_max_batch: int = 32  # largest batch the dynamic batcher forms
+static_batch: int = 1  # batch of the static comparison: fixed size, no queue window
+trt_min_batch: int = 1  # smallest batch of the TensorRT optimization profile
+trt_opt_batch: int = 0  # batch TensorRT tunes kernels for (0: batcher_max_batch)
+batch_sizes: list = [1, 8, 32]  # batch sizes to time
+warmup: int = 10  # untimed iterations before timing each batch size
+min_repeats: int = 30  # fewest timed iterations for a valid result
 min_time_s: float = 1.0  # shortest timed duration per batch size for a valid result
 max_cov: float = 0.2  # largest spread (CoV of 5 block means of latency) for a valid result
 

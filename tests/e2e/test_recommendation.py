@@ -50,6 +50,8 @@ def test_a_dlrm_goes_through_the_chain_with_the_auc_gate(tmp_path, click_files):
     assert tables["tables"] == TABLES and tables["int8"].startswith("INT8 weight-only, one symmetric scale per row")
     assert tables["int8_bytes"] < 0.35 * tables["fp32_bytes"]
     assert calibrated["metric"] == "auc" and calibrated["gate"]["max_auc_drop_pts"] == 0.5
+    # the scopes were timed at the benchmark's batch sizes, as the benchmark times engines
+    assert [b["batch"] for b in calibrated["speed_cpu"]["int8"]["per_batch"]] == profile["batch_sizes"]
     assert calibrated["fp16"] is None and not list(run.rglob("*.fp16.onnx"))  # no FP16 engine asked for
     int8_model = onnx.load(str(run / "calibrate" / calibrated["int8_onnx"]))
     rows = {i.name: i for i in int8_model.graph.initializer}
