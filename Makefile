@@ -33,6 +33,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(UV)
 	$(PY) -m pip install -q "$(TORCH_SPEC)" 2>&1 | $(QUIET_PIP)
 	$(UV_INSTALL) --python $(PY) --require-hashes --no-deps -r requirements.lock
 	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
+	# an editable install leaves out setup.py's start-up hook (torchvision beside a CPU torch): put it in place
+	$(PY) -c "import shutil, sysconfig; shutil.copy('lib/scaleproof-torchvision.pth', sysconfig.get_paths()['purelib'])"
 	$(PY) -m pip check
 	$(PY) -c "import scaleproof, torch, torchvision, onnxruntime, papermill, mlperf_loadgen"
 	touch $@

@@ -21,7 +21,7 @@
 # activation ranges go to a calibration cache keyed by model, data, method, settings and quantizer.
 # Each quantized node is then judged alone (sensitivity); if INT8 fails the accuracy gate, the most
 # sensitive nodes stay in FP32 until it passes (mixed precision). Writes `calibrate/model.int8.onnx`
-# (or `model.int8-mixed.onnx`), `calibrate/model.fp16.onnx` and `calibrate/calibrate.json`.
+# (or `model.int8-mixed.onnx`), `calibrate/model.fp16.onnx` (when fp16 is in `precisions`) and `calibrate/calibrate.json`.
 
 # %% tags=["parameters"]
 run_dir: str = "../outputs/dev"  # folder the stages read and write (the runner sets it)
@@ -31,6 +31,8 @@ inputs: list = []  # named inputs: [{name, dtype, shape: [batch, ...], range}] (
 outputs: list = []  # output names, picked by name from dict/ModelOutput results (empty: the model's)
 dims: dict = {}  # size of each named dynamic dimension other than batch, e.g. {seq: 128}
 weights: str = ""  # safetensors file or torch checkpoint (read weights-only, never as a pickle) loaded into the model
+weights_strict: bool = True  # every key of the weights file must fit the model (false: keys matching weights_ignore may be left out or left over)
+weights_ignore: list = []  # fnmatch patterns of checkpoint or model keys that weights_strict: false lets go unloaded, e.g. ['pooler.*', 'embeddings.position_ids']
 calib_data: str = ""  # calibration data: .npz, image folder, .parquet/.csv or package.module:loader (empty: the zoo's data or synthetic)
 val_data: str = ""  # validation data, same forms as calib_data (the same source as calib_data is split disjointly)
 image_mean: list = [0.485, 0.456, 0.406]  # per-channel mean of image-folder preprocessing (pixels scaled to [0, 1] first)
@@ -43,6 +45,7 @@ calib_method: str = "minmax"  # minmax, entropy or percentile
 calib_percentile: float = 99.999  # percentile of activations the percentile method keeps
 calib_samples: int = 256  # number of calibration samples (disjoint from validation)
 per_channel: bool = True  # per-channel weight scales
+embedding_int8: bool = True  # embedding tables (float tables of at least 256 rows read only by Gather) as weight-only INT8 with one scale per row in the INT8 model
 int8_format: str = "auto"  # INT8 format: auto (by the CPU's instruction set: s8s8 with VNNI, AMX or Arm dot products, s8s8-reduced-range without), s8s8, s8s8-reduced-range or u8u8
 quantizer: str = "auto"  # auto, onnxruntime or modelopt (auto: ModelOpt if installed)
 calib_cache_dir: str = ""  # folder of keyed calibration caches, shareable across runs (empty: calibrate/cache of the run)
@@ -54,14 +57,23 @@ mixed_precision: bool = True  # if INT8 fails the gate, keep the most sensitive 
 mixed_precision_max_nodes: int = 8  # most nodes (groups of nodes, on large models) mixed precision may keep in FP32
 calib_compare: list = []  # calibration methods to compare by top-1 delta and INT8 speed (empty: none)
 max_top1_drop: float = 1.0  # largest top-1 drop vs FP32, in points, that passes the gate
+max_auc_drop: float = 0.5  # largest AUC drop vs FP32, in points (0.5: 0.005 AUC), that passes the gate (metric auc)
 min_agreement: float = 0.97  # smallest top-1 agreement with FP32 that passes the gate
-metric: str = "auto"  # auto, top1, agreement, cosine, error or user (metric_fn)
+metric: str = "auto"  # auto, top1, agreement, cosine, error, auc (a one-wide sigmoid output with 0/1 labels) or user (metric_fn)
 metric_output: str = ""  # output the metric judges (empty: the first)
 metric_fn: str = ""  # package.module:fn(judged output, labels, FP32 reference) -> score, higher is better
 max_metric_drop: float = 0.01  # largest drop of metric_fn's score vs FP32 that passes the gate
 min_cosine: float = 0.99  # smallest mean cosine similarity to FP32 that passes the gate
 max_output_err: float = 0.25  # largest mean |engine - FP32| over FP32's mean deviation between samples, judged output (always checked)
 val_samples: int = 0  # validation samples to use (0: the whole split)
+max_batch: int = 64  # largest batch an engine must accept
+batcher_max_batch: int = 32  # largest batch the dynamic batcher forms
+static_batch: int = 1  # batch of the static comparison: fixed size, no queue window
+trt_min_batch: int = 1  # smallest batch of the TensorRT optimization profile
+trt_opt_batch: int = 0  # batch TensorRT tunes kernels for (0: batcher_max_batch)
+batch_sizes: list = [1, 8, 32]  # batch sizes to time
+warmup: int = 10  # untimed iterations before timing each batch size
+min_repeats: int = 30  # fewest timed iterations for a valid result
 min_time_s: float = 1.0  # shortest timed duration per batch size for a valid result
 max_cov: float = 0.2  # largest spread (CoV of 5 block means of latency) for a valid result
 
@@ -100,6 +112,12 @@ display(Markdown(view.mixed_precision_markdown(result)))
 pd.DataFrame(result.speed_cpu.model_dump(exclude_unset=True) if result.speed_cpu else {}).T
 
 # %% [markdown]
+# ## Embedding tables: memory before and after
+
+# %%
+display(Markdown(view.tables_markdown(result)))
+
+# %% [markdown]
 # ## Calibration methods compared (`calib_compare`)
 
 # %%
@@ -109,4 +127,5 @@ view.methods_table(result)
 # ## FP16 model (float32 inputs and outputs)
 
 # %%
-pd.DataFrame([result.fp16.model_dump(exclude_unset=True)], index=[result.fp16.fp16_onnx])
+pd.DataFrame([result.fp16.model_dump(exclude_unset=True)], index=[result.fp16.fp16_onnx]) if result.fp16 else \
+    Markdown("No FP16 model: fp16 is not in `precisions`.")

@@ -55,7 +55,7 @@ bench = stages.read_typed(params.run_path, "05_benchmark")
 calibrated = (stages.read_typed(params.run_path, "02_calibrate")
               if paths.result_path(params.run_path, "02_calibrate").exists() else None)
 display(Markdown(common.run_header(params.run_path)))
-display(Markdown(view.summary_markdown(result, validated, exported, calibrated)))
+display(Markdown(view.summary_markdown(result, validated, exported, calibrated, bench)))
 
 # %% [markdown]
 # ## Engines priced

@@ -180,3 +180,19 @@ class TwoHeads(nn.Module):
 
 def two_heads() -> nn.Module:
     return TwoHeads()
+
+
+def embedding_bags() -> nn.Module:
+    """Two EmbeddingBag tables (sum with a padding id, mean) over fixed-length bags of int64 ids, and a linear head."""
+
+    class Bags(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.clicks = nn.EmbeddingBag(3000, 8, mode="sum", padding_idx=0)
+            self.topics = nn.EmbeddingBag(500, 8, mode="mean")
+            self.head = nn.Linear(16, 1)
+
+        def forward(self, clicked: torch.Tensor, topics: torch.Tensor) -> torch.Tensor:
+            return self.head(torch.cat([self.clicks(clicked), self.topics(topics)], 1))
+
+    return Bags()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -59,6 +60,7 @@ class Metric(StrEnum):
     cosine = "cosine"  # cosine similarity of each sample's output to FP32 (embeddings)
     error = "error"  # output error against FP32 only (max_output_err)
     user = "user"  # metric_fn
+    auc = "auc"  # ROC AUC (and log loss) of a one-wide sigmoid output (a click probability) against 0/1 labels
 
 
 class Backend(StrEnum):
@@ -123,6 +125,10 @@ class Params(BaseModel):
     outputs: list[str] = _field([], "output names, picked by name from dict/ModelOutput results (empty: the model's)")
     dims: dict[str, int] = _field({}, "size of each named dynamic dimension other than batch, e.g. {seq: 128}")
     weights: str = _field("", "safetensors file or torch checkpoint (read weights-only, never as a pickle) loaded into the model")
+    weights_strict: bool = _field(True, "every key of the weights file must fit the model (false: keys matching "
+                                        "weights_ignore may be left out or left over)")
+    weights_ignore: list[str] = _field([], "fnmatch patterns of checkpoint or model keys that weights_strict: false "
+                                           "lets go unloaded, e.g. ['pooler.*', 'embeddings.position_ids']")
     calib_data: str = _field("", "calibration data: .npz, image folder, .parquet/.csv or package.module:loader "
                                  "(empty: the zoo's data or synthetic)")
     val_data: str = _field("", "validation data, same forms as calib_data (the same source as calib_data is split "
@@ -151,6 +157,8 @@ class Params(BaseModel):
                                   strict=False)
     calib_cache_dir: str = _field("", "folder of keyed calibration caches, shareable across runs "
                                       "(empty: calibrate/cache of the run)")
+    embedding_int8: bool = _field(True, "embedding tables (float tables of at least 256 rows read only by Gather) as "
+                                        "weight-only INT8 with one scale per row in the INT8 model")
     quant_scope: QuantScope = _field(QuantScope.all, "INT8 scope: all, matmul, dynamic (CPU) or auto (each judged, the "
                                      "fastest inside the gate kept)", strict=False)
     sensitivity: bool = _field(True, "rank quantized nodes by the accuracy cost of quantizing each alone")
@@ -196,13 +204,16 @@ class Params(BaseModel):
                                            "(empty: the engine store of the GPU)")
 
     # 04_validate
-    metric: Metric = _field(Metric.auto, "auto, top1, agreement, cosine, error or user (metric_fn)", strict=False)
+    metric: Metric = _field(Metric.auto, "auto, top1, agreement, cosine, error, auc (a one-wide sigmoid output with "
+                                         "0/1 labels) or user (metric_fn)", strict=False)
     metric_output: str = _field("", "output the metric judges (empty: the first)")
     metric_fn: str = _field("", "package.module:fn(judged output, labels, FP32 reference) -> score, higher is better")
     max_metric_drop: float = _field(0.01, "largest drop of metric_fn's score vs FP32 that passes the gate", ge=0)
     min_cosine: float = _field(0.99, "smallest mean cosine similarity to FP32 that passes the gate", ge=-1, le=1)
     max_output_err: float = _field(0.25, "largest mean |engine - FP32| over FP32's mean deviation between samples, "
                                          "judged output (always checked)", gt=0)
+    max_auc_drop: float = _field(0.5, "largest AUC drop vs FP32, in points (0.5: 0.005 AUC), that passes the gate "
+                                      "(metric auc)", ge=0)
     max_top1_drop: float = _field(1.0, "largest top-1 drop vs FP32, in points, that passes the gate", ge=0)
     min_agreement: float = _field(0.97, "smallest top-1 agreement with FP32 that passes the gate", ge=0, le=1)
     val_samples: int = _field(0, "validation samples to use (0: the whole split)", ge=0)
@@ -297,6 +308,8 @@ class Params(BaseModel):
             raise ValueError(f"dims must be positive sizes, got {self.dims}")
         if self.metric is Metric.user and not self.metric_fn:
             raise ValueError("metric=user needs metric_fn: package.module:fn")
+        if self.weights_ignore and self.weights_strict:
+            raise ValueError("weights_ignore takes effect with weights_strict: false; set both")
         if self.metric_fn and ":" not in self.metric_fn:
             raise ValueError(f"metric_fn {self.metric_fn!r} is not package.module:fn")
         if bool(self.calib_data) != bool(self.val_data):
@@ -472,7 +485,19 @@ def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
 YAML_MAX_NODES = 100_000  # values a profile may hold once its aliases are expanded (the largest shipped: < 200)
 
 
-class BoundedLoader(yaml.SafeLoader):
+class ProfileLoader(yaml.SafeLoader):
+    """YAML as users write numbers: PyYAML follows YAML 1.1, where `1e9` and `1.0e9` (no dot, or no sign in the
+    exponent) are strings; YAML 1.2, JSON and Python read them as floats, and so does a profile."""
+
+
+ProfileLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+ProfileLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+class BoundedLoader(ProfileLoader):
     """SafeLoader that counts what the document's aliases expand to, before anything is built from it."""
 
 

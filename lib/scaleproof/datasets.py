@@ -7,6 +7,7 @@ three never overlap.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ import numpy as np
 
 from .errors import ParamsError
 from .io_spec import Feed, ModelIO, feed_len, feed_take
+
+logger = logging.getLogger(__name__)
 
 DIGITS_SPLIT_SEED = 0
 DIGITS_VAL_FRACTION = 0.2
@@ -108,7 +111,29 @@ def describe_data(params, splits: dict[str, Split], dataset: str) -> dict:
         row = {"samples": len(split), "labels": split.y is not None, "sha256": feed_sha256(split)}
         row["source"] = source_info(source, data_options(params)) if source else {"kind": dataset}
         out[name] = row
+    shared = duplicate_rows(splits["calib"], splits["val"])
+    out["val"]["rows_also_in_calib"] = shared
+    if shared:
+        logger.warning(f"{shared} of {len(splits['val'])} validation samples also occur in the calibration data "
+                       "(identical inputs): accuracy measured on them flatters the INT8 model; give disjoint "
+                       "calib_data and val_data")
     return out
+
+
+def row_digests(split: Split) -> list[bytes]:
+    """One digest per sample over every input's values (dtype and shape included)."""
+    import hashlib
+
+    n = len(split)
+    flat = [np.ascontiguousarray(v).reshape(n, -1) for v in split.x.values()]
+    head = "|".join(f"{k}:{v.dtype}:{v.shape[1:]}" for k, v in split.x.items()).encode()
+    return [hashlib.blake2b(head + b"".join(a[i].tobytes() for a in flat), digest_size=16).digest() for i in range(n)]
+
+
+def duplicate_rows(calib: Split, val: Split) -> int:
+    """Validation samples whose inputs are identical to a calibration sample's."""
+    seen = set(row_digests(calib))
+    return sum(d in seen for d in row_digests(val))
 
 
 def adjusted(name: str, asked: int, used: int, what: str) -> list[dict[str, Any]]:

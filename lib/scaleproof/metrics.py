@@ -1,7 +1,8 @@
 """The accuracy gate: an engine's outputs against the FP32 reference, with the metric the run chose.
 
 Metrics: top-1 against labels, top-1 agreement with FP32, cosine similarity to FP32 (embeddings),
-output error alone, or a user function. Whatever the metric, every engine must also keep the judged
+ROC AUC and log loss of a one-wide score against 0/1 labels (click-through models), output error alone, or a
+user function. Whatever the metric, every engine must also keep the judged
 output's error within `max_output_err`, produce only finite values, and the reference itself must be
 able to judge anything (a degenerate reference is reported as such, never as an accuracy result).
 Argmax is used only where it means something: a (N, C) output with C >= 2.
@@ -24,6 +25,8 @@ def chosen_metric(params: Params, ref: np.ndarray, has_labels: bool) -> Metric:
     cannot apply is refused."""
     m = params.metric
     if m is Metric.auto:
+        if one_wide(ref) and has_labels:  # a click/conversion probability against 0/1 labels
+            return Metric.auc
         if has_classes(ref) and has_labels:
             return Metric.top1
         # argmax agreement for classifiers given by input_shape (or the zoo); a model with declared inputs
@@ -32,9 +35,33 @@ def chosen_metric(params: Params, ref: np.ndarray, has_labels: bool) -> Metric:
     if m in (Metric.top1, Metric.agreement) and not has_classes(ref):
         raise ParamsError(f"metric={m.value} takes the argmax of a (N, C) output with C >= 2, but the judged output "
                           f"has shape {ref.shape}; use metric=cosine or error")
+    if m is Metric.auc and (not one_wide(ref) or not has_labels):
+        raise ParamsError(f"metric=auc judges a one-wide output (N,) or (N, 1), a score per sample, against 0/1 "
+                          f"labels; the judged output has shape {ref.shape}"
+                          + ("" if has_labels else " and val_data has no labels"))
     if m is Metric.top1 and not has_labels:
         raise ParamsError("metric=top1 needs labels: give val_data with a labels array, or use metric=agreement")
     return m
+
+
+def one_wide(ref: np.ndarray) -> bool:
+    """One score per sample: (N,) or (N, 1)."""
+    return ref.ndim == 1 or (ref.ndim == 2 and ref.shape[1] == 1)
+
+
+def auc_logloss(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """ROC AUC and log loss of one score per sample against 0/1 labels. Scores outside [0, 1] are logits:
+    the log loss is taken on their sigmoid (AUC, a ranking, is the same either way)."""
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    s = scores.reshape(-1).astype(np.float64)
+    p = s if s.min() >= 0 and s.max() <= 1 else 1.0 / (1.0 + np.exp(-s))
+    labels = np.asarray(y).reshape(-1)
+    if set(np.unique(labels).tolist()) - {0, 1} or len(np.unique(labels)) < 2:
+        raise ParamsError(f"metric=auc needs labels of both classes 0 and 1; val_data's labels hold "
+                          f"{sorted(np.unique(labels).tolist())[:10]}")
+    eps = 1e-7
+    return float(roc_auc_score(labels, s)), float(log_loss(labels, np.clip(p, eps, 1 - eps), labels=[0, 1]))
 
 
 def cosine_rows(ref: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -126,6 +153,16 @@ def judge(refs: list[np.ndarray], outs: list[np.ndarray], y: np.ndarray | None, 
         cost = 100.0 * (1.0 - row["cosine_mean"])
         if row["cosine_mean"] < params.min_cosine:
             reasons.append(f"mean cosine to FP32 {row['cosine_mean']:.4f} < min_cosine {params.min_cosine}")
+    elif metric is Metric.auc:
+        row["auc"], row["logloss"] = auc_logloss(out, y)
+        row["ref_auc"], row["ref_logloss"] = auc_logloss(ref, y)
+        row["auc_delta_pts"] = round(100 * (row["auc"] - row["ref_auc"]), 4)
+        cost = max(0.0, -row["auc_delta_pts"])
+        if row["ref_auc"] <= 0.5:
+            reasons.append(f"the FP32 reference's AUC {row['ref_auc']:.4f} is no better than chance: the labels do not "
+                           "fit this output; check val_data's labels")
+        if -row["auc_delta_pts"] > params.max_auc_drop:
+            reasons.append(f"AUC drops {-row['auc_delta_pts']:.3f} pt > max_auc_drop {params.max_auc_drop}")
     elif metric is Metric.user:
         row["score"], row["ref_score"] = user_score(params.metric_fn, out, y, ref), user_score(params.metric_fn, ref, y, ref)
         drop = row["ref_score"] - row["score"]
@@ -147,6 +184,8 @@ def gate(params: Params, metric: Metric) -> dict[str, Any]:
         g["min_agreement"] = params.min_agreement
     elif metric is Metric.cosine:
         g["min_cosine"] = params.min_cosine
+    elif metric is Metric.auc:
+        g["max_auc_drop_pts"] = params.max_auc_drop
     elif metric is Metric.user:
         g.update(metric_fn=params.metric_fn, max_metric_drop=params.max_metric_drop)
     return g
@@ -158,6 +197,7 @@ METRIC_WORDS = {
     Metric.cosine: "cosine similarity of each sample's output to FP32",
     Metric.error: "output error vs FP32 (mean |engine - FP32| / FP32's mean deviation between samples)",
     Metric.user: "the user's metric function, engine vs FP32",
+    Metric.auc: "ROC AUC (and log loss) of the one-wide score against 0/1 labels, engine vs FP32",
 }
 
 
@@ -170,6 +210,9 @@ def describe(row: dict[str, Any]) -> str:
         return f"top-1 agreement with FP32 {100 * row['top1_agreement']:.2f}%"
     if m == "cosine":
         return f"mean cosine to FP32 {row['cosine_mean']:.4f}"
+    if m == "auc":
+        return (f"AUC {row['auc']:.4f} ({row['auc_delta_pts']:+.2f} pt vs FP32 {row['ref_auc']:.4f}), "
+                f"log loss {row['logloss']:.4f} (FP32 {row['ref_logloss']:.4f})")
     if m == "user":
         return f"score {row['score']:.4g} (FP32 {row['ref_score']:.4g})"
     return f"output error {row.get('output_err', float('nan')):.3g}"
@@ -184,7 +227,7 @@ def accuracy_rank(row: dict[str, Any]) -> tuple[float, float]:
 
     m = row.get("metric")
     first = {"top1": num(row.get("top1")), "agreement": num(row.get("top1_agreement")),
-             "cosine": num(row.get("cosine_mean"))}.get(m, 0.0)
+             "cosine": num(row.get("cosine_mean")), "auc": num(row.get("auc"))}.get(m, 0.0)
     if m == "user" and row.get("score") is not None and row.get("ref_score") is not None:
         first = -abs(row["score"] - row["ref_score"])
     err = row.get("output_err")

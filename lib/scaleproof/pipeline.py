@@ -256,7 +256,11 @@ def run_chain(params: Params, run_id: str | None = None, outputs: str | Path = "
                 logger.error(f"FAILED: {error}")
                 raise
     except BaseException as exc:
-        error = error or failure_of(stages, exc)
+        # the folder moves to failed/ next: paths the error names inside it are named where they will be
+        error = (error or failure_of(stages, exc)).replace(str(staging), str(outputs / "failed" / run_id))
+        for record in stages:
+            if record.get("error"):
+                record["error"] = record["error"].replace(str(staging), str(outputs / "failed" / run_id))
         note = ""
         if isinstance(exc, RunStopped):  # before hashing: nothing may still be writing into the run
             end_children()

@@ -100,7 +100,7 @@ class Judged(Record):
 
     passed: bool | None = None
     reason: str | None = None
-    metric: str | None = Field(None, description="top1, agreement, cosine, error or user")
+    metric: str | None = Field(None, description="top1, agreement, cosine, auc, error or user")
     top1: float | None = None
     top1_delta_pts: float | None = Field(None, description="top-1 against the FP32 reference's, in points")
     top1_agreement: float | None = Field(None, description="share of samples with FP32's top-1 class")
@@ -108,20 +108,37 @@ class Judged(Record):
     cosine_min: float | None = None
     score: float | None = Field(None, description="the user's metric on this model's outputs")
     ref_score: float | None = Field(None, description="the user's metric on the FP32 reference's outputs")
+    auc: float | None = Field(None, description="ROC AUC of the one-wide score against the labels (metric auc)")
+    ref_auc: float | None = Field(None, description="the FP32 reference's AUC")
+    auc_delta_pts: float | None = Field(None, description="AUC against the FP32 reference's, in points (0.01 AUC)")
+    logloss: float | None = Field(None, description="log loss of the score (its sigmoid where it is a logit)")
+    ref_logloss: float | None = Field(None, description="the FP32 reference's log loss")
     output_err: float | None = Field(None, description="the judged output's error against FP32 (the gate's)")
     max_rel_err: float | None = Field(None, description="largest |model - FP32| over the output's scale")
     accuracy_cost_pts: float | None = Field(None, description="what the gate's metric lost against FP32, in points")
     crashed: bool | None = Field(None, description="true where the model crashed the runtime while judged")
 
 
+class CpuBatchSpeed(Record):
+    batch: int
+    samples_per_s: float | None = None
+    p50_ms: float | None = None
+    valid: bool
+    timing_reason: str
+
+
 class CpuSpeed(Record):
-    """A short, validity-checked timing on this CPU with ONNX Runtime."""
+    """ONNX Runtime on this CPU timed with the benchmark's harness and settings at the benchmark's batch sizes;
+    `batch`, `samples_per_s` and `p50_ms` are the largest batch's."""
 
     batch: int
     samples_per_s: float | None = Field(description="None where the model could not be timed")
     p50_ms: float | None = None
     valid: bool
     timing_reason: str
+    geomean_samples_per_s: float | None = Field(None, description="geometric mean of samples/s over the batch sizes: "
+                                                                  "what the scope choice compares")
+    per_batch: list[CpuBatchSpeed] | None = Field(None, description="each of the benchmark's batch sizes")
 
 
 class SpeedCpu(Record):
@@ -221,7 +238,10 @@ class CalibrateResult(StageResult):
     sensitivity: list[SensitivityRow] | None = Field(None, description="nodes or groups ranked by accuracy cost")
     mixed_precision: MixedPrecision | None = Field(None, description="None where INT8 passed with every node of "
                                                                      "its scope, or mixed precision did not run")
-    speed_cpu: SpeedCpu | None = Field(None, description="FP32 and INT8 on this CPU at one batch size")
+    speed_cpu: SpeedCpu | None = Field(None, description="FP32 and INT8 on this CPU, timed as the benchmark times "
+                                                         "engines, at its batch sizes")
+    embedding_tables: dict[str, Any] | None = Field(None, description="the model's embedding tables: rows, FP32 bytes, "
+                                                    "bytes in the INT8 model (per-row INT8) and the largest row error")
     methods: list[MethodRow] | None = Field(None, description="the calibration methods compared (calib_compare)")
     qdq: QdqSummary | None = Field(None, description="what the INT8 model holds")
     fp16: Fp16Model | None = Field(None, description="the FP16 ONNX model and its accuracy, where built")
@@ -284,12 +304,15 @@ class ValidatedEngine(Record):
     precision: str
     passed: bool
     reason: str
-    metric: str | None = Field(None, description="top1, agreement, cosine or user")
+    metric: str | None = Field(None, description="top1, agreement, cosine, auc or user")
     output_err: float | None = Field(None, description="the judged output's error against FP32 (the gate's)")
     top1: float | None = None
     top1_delta_pts: float | None = None
     top1_agreement: float | None = None
     cosine_mean: float | None = None
+    auc: float | None = Field(None, description="ROC AUC of the one-wide score against the labels (metric auc)")
+    auc_delta_pts: float | None = Field(None, description="AUC against the FP32 reference's, in points")
+    logloss: float | None = Field(None, description="log loss of the score")
     score: float | None = Field(None, description="the user's metric on this engine's outputs")
     ref_score: float | None = Field(None, description="the user's metric on the FP32 reference's outputs")
     max_rel_err: float | None = Field(None, description="largest |engine - FP32| over the output's scale")

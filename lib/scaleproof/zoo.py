@@ -123,9 +123,12 @@ def resolve_factory(spec: str, what: str = "model") -> Callable:
         raise ParamsError(f"{what} {spec!r}: module {mod_name!r} has no attribute {attr!r}") from None
 
 
-def load_user_weights(module, path: str | Path) -> tuple[str, str]:
+def load_user_weights(module, path: str | Path, strict: bool = True, ignore: tuple[str, ...] | list[str] = ()
+                      ) -> tuple[str, str]:
     """A user's weights into `module`: safetensors, or a torch checkpoint read with weights_only=True
-    (never an arbitrary pickle). Returns (origin for the report, sha256)."""
+    (never an arbitrary pickle). With `strict` off, checkpoint keys the model lacks and model keys the
+    checkpoint lacks may go unloaded if they match an `ignore` pattern (fnmatch); any other misfit is refused,
+    and the keys let go are named in the origin. Returns (origin for the report, sha256)."""
     import torch
 
     path = Path(path)
@@ -160,11 +163,40 @@ def load_user_weights(module, path: str | Path) -> tuple[str, str]:
         result = module.load_state_dict(state, strict=False)
     except RuntimeError as e:  # tensors of the wrong shape
         raise ArtifactError(f"weights {path} do not fit the model: {str(e).splitlines()[-1].strip()}") from e
-    if result.missing_keys or result.unexpected_keys:
-        raise ArtifactError(f"weights {path} do not fit the model: missing {result.missing_keys[:5]}"
-                            f"{'…' if len(result.missing_keys) > 5 else ''}, unexpected {result.unexpected_keys[:5]}"
-                            f"{'…' if len(result.unexpected_keys) > 5 else ''}")
-    return f"{path.name} (sha256 {sha})", sha
+    missing, unexpected, ignored = ignored_keys(result.missing_keys, result.unexpected_keys,
+                                                () if strict else tuple(ignore))
+    if missing or unexpected:
+        hint = ("; if these keys are expected (a pooler the model drops, buffers it rebuilds), list them in "
+                "weights_ignore with weights_strict: false") if strict or ignore else ""
+        raise ArtifactError(f"weights {path} do not fit the model: missing {missing[:5]}"
+                            f"{'…' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
+                            f"{'…' if len(unexpected) > 5 else ''}{hint}")
+    let_go = f", {len(ignored)} key(s) not loaded by weights_ignore: {', '.join(ignored)}" if ignored else ""
+    return f"{path.name} (sha256 {sha}){let_go}", sha
+
+
+def ignored_keys(missing: list[str], unexpected: list[str], patterns: tuple[str, ...]
+                 ) -> tuple[list[str], list[str], list[str]]:
+    """(missing, unexpected) keys that no pattern covers, and the keys the patterns let go (sorted)."""
+    from fnmatch import fnmatchcase
+
+    def covered(key: str) -> bool:
+        return any(fnmatchcase(key, p) for p in patterns)
+
+    return ([k for k in missing if not covered(k)], [k for k in unexpected if not covered(k)],
+            sorted(k for k in [*missing, *unexpected] if covered(k)))
+
+
+def state_sha256(module) -> str:
+    """sha256 over a module's state (names, dtypes, shapes and values, in order): the weights it holds."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(-1).view(__import__("torch").uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def _tensors(out, names: list[str] | None, where: str) -> tuple[list[str], tuple]:
@@ -238,10 +270,12 @@ def model_io(spec: str, zoo_shape: tuple[int, ...] | None, input_shape, inputs, 
 
 def load_model_for(params) -> ModelBundle:
     """The model of a run's parameters."""
-    return load_model(params.model, params.input_shape, params.inputs, params.outputs, params.dims, params.weights)
+    return load_model(params.model, params.input_shape, params.inputs, params.outputs, params.dims, params.weights,
+                      params.weights_strict, tuple(params.weights_ignore))
 
 
-def load_model(spec: str, input_shape=(), inputs=(), outputs=(), dims=None, weights: str = "") -> ModelBundle:
+def load_model(spec: str, input_shape=(), inputs=(), outputs=(), dims=None, weights: str = "",
+               weights_strict: bool = True, weights_ignore: tuple[str, ...] = ()) -> ModelBundle:
     """`zoo:NAME` or `package.module:factory` -> the model in eval mode, wrapped with its inputs and outputs."""
     import torch
 
@@ -264,9 +298,12 @@ def load_model(spec: str, input_shape=(), inputs=(), outputs=(), dims=None, weig
         module = factory()
         if not isinstance(module, torch.nn.Module):
             raise ParamsError(f"model {spec!r}: factory returned {type(module).__name__}, not a torch.nn.Module")
-        origin, sha = f"{spec}() with torch.manual_seed(0)", None
+        # what the factory returned may be pretrained or a random init: the state it holds is hashed, so the
+        # report names what was loaded rather than guessing
+        origin, sha = f"as {spec}() returned them (state sha256 {state_sha256(module)}; " \
+                      "torch.manual_seed(0) was set before the call)", None
     if weights:
-        origin, sha = load_user_weights(module, weights)
+        origin, sha = load_user_weights(module, weights, weights_strict, weights_ignore)
     module.eval()
     io = model_io(spec, shape, input_shape, inputs, outputs, dims)
     if not outputs and not spec.startswith("zoo:"):  # name the outputs after what the model returns

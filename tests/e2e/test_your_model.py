@@ -259,7 +259,10 @@ def test_quant_scope_auto_keeps_the_fastest_scope_inside_the_gate(tmp_path, enco
     r = calibrate.run(params)
     attempts = {a["scope"]: a for a in r["quant_attempts"]}
     assert list(attempts) == ["all", "matmul", "dynamic"]  # a CPU machine: dynamic INT8 is a candidate
-    passing = {s: a["int8_cpu"]["samples_per_s"] for s, a in attempts.items() if a["result"]["passed"]}
+    passing = {s: a["int8_cpu"]["geomean_samples_per_s"] for s, a in attempts.items() if a["result"]["passed"]}
     assert passing and r["quant_scope"] == max(passing, key=passing.get) and r["int8_passed"]
     assert r["quant_choice"].startswith(f"the fastest of {len(passing)} scope(s) inside the gate")
+    # timed as the benchmark times engines: its batch sizes, every one of them
+    assert "the benchmark's batch sizes [1, 8]" in r["quant_choice"]
+    assert [b["batch"] for b in r["speed_cpu"]["int8"]["per_batch"]] == params.batch_sizes
     assert r["speed_cpu"]["int8"] == attempts[r["quant_scope"]]["int8_cpu"]

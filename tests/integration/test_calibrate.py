@@ -68,21 +68,21 @@ def test_limit_reached_is_reported_and_the_full_int8_model_kept(tmp_path, plante
     assert not r["int8_passed"] and not r["mixed_precision"]["passed"] and r["kept_fp32"] == []
     assert "mixed_precision_max_nodes=1" in r["mixed_precision"]["reason"]
     assert r["int8_onnx"] == "model.int8.onnx" and r["int8"] == r["int8_all_nodes"]  # the all-nodes model kept
-    assert sorted(p.name for p in (tmp_path / "calibrate").glob("*.onnx")) == ["model.fp16.onnx", "model.int8.onnx"]
+    assert sorted(p.name for p in (tmp_path / "calibrate").glob("*.onnx")) == ["model.int8.onnx"]  # no fp16 asked
     assert r["sensitivity"], "mixed precision needs the ranking even when sensitivity is off"
 
 
-def test_digits_methods_table_sensitivity_and_fp16(digits_run):
+def test_digits_methods_table_and_sensitivity_and_no_fp16_model_unasked(digits_run):
     r = stages.read_result(digits_run.run_path, "02_calibrate")
     assert [m["method"] for m in r["methods"]] == ["minmax", "entropy", "percentile"]
     assert all(m["int8_cpu"]["samples_per_s"] > 0 and "top1_delta_pts" in m for m in r["methods"])
     assert r["methods"][2]["percentile"] == 99.999
     assert len(r["sensitivity"]) == r["qdq"]["int8_nodes"] > 0 and r["mixed_precision"] is None
     assert r["statement"].startswith(f"INT8 with all {r['qdq']['int8_nodes']} quantized nodes in INT8")
-    half = onnx.load(str(digits_run.run_path / "calibrate" / r["fp16"]["fp16_onnx"]))
-    f32, f16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
-    assert half.graph.input[0].type.tensor_type.elem_type == f32 == half.graph.output[0].type.tensor_type.elem_type
-    assert any(i.data_type == f16 for i in half.graph.initializer) and r["fp16"]["passed"]
+    # precisions fp32 and int8: no engine uses an FP16 model, so none is made (nor judged)
+    assert r["fp16"] is None and not (digits_run.run_path / "calibrate" / "model.fp16.onnx").exists()
+    built = stages.read_result(digits_run.run_path, "03_build")
+    assert {e["precision"] for e in built["engines"]} == {"fp32", "int8"}
 
 
 # the keyed calibration cache ---------------------------------------------------------------------
@@ -229,6 +229,10 @@ def test_without_int8_in_precisions_only_the_fp16_model_is_made(tmp_path):
     assert r["int8_onnx"] is None and "int8 is not in precisions" in r["statement"]
     assert (tmp_path / "calibrate" / "model.fp16.onnx").is_file() and not (tmp_path / "calibrate" / "cache").exists()
     assert r["fp16"]["passed"]
+    half = onnx.load(str(tmp_path / "calibrate" / r["fp16"]["fp16_onnx"]))
+    f32, f16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
+    assert half.graph.input[0].type.tensor_type.elem_type == f32 == half.graph.output[0].type.tensor_type.elem_type
+    assert any(i.data_type == f16 for i in half.graph.initializer)
 
 
 def test_backend_torch_makes_no_onnx_int8_model_torchao_builds_int8(tmp_path):

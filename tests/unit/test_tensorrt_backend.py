@@ -187,7 +187,8 @@ def test_a_failed_save_leaves_the_previous_cache_intact(tmp_path):
 def digits_artifacts(tmp_path_factory):
     from scaleproof.stages import calibrate
 
-    params = Params(run_dir=str(tmp_path_factory.mktemp("trt")), calib_samples=64, sensitivity=False)
+    params = Params(run_dir=str(tmp_path_factory.mktemp("trt")), calib_samples=64, sensitivity=False,
+                    precisions=["fp32", "fp16", "int8"])
     export.run(params)
     r = calibrate.run(params)
     cal = params.run_path / "calibrate"

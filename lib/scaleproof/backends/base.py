@@ -34,6 +34,8 @@ class BuildInputs:
     max_batch: int
     threads: int
     weights: str = ""  # the user's weights file (the torch backend stores the loaded state dict)
+    weights_strict: bool = True  # with weights_ignore: how the weights file is loaded (see Params)
+    weights_ignore: tuple[str, ...] = ()
 
     def profile(self, min_batch: int = 1) -> dict[str, Any]:
         """The sidecar's input profile: the model's inputs and outputs and the batch range."""

@@ -389,7 +389,8 @@ def build(inputs: BuildInputs, precision: str, store: Path, source_label: str, m
     name = f"{NAME}-{precision}" + ("" if mode == "eager" else f"-{mode}")
     t0 = time.perf_counter()
     io = inputs.io
-    bundle = load_model(inputs.model_spec, inputs=io.inputs, outputs=io.outputs, dims=io.dims, weights=inputs.weights)
+    bundle = load_model(inputs.model_spec, inputs=io.inputs, outputs=io.outputs, dims=io.dims, weights=inputs.weights,
+                        weights_strict=inputs.weights_strict, weights_ignore=inputs.weights_ignore)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{name}.safetensors"
         save_file({k: v.contiguous() for k, v in bundle.module.state_dict().items()}, str(out))

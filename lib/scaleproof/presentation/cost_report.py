@@ -8,12 +8,12 @@ import pandas as pd
 
 from ..results import BenchmarkResult, CalibrateResult, CostReport, ExportResult, PricedEngine, ValidateResult
 from .benchmark import batcher_words, pricing_words
-from .calibrate import adjusted_words, int8_markdown
+from .calibrate import adjusted_words, int8_markdown, tables_markdown
 from .common import bench_hardware, fmt_money, measured_on, published_path
 
 
 def summary_markdown(cost: CostReport, validated: ValidateResult, exported: ExportResult,
-                     calibrated: CalibrateResult | None = None) -> str:
+                     calibrated: CalibrateResult | None = None, benchmarked: BenchmarkResult | None = None) -> str:
     """The key claims, up front, each with the file it comes from."""
     a = cost.assumptions
     lines = [f"## Key results: `{exported.model}` measured on {measured_on(bench_hardware(cost))}", ""]
@@ -69,7 +69,9 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
             lines.append(f"- **Accuracy ({validated.metric_words}):** `{e.engine}` "
                          f"{e.accuracy} (gate: {gate}). *Source: validate/validate.json*")
     if calibrated and calibrated.int8_onnx:
-        lines.append(int8_markdown(calibrated))
+        lines.append(int8_markdown(calibrated, benchmarked))
+        if calibrated.embedding_tables and calibrated.embedding_tables.get("tables"):
+            lines.append(f"- **Embedding tables:** {tables_markdown(calibrated)} *Source: calibrate/calibrate.json*")
     if calibrated and calibrated.adjusted:
         lines.append(f"- **Adjusted parameters:**{adjusted_words(calibrated)} *Source: calibrate/calibrate.json*")
     sc = a.scaling

@@ -8,6 +8,6 @@ from ..results import ValidateResult
 
 
 def validation_table(validated: ValidateResult) -> pd.DataFrame:
-    cols = ["engine", "metric", "top1", "top1_delta_pts", "top1_agreement", "cosine_mean", "output_err", "max_rel_err",
-            "nonfinite_outputs", "passed", "reason"]
+    cols = ["engine", "metric", "top1", "top1_delta_pts", "top1_agreement", "cosine_mean", "auc", "auc_delta_pts",
+            "logloss", "output_err", "max_rel_err", "nonfinite_outputs", "passed", "reason"]
     return pd.DataFrame([{c: getattr(r, c) for c in cols} for r in validated.engines])

@@ -32,6 +32,7 @@ from ..io_spec import Feed, ModelIO, feed_len, feed_slice
 from ..onnx_io import load_onnx_checked
 from ..provenance import atomic_path, package_versions, sha256_array, sha256_file
 from . import calib_cache
+from .embedding_tables import quantize_tables
 from .int8_format import FormatChoice
 
 logger = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class OrtQuantizer:
     name = "onnxruntime"
 
     def __init__(self, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
-                 fmt: FormatChoice, scope: QuantScope = QuantScope.all) -> None:
+                 fmt: FormatChoice, scope: QuantScope = QuantScope.all, tables: bool = False) -> None:
         from onnxruntime.quantization import quantize_static
 
         from ..hardware import cpu_slug
@@ -135,6 +136,11 @@ class OrtQuantizer:
         work_dir.mkdir(parents=True, exist_ok=True)
         self.model = work_dir / "model.prep.onnx"  # shape inference + ORT's pre-quantization graph clean-up
         self.prep = prepare(src, self.model)
+        # embedding tables: their Gathers are left to quantize_tables, which writes INT8 rows with per-row scales
+        # into every model this quantizer writes (ONNX Runtime would give a table one scale, or leave it FP32)
+        self.quantize_tables = tables
+        self.table_nodes = table_gathers(self.model) if tables else []
+        self.tables: dict[str, Any] = {}  # what the last model written holds (shared with with_scope's copies)
         # ORT >= 1.32 quantizes from stored ranges; older ones calibrate on every call (slower, same result)
         self.reuses_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters
 
@@ -188,7 +194,8 @@ class OrtQuantizer:
         """Write the Q/DQ model to `dst` atomically, from `ranges` (or by calibrating where ORT is older);
         the dynamic scope needs no ranges."""
         if self.scope is QuantScope.dynamic:
-            return self._quantize_dynamic(dst, nodes_to_quantize, nodes_to_exclude)
+            self._quantize_dynamic(dst, nodes_to_quantize, nodes_to_exclude)
+            return self._with_int8_tables(dst)
         ranges_file = None
         if ranges is not None:
             ranges_file = self.work_dir / f"ranges-{method.value}.json"
@@ -196,6 +203,11 @@ class OrtQuantizer:
         with atomic_path(dst) as tmp:
             self._quantize_static(tmp, method, settings, ranges_file, calibrate=ranges is None,
                                   nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=nodes_to_exclude)
+        return self._with_int8_tables(dst)
+
+    def _with_int8_tables(self, dst: Path) -> Path:
+        if self.quantize_tables:
+            self.tables.update(quantize_tables(dst, dst))
         return dst
 
     def _quantize_static(self, dst: Path, method: CalibMethod, settings: dict[str, Any], ranges_file: Path | None,
@@ -215,7 +227,8 @@ class OrtQuantizer:
             str(self.model), str(dst), _reader(self.calib_x) if calibrate else None,
             quant_format=QuantFormat.QDQ, activation_type=activation_type, weight_type=weight_type,
             per_channel=self.per_channel, reduce_range=self.fmt.reduce_range, calibrate_method=ort_method, nodes_to_quantize=nodes_to_quantize,
-            nodes_to_exclude=list(nodes_to_exclude), op_types_to_quantize=op_types(self.scope), extra_options=extra,
+            nodes_to_exclude=[*nodes_to_exclude, *self.table_nodes], op_types_to_quantize=op_types(self.scope),
+            extra_options=extra,
             **kwargs,
         )
 
@@ -228,7 +241,7 @@ class OrtQuantizer:
             quantize_dynamic(str(self.model), str(tmp), weight_type=self.fmt.quant_types()[1],
                              per_channel=self.per_channel, reduce_range=self.fmt.reduce_range,
                              op_types_to_quantize=MATMUL_OPS, nodes_to_quantize=nodes_to_quantize,
-                             nodes_to_exclude=list(nodes_to_exclude))
+                             nodes_to_exclude=[*nodes_to_exclude, *self.table_nodes])
         return dst
 
     def close(self) -> None:
@@ -241,7 +254,8 @@ class ModelOptQuantizer:
     name = "modelopt"
 
     def __init__(self, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
-                 fmt: FormatChoice, scope: QuantScope = QuantScope.all) -> None:
+                 fmt: FormatChoice, scope: QuantScope = QuantScope.all, tables: bool = False) -> None:
+        self.tables: dict[str, Any] = {}  # ModelOpt quantizes the source model as it is: tables stay FP32
         self.fmt = fmt  # S8S8 only (choose_int8_format refuses the others for ModelOpt)
         if scope is QuantScope.dynamic:
             raise ParamsError("quant_scope=dynamic is ONNX Runtime's dynamic INT8: use quantizer=onnxruntime")
@@ -283,10 +297,20 @@ class ModelOptQuantizer:
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
+def table_gathers(model_path: Path) -> list[str]:
+    """Names of the Gather nodes that read an embedding table (quantize_tables quantizes those, not ONNX Runtime)."""
+    from .embedding_tables import tables_of
+
+    graph = load_onnx_checked(model_path, load_external=False).graph
+    tables = tables_of(graph)
+    return [n.name for n in graph.node if n.op_type == "Gather" and n.input[0] in tables]
+
+
 def make_quantizer(choice: Quantizer, src: Path, work_dir: Path, calib_x: Feed, per_channel: bool, cache_dir: Path,
-                   fmt: FormatChoice, scope: QuantScope = QuantScope.all) -> OrtQuantizer | ModelOptQuantizer:
+                   fmt: FormatChoice, scope: QuantScope = QuantScope.all,
+                   tables: bool = False) -> OrtQuantizer | ModelOptQuantizer:
     cls = {"onnxruntime": OrtQuantizer, "modelopt": ModelOptQuantizer}[resolve_quantizer(choice)]
-    return cls(src, work_dir, calib_x, per_channel, cache_dir, fmt, scope)
+    return cls(src, work_dir, calib_x, per_channel, cache_dir, fmt, scope, tables)
 
 
 def prepare(src: Path, dst: Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from ..metrics import describe
 Evaluate = Callable[[Path], dict[str, Any]]  # a model file -> metrics.judge's row (passed, accuracy_cost_pts…)
 LAYER_RE = re.compile(r"(?:^|[./_])(?:layers?|blocks?|h|stages?|encoder_layer)[./_](\d+)(?=[./_]|$)")
 SUMMARY_KEYS = ("passed", "reason", "metric", "top1", "top1_delta_pts", "top1_agreement", "cosine_mean",
-                "cosine_min", "score", "ref_score", "output_err", "max_rel_err", "accuracy_cost_pts", "crashed")
+                "cosine_min", "score", "ref_score", "auc", "ref_auc", "auc_delta_pts", "logloss", "ref_logloss", "output_err", "max_rel_err", "accuracy_cost_pts", "crashed")
 
 
 def summary(row: dict[str, Any]) -> dict[str, Any]:

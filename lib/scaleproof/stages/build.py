@@ -130,6 +130,7 @@ def run(params: Params) -> dict[str, Any]:
         model_spec=params.model, io=ModelIO.model_validate(exported["io"]),
         onnx_by_precision={k: str(v) for k, v in onnx_by_precision.items()}, max_batch=params.max_batch,
         threads=params.threads, weights=params.weights,
+        weights_strict=params.weights_strict, weights_ignore=tuple(params.weights_ignore),
     )
     caps = Capabilities.detect()
     planned, skipped = plan_engines(params.backend, params.precisions, caps, params.torch_modes, params.onnx_gpu)

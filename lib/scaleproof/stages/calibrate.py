@@ -3,7 +3,8 @@
 Calibrate (keyed cache), quantize the nodes of the scope (with `quant_scope: auto`: every op, MatMul/Gemm
 only, and on a CPU machine dynamic INT8), judge each on the validation split with the gate of 04_validate;
 if none passes, keep the most sensitive nodes (or groups of nodes) of a scope in FP32 until it passes
-(mixed precision, within a time budget); of the scopes inside the gate keep the fastest on this CPU;
+(mixed precision, within a time budget); of the scopes inside the gate keep the fastest on this CPU, timed as the benchmark times engines (its harness,
+settings and batch sizes);
 rank nodes by sensitivity; optionally compare calibration methods. The reference here is the FP32 ONNX model
 run by ONNX Runtime, which 01_export checked against PyTorch within `parity_atol`.
 
@@ -26,11 +27,13 @@ from ..backends.onnxruntime import ort_session
 from ..bench.timing import time_engine
 from ..config import Backend, CalibMethod, Params, Precision, QuantScope
 from ..datasets import Split, adjusted, select, splits_for
+from ..errors import ArtifactError
 from ..io_spec import Feed, ModelIO, feed_resize
 from ..isolate import ChildCrashed, IsolatedWorker
 from ..metrics import chosen_metric, gate, judge, judged_index
 from ..provenance import package_versions, sha256_array, sha256_file
 from ..quantization import sensitivity
+from ..quantization.embedding_tables import table_memory
 from ..quantization.fp16 import to_fp16
 from ..quantization.int8_format import FormatChoice, choose_int8_format
 from ..quantization.quantizers import (
@@ -47,7 +50,6 @@ from .validate import engine_outputs
 
 logger = logging.getLogger(__name__)
 
-TIMING_BATCH = 8  # CPU timings compare models with each other at a batch the dynamic batcher forms
 
 
 class OnnxModel:
@@ -71,11 +73,28 @@ def _child_outputs(state: dict[str, Any], path: str) -> list[np.ndarray]:
     return engine_outputs(OnnxModel(Path(path), state["threads"]), state["x"])
 
 
-def _child_speed(state: dict[str, Any], path: str, x: Feed, min_time_s: float, max_cov: float) -> dict[str, Any]:
-    t = time_engine(OnnxModel(Path(path), state["threads"]), x, warmup=3, min_repeats=10,
-                    min_time_s=min(0.5, min_time_s), max_cov=max_cov)
-    return {"batch": t.batch, "samples_per_s": round(t.throughput, 1), "p50_ms": round(t.p50_ms, 4),
-            "valid": t.valid, "timing_reason": t.reason}
+def _child_speed(state: dict[str, Any], path: str, x: Feed, batches: list[int], timing: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """The benchmark's timing harness (`time_engine`, the benchmark's warm-up, repeats, duration and spread rules)
+    at each of the benchmark's batch sizes, on the same inputs the benchmark takes (the validation split)."""
+    model = OnnxModel(Path(path), state["threads"])
+    rows = []
+    for b in batches:
+        t = time_engine(model, feed_resize(x, b), **timing)
+        rows.append({"batch": b, "samples_per_s": round(t.throughput, 1), "p50_ms": round(t.p50_ms, 4),
+                     "valid": t.valid, "timing_reason": t.reason})
+    return speed_summary(rows)
+
+
+def speed_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-batch timings in one figure: the geometric mean of samples/s over the batch sizes (each batch size
+    counts alike), with the largest batch's row as the headline row."""
+    rates = [r["samples_per_s"] for r in rows if r["samples_per_s"]]
+    geomean = float(np.exp(np.mean(np.log(rates)))) if len(rates) == len(rows) and rates else None
+    last = rows[-1]
+    return {**last, "valid": all(r["valid"] for r in rows),
+            "timing_reason": "; ".join(f"batch {r['batch']}: {r['timing_reason']}" for r in rows if not r["valid"])
+            or "valid", "geomean_samples_per_s": None if geomean is None else round(geomean, 1), "per_batch": rows}
 
 
 class Judge:
@@ -101,20 +120,22 @@ class Judge:
             out = self.worker.call(_child_outputs, str(path))
         except ChildCrashed as e:
             logger.warning(f"{path.name}: {e}")
-            return {"passed": False, "crashed": True, "reason": f"crashed while judging {path.name}: {e}",
-                    "accuracy_cost_pts": 100.0}
+            return {"passed": False, "crashed": True, "unusable": True,
+                    "reason": f"crashed while judging {path.name}: {e}", "accuracy_cost_pts": 100.0}
         except Exception as e:  # e.g. ONNX Runtime refusing an op of this candidate: it fails, the others go on
             logger.warning(f"{path.name}: {type(e).__name__}: {e}")
-            return {"passed": False, "reason": f"{path.name} could not be run: {type(e).__name__}: {e}",
-                    "accuracy_cost_pts": 100.0}
+            return {"passed": False, "unusable": True, "accuracy_cost_pts": 100.0,
+                    "reason": f"{path.name} could not be run: {type(e).__name__}: {e}"}
         return judge(self.ref, out, self.val.y, self.params, self.io.outputs)
 
     def speed(self, path: Path, x: Feed) -> dict[str, Any]:
-        """Throughput on this CPU at TIMING_BATCH (a short, valid-checked timing)."""
+        """Throughput on this CPU as the benchmark times it: its harness and settings, at its batch sizes."""
+        p = self.params
+        timing = {"warmup": p.warmup, "min_repeats": p.min_repeats, "min_time_s": p.min_time_s, "max_cov": p.max_cov}
         try:
-            return self.worker.call(_child_speed, str(path), x, self.params.min_time_s, self.params.max_cov)
+            return self.worker.call(_child_speed, str(path), x, sorted(p.batch_sizes), timing)
         except Exception as e:  # ChildCrashed included
-            return {"batch": TIMING_BATCH, "samples_per_s": None, "valid": False,
+            return {"batch": max(p.batch_sizes), "samples_per_s": None, "valid": False, "geomean_samples_per_s": None,
                     "timing_reason": f"failed: {type(e).__name__}: {e}"}
 
     def close(self) -> None:
@@ -153,13 +174,15 @@ def run(params: Params) -> dict[str, Any]:
             result.update(int8_onnx=None, statement="no ONNX INT8 model: backend=torch builds INT8 with torchao from "
                                                     "the model's weights (03_build), and no engine reads one")
         elif Precision.int8 in params.precisions:
-            timing_x = feed_resize(val.x, TIMING_BATCH)
-            result.update(int8_model(params, src, out_dir, calib, judged, timing_x))
+            result.update(int8_model(params, src, out_dir, calib, judged, val.x))
             logger.info(result["statement"])
         else:
             result.update(int8_onnx=None, statement="no INT8 model: int8 is not in precisions")
-        fp16 = to_fp16(src, out_dir / "model.fp16.onnx")
-        result["fp16"] = {**fp16, **sensitivity.summary(judged(out_dir / fp16["fp16_onnx"]))}
+        if Precision.fp16 in params.precisions:  # an artifact no requested engine uses is not built
+            fp16 = to_fp16(src, out_dir / "model.fp16.onnx")
+            result["fp16"] = {**fp16, **sensitivity.summary(judged(out_dir / fp16["fp16_onnx"]))}
+        else:
+            result["fp16"] = None
     finally:
         judged.close()
     stages.write_result(run_dir, "02_calibrate", result, params)
@@ -193,7 +216,8 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
     scopes = scopes_to_try(params)
     fmt = int8_format(params)
     logger.info(f"INT8 format {fmt.format.value}: {fmt.reason}")
-    quantizer = make_quantizer(params.quantizer, src, work, calib.x, params.per_channel, cache_dir, fmt, scopes[0])
+    quantizer = make_quantizer(params.quantizer, src, work, calib.x, params.per_channel, cache_dir, fmt, scopes[0],
+                               tables=params.embedding_int8)
     try:
         method = params.calib_method
         settings = method_settings(method, params.calib_percentile, fmt.symmetric_activations)
@@ -203,12 +227,17 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
         logger.info(f"calibration ranges ({method.value}): {cache['status']}")
         attempts = []
         for scope in scopes:  # every scope quantized in full and judged first: that is cheap
-            attempts.append(full_scope(quantizer.with_scope(scope), work, method, settings, ranges, judged))
+            attempts.append(full_scope(quantizer.with_scope(scope), work, method, settings, ranges, judged,
+                                       out_dir / "rejected"))
             if judged.degenerate:
                 break
+        usable = [a for a in attempts if not a["failed"]]
+        if not usable:  # every scope's model failed to be made, checked or loaded: nothing to validate
+            raise ArtifactError("no INT8 model could be made: " + "; ".join(a["row"]["reason"] for a in attempts)
+                                + "; set quant_scope to another scope, or leave int8 out of precisions")
         deadline = time.monotonic() + params.sensitivity_budget_s  # the budget of sensitivity and mixed precision
-        if not any(a["row"]["passed"] for a in attempts) and params.mixed_precision and not judged.degenerate:
-            for a in attempts:  # then mixed precision, scope by scope, within the time budget
+        if not any(a["row"]["passed"] for a in usable) and params.mixed_precision and not judged.degenerate:
+            for a in usable:  # then mixed precision, scope by scope, within the time budget
                 recover(params, a, work, method, settings, ranges, judged, deadline)
                 if a["row"]["passed"]:
                     break
@@ -216,8 +245,8 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
         for a in passing:
             a["speed"] = judged.speed(a["path"], timing_x)
         # the fastest scope that passes the gate on this CPU; if none does, the most accurate (validation refuses it)
-        chosen = max(passing, key=lambda a: a["speed"]["samples_per_s"] or 0.0) if passing else \
-            min(attempts, key=lambda a: a["row"].get("accuracy_cost_pts", 100.0))
+        chosen = max(passing, key=lambda a: a["speed"]["geomean_samples_per_s"] or 0.0) if passing else \
+            min(usable, key=lambda a: a["row"].get("accuracy_cost_pts", 100.0))
         if params.sensitivity and not chosen["ranking"] and not judged.degenerate:
             rank(params, chosen, work, method, settings, ranges, judged, deadline)
         final = out_dir / "model.int8.onnx"
@@ -237,10 +266,12 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
         "quant_scope": chosen["scope"].value,
         "quant_scope_requested": params.quant_scope.value,
         "quant_attempts": [{"scope": a["scope"].value, "quantized_nodes": len(a["nodes"]), "groups": a["groups"],
+                            "failed": a["failed"],
                             "kept_fp32": len(a["kept"]), "result": sensitivity.summary(a["row"]),
                             "int8_cpu": a.get("speed")} for a in attempts],
         "quant_choice": ("the only scope asked for" if len(attempts) == 1 else
-                         f"the fastest of {len(passing)} scope(s) inside the gate on this CPU (batch {TIMING_BATCH})"
+                         f"the fastest of {len(passing)} scope(s) inside the gate on this CPU (geometric mean of samples/s over "
+                         f"the benchmark's batch sizes {sorted(params.batch_sizes)}, with the benchmark's timing harness)"
                          if passing else "no scope passed the gate: the most accurate is kept, and validation refuses it"),
         "quantizer": quantizer.name,
         "quantizer_version": quantizer.version,
@@ -267,21 +298,64 @@ def int8_model(params: Params, src: Path, out_dir: Path, calib: Split, judged: J
         "sensitivity_groups": chosen["groups"],
         "mixed_precision": chosen["mixed"],
         "speed_cpu": speed,
+        "embedding_tables": tables_summary(src, quantizer.tables),
         "methods": methods,
         "qdq": qdq,
     }
 
 
+def tables_summary(src: Path, tables: dict[str, Any] | None) -> dict[str, Any]:
+    """The FP32 model's embedding tables and their memory before and after the INT8 model's per-row quantization."""
+    before = table_memory(src)
+    if not before["tables"]:
+        return {**before, "int8": None}
+    if not tables or not tables["tables"]:
+        return {**before, "int8": None, "int8_bytes": before["fp32_bytes"],
+                "reason": "tables kept in FP32 (embedding_int8 is off, or the quantizer is ModelOpt)"}
+    return {**before, "int8": tables["format"], "int8_bytes": tables["int8_bytes"], "saved_pct": tables["saved_pct"],
+            "max_abs_err": tables["max_abs_err"], "per_table_int8": [
+                {k: t[k] for k in ("table", "int8_bytes", "max_abs_err")} for t in tables["per_table"]]}
+
+
 def full_scope(quantizer, work: Path, method: CalibMethod, settings: dict[str, Any], ranges,
-               judged: Judge) -> dict[str, Any]:
-    """Every node of the quantizer's scope quantized, judged."""
+               judged: Judge, rejected: Path) -> dict[str, Any]:
+    """Every node of the quantizer's scope quantized, checked and judged. A scope whose model the quantizer cannot
+    write, the ONNX checker refuses or ONNX Runtime cannot load is a failed attempt (its reason recorded, its model
+    kept in `rejected/` for inspection), and the next scope is tried."""
     scope = quantizer.scope
-    full = quantizer.quantize(work / f"int8-{scope.value}.onnx", method, settings, ranges)
-    row = judged(full)
-    nodes = quantized_nodes(full, quantizer.model)
+    path = work / f"int8-{scope.value}.onnx"
+    attempt = {"scope": scope, "quantizer": quantizer, "path": path, "nodes": [], "kept": [], "ranking": [],
+               "groups": 0, "mixed": None, "failed": False}
+    try:
+        quantizer.quantize(path, method, settings, ranges)
+        nodes = quantized_nodes(path, quantizer.model)  # loads it through the ONNX checker
+    except Exception as e:  # the quantizer's own errors are of many types; ArtifactError from the checker
+        row = {"passed": False, "unusable": True, "accuracy_cost_pts": 100.0,
+               "reason": f"INT8 {scope.value} failed: {type(e).__name__}: {first_line(e, work)}"
+                         + kept_as(path, rejected)}
+        logger.warning(row["reason"])
+        return {**attempt, "row": row, "all_nodes_row": row, "failed": True}
+    row = judged(path)
+    if row.get("unusable"):
+        row["reason"] += kept_as(path, rejected)
     logger.info(f"INT8 {scope.value} ({len(nodes)} quantized nodes): {row['reason']}")
-    return {"scope": scope, "quantizer": quantizer, "path": full, "row": row, "all_nodes_row": row, "nodes": nodes,
-            "kept": [], "ranking": [], "groups": 0, "mixed": None}
+    return {**attempt, "row": row, "all_nodes_row": row, "nodes": nodes, "failed": bool(row.get("unusable"))}
+
+
+def first_line(e: BaseException, work: Path) -> str:
+    """An exception's first line, without the scratch folder's path (it is removed when the stage ends)."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return text.replace(f"{work}/", "")[:400]
+
+
+def kept_as(path: Path, rejected: Path) -> str:
+    """Move a failed candidate out of the scratch folder into `rejected/`; the words that say where it is,
+    relative to the run folder (which moves to failed/ or is published)."""
+    if not path.is_file():
+        return ""
+    rejected.mkdir(exist_ok=True)
+    path.replace(rejected / path.name)
+    return f" (the model is kept as {rejected.parent.name}/{rejected.name}/{path.name} in the run folder)"
 
 
 def rank(params: Params, attempt: dict[str, Any], work: Path, method: CalibMethod, settings: dict[str, Any], ranges,

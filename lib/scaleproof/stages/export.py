@@ -12,6 +12,7 @@ import numpy as np
 from .. import paths, stages
 from ..config import Exporter, Params
 from ..datasets import describe_data, splits_for
+from ..embedding_bags import gather_reduce
 from ..errors import AccuracyError, ParamsError
 from ..io_spec import Feed, ModelIO, feed_len, feed_slice
 from ..onnx_io import load_onnx_checked
@@ -230,12 +231,15 @@ def run(params: Params) -> dict[str, Any]:
     io = bundle.io
     splits = splits_for(params, io, bundle.dataset)
     data = describe_data(params, splits, bundle.dataset)
+    x = feed_slice(splits["val"].x, 0, PARITY_SAMPLES)
+    ref = torch_outputs(bundle, x)  # the model as written: parity also checks the EmbeddingBag swap below
+    labels_fit_classes(params, splits, ref, io.outputs)
+    bags = gather_reduce(bundle.module)  # no per-bag Loop in the ONNX graph
+    if bags["embedding_bags_swapped"]:
+        logger.info(f"{len(bags['embedding_bags_swapped'])} EmbeddingBag(s) exported as gather + reduce")
     model_path, used = onnx_from_torch(bundle, out_dir / "model.onnx", params.opset, params.exporter)
     model = load_onnx_checked(model_path, load_external=False)
 
-    x = feed_slice(splits["val"].x, 0, PARITY_SAMPLES)
-    ref = torch_outputs(bundle, x)
-    labels_fit_classes(params, splits, ref, io.outputs)
     sess = ort_session(model_path, threads=params.threads)
     par = parity_all(ref, ort_outputs(sess, x), io.outputs)
     dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
@@ -256,6 +260,7 @@ def run(params: Params) -> dict[str, Any]:
         "exporter": params.exporter.value,
         **used,
         "parameters": int(sum(p.numel() for p in bundle.module.parameters())),
+        **bags,
         "parity": par,
         "parity_atol": params.parity_atol,
         "reference_degenerate": {n: why for n, r in zip(io.outputs, ref, strict=True) if (why := degenerate(r))},
