@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -304,12 +305,13 @@ def check_reachable(address: str, timeout_s: float = ADDRESS_TIMEOUT_S) -> None:
                 from ray.core.generated import ray_client_pb2, ray_client_pb2_grpc
 
                 ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(
-                    ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING), timeout=timeout_s)
+                    ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING), timeout=timeout_s,
+                    metadata=ray_auth_metadata())
             else:
                 from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
 
                 gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
-                    gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s)
+                    gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s, metadata=ray_auth_metadata())
         except grpc.FutureTimeoutError:
             raise ParamsError(f"--address {address}: something listens there but does not speak gRPC (Ray's "
                               f"protocol) within {timeout_s:g} s, so it is not a {kind}; `ray status` on the head "
@@ -319,6 +321,16 @@ def check_reachable(address: str, timeout_s: float = ADDRESS_TIMEOUT_S) -> None:
                      "; if it is a head's GCS port, give it without ray://")
             raise ParamsError(f"--address {address} answers gRPC but not as a {kind} ({e.code().name}){other}") \
                 from None
+
+
+def ray_auth_metadata() -> tuple:
+    """Ray's token header where a token exists (RAY_AUTH_TOKEN, or ~/.ray/auth_token that `ray start` may write), so
+    a head with token authentication answers the reachability check as it answers Ray; empty where there is none."""
+    token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "") or Path.home() / ".ray" / "auth_token")
+    if not token and path.is_file():
+        token = path.read_text(encoding="utf-8").strip()
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 def new_fleet_id() -> str:

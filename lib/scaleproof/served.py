@@ -280,6 +280,9 @@ def serve_bench(run_dir: str | Path, repo: str | Path, model: str | None = None,
     except ImportError as e:
         raise ParamsError(f"serve-bench needs Triton's gRPC client ({e}): pip install -e '.[serve]'") from None
     run, repo = Path(run_dir).resolve(), Path(repo).resolve()
+    if not (repo / "deploy.json").is_file():
+        raise ParamsError(f"{repo} holds no deployed model (no deploy.json): deploy it first "
+                          f"(scaleproof deploy {run} --repo {repo})")
     problems, _ = verify_repo(repo)
     if problems:
         raise ArtifactError(f"{repo} fails verify, nothing served: " + "; ".join(problems[:5]))

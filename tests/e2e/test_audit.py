@@ -8,6 +8,7 @@ import pytest
 
 from scaleproof.audit import reproduce_run, resolve, verify_run
 from scaleproof.cli import main
+from tests.offline_browser import offline_page
 
 pytestmark = pytest.mark.slow
 
@@ -109,19 +110,7 @@ def test_reproduce_with_another_calibration_seed_reports_the_difference(publishe
 def test_report_renders_in_a_real_browser(published, tmp_path):
     """Headless Chromium opens report.html with no request leaving the machine: the summary table and every
     plot are present and visible."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-        requests: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto((published / "report.html").as_uri())
-        page.wait_for_load_state("networkidle")
-        leaving = [u for u in requests if not u.startswith(("file:", "data:", "about:"))]
-        assert not leaving, f"the report fetched from the web: {leaving}"  # it must open offline, for auditors
+    with offline_page(published / "report.html", width=1300) as page:
         heading = page.get_by_text("Key results", exact=False).first
         assert heading.is_visible()
         table = page.locator("table").first
@@ -135,5 +124,4 @@ def test_report_renders_in_a_real_browser(published, tmp_path):
             assert img.is_visible()
             assert img.evaluate("el => el.complete && el.naturalWidth > 100 && el.naturalHeight > 100")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        browser.close()
     assert (tmp_path / "report.png").stat().st_size > 50_000

@@ -2,13 +2,13 @@
 offline HTML, and opened in headless Chromium with no request leaving the machine."""
 
 import json
-import shutil
 
 import pytest
 
 from scaleproof import ledger
 from scaleproof.cli import main
 from tests.ledger_runs import STORED
+from tests.offline_browser import offline_page
 
 
 @pytest.fixture(scope="module")
@@ -38,19 +38,7 @@ def test_the_report_names_the_choice_the_before_after_and_the_runs(rendered):
 
 
 def test_the_ledger_report_renders_offline_in_a_real_browser(rendered, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        requests: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto((rendered / "ledger_report.html").as_uri())
-        page.wait_for_load_state("networkidle")
-        leaving = [u for u in requests if not u.startswith(("file:", "data:", "about:"))]
-        assert not leaving, f"the ledger report fetched from the web: {leaving}"
+    with offline_page(rendered / "ledger_report.html", width=1400) as page:
         assert page.get_by_text("Cheapest device type per model", exact=False).first.is_visible()
         runs = page.locator("table").first
         assert runs.is_visible() and runs.locator("tbody tr").count() >= 8 and "USD per 1M" in runs.inner_text()
@@ -61,5 +49,4 @@ def test_the_ledger_report_renders_offline_in_a_real_browser(rendered, tmp_path)
         images.first.scroll_into_view_if_needed()
         assert images.first.evaluate("el => el.complete && el.naturalWidth > 600 && el.naturalHeight > 200")
         page.screenshot(path=str(tmp_path / "ledger.png"), full_page=True)
-        browser.close()
     assert (tmp_path / "ledger.png").stat().st_size > 50_000

@@ -3,12 +3,12 @@ on a 2-core AMD EPYC), three fiscal years in CNY: the notebook executed by paper
 in headless Chromium with no request leaving the machine."""
 
 import json
-import shutil
 
 import pytest
 
 from scaleproof import paths
 from scaleproof.cli import main
+from tests.offline_browser import offline_page
 
 REPO = paths.PACKAGE_DIR.parents[1]
 
@@ -40,19 +40,7 @@ def test_the_prospectus_is_written_with_its_notebook_json_workbook_and_csvs(pros
 
 
 def test_the_prospectus_renders_in_a_real_browser_with_no_network_request(prospectus, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-        requests: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto((prospectus / "prospectus.html").as_uri())
-        page.wait_for_load_state("networkidle")
-        leaving = [u for u in requests if not u.startswith(("file:", "data:", "about:"))]
-        assert not leaving, f"the prospectus fetched from the web: {leaving}"
+    with offline_page(prospectus / "prospectus.html", width=1300) as page:
         assert page.get_by_text("Year by year (base case)").first.is_visible()
         years = page.locator("table").filter(has_text="gross margin").first
         assert years.is_visible() and years.locator("tbody tr").count() == 3
@@ -64,5 +52,4 @@ def test_the_prospectus_renders_in_a_real_browser_with_no_network_request(prospe
             img.scroll_into_view_if_needed()
             assert img.is_visible() and img.evaluate("el => el.complete && el.naturalWidth > 600")
         page.screenshot(path=str(tmp_path / "prospectus.png"), full_page=True)
-        browser.close()
     assert (tmp_path / "prospectus.png").stat().st_size > 50_000
