@@ -170,8 +170,7 @@ class TritonSut:
         self._lock = threading.Condition()
 
     def start(self) -> TritonSut:
-        self.before = next(s for (m, _), s in serving_metrics.read_statistics(self.http_url, self.model).items()
-                           if m == self.model)
+        self.before = serving_metrics.settled_statistics(self.http_url, self.model)
         return self
 
     def submit(self, requests: list[tuple[int, int]]) -> None:

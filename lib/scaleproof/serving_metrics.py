@@ -129,6 +129,20 @@ def metric_totals(samples: list[dict[str, Any]], model: str) -> dict[str, float]
     return out
 
 
+def settled_statistics(http_url: str, model: str, timeout_s: float = 5.0) -> ModelStats:
+    """The model's counters once two reads 0.1 s apart agree: requests answered just before (the outputs check, an
+    earlier test) may reach Triton's statistics after their answers, and must not be counted in the next test."""
+    deadline, last = time.monotonic() + timeout_s, None
+    while True:
+        now = next((s for (m, _), s in read_statistics(http_url, model).items() if m == model), None)
+        if now is None:
+            raise ArtifactError(f"the Triton server at {http_url} reports no statistics for {model}")
+        if last is not None and now.inference_count == last.inference_count or time.monotonic() > deadline:
+            return now
+        last = now
+        time.sleep(0.1)
+
+
 def wait_for_count(http_url: str, model: str, before: ModelStats | None, requests: int,
                    timeout_s: float = 10.0) -> ModelStats:
     """The counters since `before` once they hold `requests` answered requests: Triton updates its statistics
