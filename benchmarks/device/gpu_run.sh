@@ -3,7 +3,7 @@
 # the GPU tests and one chain per profile, and pack each run's small files into $RESULTS_DIR (default /tmp/out).
 #   usage: benchmarks/device/gpu_run.sh PROFILE[:RUN_ID] ...   (e.g. params/h100.yaml:h100-resnet50)
 # Fill .whl/ beforehand on a machine with network access (`pip download --no-deps -d .whl NAME==VERSION ...` for the
-# packages of requirements.lock the CUDA machine lacks); set SKIP_TESTS=1 to skip pytest, and
+# packages of requirements.lock the CUDA machine lacks); set SKIP_TESTS=1 to skip pytest (GPU_TESTS=files to pick), and
 # RUN_ARGS="--set name=value ..." to pass overrides to every run.
 set -uo pipefail
 RESULTS_DIR=${RESULTS_DIR:-/tmp/out}
@@ -16,12 +16,19 @@ export PYTHONPATH=$PWD/lib:$PWD:${PYTHONPATH:-}
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nproc; python3 -c \
   "import torch, onnxruntime, papermill, mlperf_loadgen; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ort', onnxruntime.__version__)"; } 2>&1 | tee "$RESULTS_DIR/env.txt"
 if [ -z "${SKIP_TESTS:-}" ]; then
-  python3 -m pytest -q -p no:cacheprovider -rs -m "gpu or tensorrt" tests/integration/test_gpu.py tests/integration/test_tensorrt_gpu.py 2>&1 | tail -30 | tee "$RESULTS_DIR/gpu_tests.txt"
+  python3 -m pytest -q -p no:cacheprovider -rs -m "gpu or tensorrt" ${GPU_TESTS:-tests/integration/test_gpu.py tests/integration/test_gpu_low_precision.py tests/integration/test_tensorrt_gpu.py} 2>&1 | tail -30 | tee "$RESULTS_DIR/gpu_tests.txt"
 fi
-# an H200 is priced at the H100 row, as the stored H200 runs of 2026-11-26 were (the aws-p5e-h200 row is an
-# unverified assumption, data/price_sources.md); the report's headline still names the measured card
-PRICE_ARGS=""
-nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200 && PRICE_ARGS="--set instance=aws-p5-h100"
+# H100 and H200 runs are priced with one pair of rows read from one page on one date (AWS Capacity Blocks,
+# data/price_sources.md#capacity-blocks), so their cost per 1M compares the cards and not two price sources;
+# PRICE_ARGS="" keeps the profile's own instance
+if [ -z "${PRICE_ARGS+x}" ]; then
+  PRICE_ARGS=""
+  gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  case "$gpu" in
+    *H200*) PRICE_ARGS="--set instance=aws-cb-p5e-h200" ;;
+    *H100*) PRICE_ARGS="--set instance=aws-cb-p5-h100" ;;
+  esac
+fi
 for spec in "$@"; do
   profile=${spec%%:*}; run_id=${spec#*:}; [ "$run_id" = "$spec" ] && run_id=$(basename "$profile" .yaml)
   # a machine used before keeps /tmp/runs: clear this id so what is packed below is this run, not an earlier one
