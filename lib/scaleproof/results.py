@@ -438,6 +438,7 @@ class BenchmarkedEngine(Record):
                                       "engine clearly behind the leader's searches); None where one was")
     flags: list[Flag] | None = Field(None, description="anomaly checks that fired (None: not checked)")
     remeasured: dict[str, Any] | None = None
+    second_look: str | None = Field(None, description="why a flagged engine was not measured a second time")
 
     def memory_mb(self) -> float | None:
         """GPU peak allocation where measured, else the process's peak RSS."""
@@ -553,6 +554,7 @@ class Remeasured(Record):
     still_flagged: bool
     first_capacity: Capacity | None = None
     crashed: str | None = Field(None, description="the second measurement crashed: the first one stands")
+    what: str | None = Field(None, description="what was measured again: the whole engine, or only its confirmation")
 
 
 class PricedEngine(Record):
@@ -574,6 +576,7 @@ class PricedEngine(Record):
     accuracy: str = Field(description="the engine's accuracy against FP32, in words")
     flags: list[Flag] | None = None
     remeasured: Remeasured | None = Field(description="None where the engine was measured once")
+    second_look: str | None = Field(None, description="why a flagged engine was not measured a second time")
     bench_index: int = Field(description="the engine's index in benchmark.json's engines")
     instance_qps: float
     instances: int

@@ -49,7 +49,8 @@ def test_a_flagged_engine_is_measured_once_more_and_the_first_flags_are_kept():
     results = iter([flagged, clean])
     row = with_second_look(lambda: dict(next(results)), True, "e")
     assert row["capacity"]["qps"] == 20_000.0 and row["remeasured"] == {
-        "first_flags": flagged["flags"], "first_capacity": {"qps": 870.0}, "still_flagged": False}
+        "first_flags": flagged["flags"], "first_capacity": {"qps": 870.0}, "still_flagged": False,
+        "what": "the whole engine: searches, Offline and confirmation"}
     calls = []
     still = with_second_look(lambda: calls.append(1) or dict(flagged), True, "e")
     assert len(calls) == 2 and still["remeasured"]["still_flagged"]  # once more, never a third time
@@ -74,3 +75,26 @@ def test_a_search_that_stopped_before_its_bracket_closed_is_flagged():
     assert [f["rule"] for f in flags] == ["search_open"]
     assert flags[0]["detail"] == "not closed to 5%: 19,430–24,288 QPS"
     assert anomalies.check(row(server=server, capacity={"qps": 19_441.0}), tolerance=0.3) == []
+
+
+def test_a_server_gap_its_own_searches_found_too_gets_no_second_look():
+    """A Server figure under half Offline that every search found too is how the engine serves on this machine,
+    not a bad confirmation: it is priced with its flag and not measured again. Where a search found more than half
+    Offline, the confirmation is what disagrees, and it is measured again."""
+    from scaleproof.stages.benchmark import with_second_look
+
+    searches = {"dynamic": {"peak_qps": 48_463.0, "runs": []}, "dynamic_repeats": [{"peak_qps": 49_950.0, "runs": []}]}
+    flagged = {"flags": [{"rule": "server_below_offline", "detail": "d"}], "capacity": {"qps": 48_411.0},
+               "offline": {"valid": True, "qps": 100_052.0}, "server": searches}
+    calls = []
+    kept = with_second_look(lambda: calls.append(1) or dict(flagged), True, "e")
+    assert len(calls) == 1 and "remeasured" not in kept and kept["second_look"].startswith("not taken")
+    assert anomalies.second_look_for(flagged["flags"]) and not anomalies.second_look_for(flagged["flags"], flagged)
+    # one search found more than half Offline: the confirmation disagrees with it, so a second look is taken
+    above = dict(flagged, server={**searches, "dynamic_repeats": [{"peak_qps": 61_000.0, "runs": []}]})
+    calls.clear()
+    again = with_second_look(lambda: calls.append(1) or dict(above), True, "e")
+    assert len(calls) == 2 and again["remeasured"]["still_flagged"]
+    # other capacity flags still get their second look, whatever the searches found
+    disagree = dict(flagged, flags=[*flagged["flags"], {"rule": "repeats_disagree", "detail": "d"}])
+    assert [f["rule"] for f in anomalies.second_look_for(disagree["flags"], disagree)] == ["repeats_disagree"]

@@ -186,3 +186,19 @@ def test_a_second_look_only_for_a_confirmed_engine_whose_capacity_is_flagged():
     assert by["onnxruntime-int8"]["capacity"]["qps"] == 920 and by["onnxruntime-int8"]["flags"] == []
     assert [f["rule"] for f in by["onnxruntime-int8"]["remeasured"]["first_flags"]] == ["repeats_disagree"]
     assert by["planted-behind"]["not_confirmed"] and "remeasured" not in by["planted-behind"]
+
+
+def test_a_confirmation_under_its_own_searches_is_confirmed_again_not_searched_again():
+    """A leader confirmed under half its Offline throughput while one of its searches reached above that: the
+    second look is a second confirmation run (its searches stand); a flag on the searches measures it all again."""
+    from scaleproof.stages.benchmark import only_the_confirmation
+
+    row = {"offline": {"valid": True, "qps": 100_052.0},
+           "server": {"dynamic": {"peak_qps": 48_463.0, "runs": []}, "dynamic_repeats": [{"peak_qps": 57_482.0,
+                                                                                          "runs": []}]},
+           "flags": [{"rule": "server_below_offline", "detail": "Server peak 48,411 QPS vs Offline 100,052"}]}
+    assert only_the_confirmation(row)
+    assert not only_the_confirmation({**row, "flags": [*row["flags"], {"rule": "search_open", "detail": "d"}]})
+    # every search under half Offline as well: no second look at all, so nothing to confirm again
+    low = {**row, "server": {**row["server"], "dynamic_repeats": [{"peak_qps": 49_000.0, "runs": []}]}}
+    assert not only_the_confirmation(low)

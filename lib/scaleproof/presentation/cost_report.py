@@ -82,7 +82,8 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
                      + f" — {sc.source}." + ("" if sc.measured else
                      " **Scaling beyond what was measured is an assumption here, not a measurement.**"))
     for e in cost.engines:
-        again = " (still flagged after it was measured a second time)" if e.remeasured else ""
+        again = " (still flagged after it was measured a second time)" if e.remeasured else \
+            (f" (measured once, second look {e.second_look})" if e.second_look else "")
         for f in e.flags or []:
             lines.append(f"- **⚠ `{e.engine}` is priced with a flag{again}: {cost.anomaly_rules[f.rule]} "
                          f"({f.detail}).** *Source: benchmark/benchmark.json*")
@@ -129,7 +130,9 @@ def anomalies_table(cost: CostReport) -> pd.DataFrame:
         first = (e.remeasured.first_flags if e.remeasured else None) or []
         rows.append({"engine": e.engine, **{text: f"FLAGGED: {found[r]}" if r in found else "ok"
                                             for r, text in rules.items()},
-                     "measured again": ("yes, first flagged: " + ", ".join(f.rule for f in first)) if first else "no"})
+                     "measured again": (f"yes ({e.remeasured.what or 'the whole engine'}), first flagged: "
+                                        + ", ".join(f.rule for f in first)) if first else
+                     (f"no: {e.second_look}" if e.second_look else "no")})
     return pd.DataFrame(rows).set_index("engine") if rows else pd.DataFrame()
 
 

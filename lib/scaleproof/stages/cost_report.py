@@ -65,6 +65,7 @@ def run(params: Params) -> dict[str, Any]:
                        "gpu_reserved_mb": row.memory.get("gpu_reserved_mb"), "gpu_weights_mb": row.memory.get("gpu_weights_mb"),
                        "top1_delta_pts": v.top1_delta_pts, "top1_agreement": v.top1_agreement,
                        "accuracy": describe_metric(v.model_dump()), "flags": flags, "remeasured": row.remeasured,
+                       "second_look": row.second_look,
                        "bench_index": i, **price_engine(cap, instance_price, traffic, params, per_instance,
                                                     per_instance_range)})
     baseline = next((p for p in priced if p["baseline"]), None)
