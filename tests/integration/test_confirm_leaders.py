@@ -72,3 +72,23 @@ def test_an_engine_planted_behind_the_leader_is_searched_labelled_and_not_confir
     assert behind["server"]["dynamic"]["peak_qps"] and behind["server"]["dynamic_repeats"][0]["peak_qps"]
     assert behind["not_confirmed"].startswith("not confirmed: behind sleep by "), behind["not_confirmed"]
     assert not list((tmp_path / "behind").glob("server-confirm-*"))  # no confirmation run was made
+
+
+def test_a_ladder_starts_where_the_runs_earlier_confirmations_held(tmp_path):
+    """The baseline's confirmation held 80% of its searches' evidence: the next engine's ladder starts at 80% of
+    its own evidence (a real LoadGen run there), and benchmark.json keeps both the evidence and why it started lower."""
+    from scaleproof.bench.capacity import machine_hold
+
+    params = Params(sla_p99_ms=200.0, batcher_max_batch=8, max_queue_delay_ms=2.0, loadgen_min_duration_s=0.3,
+                    loadgen_min_queries=50, peak_tolerance=0.1, min_priced_duration_s=1.0, confirm_steps=3)
+    baseline = {"engine": "torch-fp32", "server": {"confirmation": {
+        "run": {"target_qps": 800.0}, "evidence_qps": 1000.0, "start_qps": 1000.0}}}
+    hold = machine_hold([baseline])
+    assert hold["ratio"] == 0.8 and hold["why"].startswith("torch-fp32's confirmation held 80%")
+    server = {"batcher": {"max_batch": 8, "max_queue_delay_ms": 2.0}, "hold": hold, "dynamic_repeats": [],
+              "dynamic": {"peak_qps": 400.0, "runs": [{"target_qps": 400.0, "valid": True}]}}
+    conf = confirm_server(SleepEngine(), SAMPLES, loadgen_settings(params), server, params, tmp_path, tmp_path,
+                          gpu=False)
+    assert conf["evidence_qps"] == 400.0 and conf["start_qps"] == conf["tries"][0]["target_qps"] == 320.0
+    assert conf["run"]["valid"] and "80% of the search's peak (400 QPS): torch-fp32's confirmation held" in \
+        conf["start"]

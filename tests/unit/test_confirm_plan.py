@@ -202,3 +202,17 @@ def test_a_confirmation_under_its_own_searches_is_confirmed_again_not_searched_a
     # every search under half Offline as well: no second look at all, so nothing to confirm again
     low = {**row, "server": {**row["server"], "dynamic_repeats": [{"peak_qps": 49_000.0, "runs": []}]}}
     assert not only_the_confirmation(low)
+
+
+def test_the_machine_hold_is_the_lowest_share_a_confirmation_held_of_its_evidence():
+    from scaleproof.bench.capacity import HOLD_FLOOR, machine_hold
+
+    def row(name, target, evidence):
+        return {"engine": name, "server": {"confirmation": {"run": {"target_qps": target}, "evidence_qps": evidence}}}
+
+    assert machine_hold([]) is None and machine_hold([row("a", 1000.0, 1000.0)]) is None  # held its evidence
+    refused = {"engine": "r", "server": {"confirmation": {"run": None, "evidence_qps": 900.0}}}
+    unconfirmed = {"engine": "u", "server": {"confirmation": None}}
+    hold = machine_hold([row("a", 900.0, 1000.0), row("b", 850.0, 1000.0), refused, unconfirmed])
+    assert hold["ratio"] == 0.85 and hold["why"].startswith("b's confirmation held 85%")
+    assert machine_hold([row("c", 100.0, 1000.0)])["ratio"] == HOLD_FLOOR  # never under half the evidence

@@ -30,6 +30,7 @@ from ..bench.capacity import (
     confirm_duration_s,
     confirm_plan,
     ladder_start,
+    machine_hold,
     pricing_floor,
     repeat_start,
     search_span,
@@ -56,7 +57,8 @@ logger = logging.getLogger(__name__)
 
 CAPACITY_METHOD = ("confirmed MLPerf LoadGen Server QPS with dynamic batching: {repeats} independent peak searches "
                    "(short runs, bisected to within {tol:.0%}), then a run of at least {confirm_s:g} s from the highest "
-                   "rate every search vouched for, stepping down by 1, 2, 4 ... times {tol:.0%} while INVALID; the capacity is the QPS LoadGen achieved in "
+                   "rate every search vouched for (or the share of it that this run's earlier confirmations held, where they "
+                   "held less), stepping down by 1, 2, 4 ... times {tol:.0%} while INVALID; the capacity is the QPS LoadGen achieved in "
                    "that VALID run (P99 <= {sla} ms and LoadGen's duration, query-count and early-stopping checks); {scope}")
 CONFIRM_SCOPE = {"leaders": "confirmed and priced: the baseline and every engine whose search range reaches the "
                             "leader's lowest peak less {tol:.0%}; an engine further behind is reported with its search "
@@ -149,18 +151,13 @@ def confirm_server(engine, x: Feed, cfg: LoadgenSettings, server: dict[str, Any]
     cfg = replace(cfg, max_batch=server["batcher"]["max_batch"], max_delay_ms=server["batcher"]["max_queue_delay_ms"])
     floor = pricing_floor(params.min_priced_duration_s, gpu)["floor_s"]
     long_cfg = replace(cfg, min_duration_s=confirm_duration_s(cfg.min_duration_s, floor))
-    start, why = ladder_start(searches_of(server))
+    evidence, why = ladder_start(searches_of(server))
+    start, hold = evidence, server.get("hold")
+    if hold:  # the run's earlier confirmations held less than their evidence: start where this machine holds
+        start, why = evidence * hold["ratio"], f"{hold['ratio']:.0%} of {why} ({evidence:,.0f} QPS): {hold['why']}"
     out = confirm(_runner(engine, x, long_cfg, log_root, run_dir, "confirm"), start, params.peak_tolerance,
                   params.confirm_steps, params.sla_p99_ms)
-    return {**out, "start_qps": start, "start": why}
-
-
-def measure_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
-                   run_dir: Path, latency_floor_ms: float | None, gpu: bool) -> dict[str, Any]:
-    """The searches and the confirmation in one go."""
-    server = search_server(engine, x, cfg, start_qps, params, log_root, run_dir, latency_floor_ms, gpu)
-    server["confirmation"] = confirm_server(engine, x, cfg, server, params, log_root, run_dir, gpu)
-    return server
+    return {**out, "start_qps": start, "start": why, "evidence_qps": evidence}
 
 
 def loadgen_settings(params: Params) -> LoadgenSettings:
@@ -184,8 +181,9 @@ def confirm_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
 
 
 def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], x: Feed,
-                   confirm_now: bool = True) -> dict[str, Any]:
-    """Load one engine and measure it (runs in a fresh worker process); its confirmation too if `confirm_now`."""
+                   confirm_now: bool = True, hold: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load one engine and measure it (runs in a fresh worker process); its confirmation too if `confirm_now`,
+    its ladder started where the run's earlier confirmations held (`hold`, capacity.machine_hold)."""
     params = Params.parse(values)
     run_path = Path(run_dir)
     log_root = paths.stage_dir(run_path, "05_benchmark") / "loadgen" / entry["name"]
@@ -220,8 +218,10 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
         one = next((t["p50_ms"] for t in timings if t["batch"] == 1 and t["valid"]), single["p50_ms"])
         static_one = next((t["p50_ms"] for t in timings if t["batch"] == params.static_batch and t["valid"]), one)
         gpu = hardware.gpu_info() is not None
-        server = (measure_server if confirm_now else search_server)(engine, x, cfg, 0.5 * offline["qps"], params,
-                                                                    log_root, run_path, one, gpu)
+        server = search_server(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, one, gpu)
+        if confirm_now:
+            server["hold"] = hold
+            server["confirmation"] = confirm_server(engine, x, cfg, server, params, log_root, run_path, gpu)
         server["static"] = (server_search(engine, x, static_cfg, 0.5 * static_start, params, log_root, run_path,
                                           "static", static_one) if params.static_search else
                             asdict(PeakSearch(None, None, [], "not searched (static_search is false)")))
@@ -263,10 +263,10 @@ def scaling(params: Params, built: dict[str, Any], rows: list[dict[str, Any]], x
     return {"engine": best["engine"], "device_kind": "gpu" if gpu else "cpu (stand-ins for GPUs)", **out}
 
 
-def measured_row(params: Params, entry: dict[str, Any], x: Feed, passed: set[str], confirm_now: bool = True
-                 ) -> dict[str, Any]:
+def measured_row(params: Params, entry: dict[str, Any], x: Feed, passed: set[str], confirm_now: bool = True,
+                 hold: dict[str, Any] | None = None) -> dict[str, Any]:
     """One engine measured in a fresh process (its confirmation too if `confirm_now`; else `settle` decides)."""
-    measured = call_isolated(measure_engine, str(params.run_path), entry, params.values(), x, confirm_now,
+    measured = call_isolated(measure_engine, str(params.run_path), entry, params.values(), x, confirm_now, hold,
                              what=f"benchmarking {entry['name']}", versions=runtime_versions())
     return {"engine": entry["name"], "backend": entry["backend"], "precision": entry["precision"],
             "baseline": entry["baseline"], "validated": entry["name"] in passed, **measured,
@@ -362,7 +362,7 @@ def run(params: Params) -> dict[str, Any]:
         # the baseline is always confirmed, and with confirm: all every engine: in the process that searched it
         confirm_now = entry["baseline"] or params.confirm == "all"
         try:  # a fresh process per engine; a native crash there fails this engine only
-            rows.append(measured_row(params, entry, x, passed, confirm_now))
+            rows.append(measured_row(params, entry, x, passed, confirm_now, machine_hold(rows)))
         except ChildCrashed as e:
             excluded.append({"engine": entry["name"], "reason": f"crashed: {e}"})
             logger.info(f"{entry['name']}: crashed: {e}")
@@ -370,8 +370,9 @@ def run(params: Params) -> dict[str, Any]:
 
     def confirm_row(row: dict[str, Any]) -> dict[str, Any] | None:
         try:
+            server = {**row["server"], "hold": machine_hold(rows)}
             return call_isolated(confirm_engine, str(params.run_path), entries[row["engine"]], params.values(),
-                                 x, row["server"], what=f"confirming {row['engine']}", versions=runtime_versions())
+                                 x, server, what=f"confirming {row['engine']}", versions=runtime_versions())
         except ChildCrashed as e:  # its searches stand; the crash is why it has no capacity
             return {"run": None, "tries": [], "skipped": [], "reason": f"not confirmed: crashed: {e}"}
 
@@ -380,8 +381,8 @@ def run(params: Params) -> dict[str, Any]:
             again = {**row, "server": {**row["server"], "confirmation": confirm_row(row)},
                      "measured_again": "the confirmation only: its searches reached above half Offline"}
             return judged(again, pricing["floor_s"], params.peak_tolerance)
-        return judged(measured_row(params, entries[row["engine"]], x, passed), pricing["floor_s"],
-                      params.peak_tolerance)
+        return judged(measured_row(params, entries[row["engine"]], x, passed, hold=machine_hold(rows)),
+                      pricing["floor_s"], params.peak_tolerance)
 
     settle(rows, confirm_row, remeasure_row, params, pricing["floor_s"])
     result = {
