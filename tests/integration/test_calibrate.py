@@ -235,13 +235,17 @@ def test_without_int8_in_precisions_only_the_fp16_model_is_made(tmp_path):
     assert any(i.data_type == f16 for i in half.graph.initializer)
 
 
-def test_backend_torch_makes_no_onnx_int8_model_torchao_builds_int8(tmp_path):
-    """backend=torch: INT8 is torchao's (built from the weights in 03_build), so no ONNX INT8 model is calibrated."""
-    params = Params(run_dir=str(tmp_path), precisions=["fp32", "int8"], backend="torch")
+def test_backend_torch_makes_no_onnx_int8_or_fp16_model_torch_builds_them(tmp_path):
+    """backend=torch: INT8 is torchao's and FP16 torch's own (built from the weights in 03_build), so neither an ONNX
+    INT8 model is calibrated nor an FP16 ONNX model converted, unless ONNX Runtime CUDA engines (onnx_gpu) read it."""
+    params = Params(run_dir=str(tmp_path), precisions=["fp32", "fp16", "int8"], backend="torch")
     export.run(params)
     r = calibrate.run(params)
     assert r["int8_onnx"] is None and "backend=torch builds INT8 with torchao" in r["statement"]
+    assert r["fp16"] is None and not (tmp_path / "calibrate" / "model.fp16.onnx").exists()
     assert not (tmp_path / "calibrate" / "cache").exists()
+    r = calibrate.run(params.with_(onnx_gpu=True))
+    assert r["fp16"]["fp16_onnx"] == "model.fp16.onnx" and (tmp_path / "calibrate" / "model.fp16.onnx").is_file()
 
 
 def test_entropy_calibration_searches_a_threshold_instead_of_taking_the_range(tmp_path, digits_onnx):

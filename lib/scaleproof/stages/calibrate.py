@@ -178,7 +178,9 @@ def run(params: Params) -> dict[str, Any]:
             logger.info(result["statement"])
         else:
             result.update(int8_onnx=None, statement="no INT8 model: int8 is not in precisions")
-        if Precision.fp16 in params.precisions:  # an artifact no requested engine uses is not built
+        # an artifact no requested engine uses is not built: backend=torch builds FP16 from the model's weights,
+        # and only ONNX Runtime CUDA engines (onnx_gpu) read an FP16 ONNX model beside it
+        if Precision.fp16 in params.precisions and (params.backend is not Backend.torch or params.onnx_gpu):
             fp16 = to_fp16(src, out_dir / "model.fp16.onnx")
             result["fp16"] = {**fp16, **sensitivity.summary(judged(out_dir / fp16["fp16_onnx"]))}
         else:
