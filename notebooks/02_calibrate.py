@@ -21,7 +21,7 @@
 # activation ranges go to a calibration cache keyed by model, data, method, settings and quantizer.
 # Each quantized node is then judged alone (sensitivity); if INT8 fails the accuracy gate, the most
 # sensitive nodes stay in FP32 until it passes (mixed precision). Writes `calibrate/model.int8.onnx`
-# (or `model.int8-mixed.onnx`), `calibrate/model.fp16.onnx` (when fp16 is in `precisions`) and `calibrate/calibrate.json`.
+# (or `model.int8-mixed.onnx`), `calibrate/model.fp16.onnx` (when fp16 is in `precisions` and an engine reads it) and `calibrate/calibrate.json`.
 
 # %% tags=["parameters"]
 run_dir: str = "../outputs/dev"  # folder the stages read and write (the runner sets it)
@@ -40,6 +40,7 @@ image_std: list = [0.229, 0.224, 0.225]  # per-channel std of image-folder prepr
 seed: int = 0  # seed for data selection and synthetic inputs
 threads: int = 0  # CPU threads for inference (0: all usable cores)
 backend: str = "auto"  # auto, onnxruntime, torch or tensorrt
+onnx_gpu: bool = False  # also build ONNX Runtime CUDA engines of the exported model (fp32, fp16 in precisions) beside the others; needs onnxruntime-gpu (the gpu extra)
 precisions: list = ['fp32', 'int8']  # precisions to build (fp32, fp16, bf16, int8; on a CUDA GPU through torchao also fp8 and int8-weight-only)
 calib_method: str = "minmax"  # minmax, entropy or percentile
 calib_percentile: float = 99.999  # percentile of activations the percentile method keeps
@@ -128,4 +129,4 @@ view.methods_table(result)
 
 # %%
 pd.DataFrame([result.fp16.model_dump(exclude_unset=True)], index=[result.fp16.fp16_onnx]) if result.fp16 else \
-    Markdown("No FP16 model: fp16 is not in `precisions`.")
+    Markdown(result.fp16_statement or "No FP16 model: fp16 is not in `precisions`.")

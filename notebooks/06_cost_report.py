@@ -22,6 +22,7 @@
 
 # %% tags=["parameters"]
 run_dir: str = "../outputs/dev"  # folder the stages read and write (the runner sets it)
+peak_tolerance: float = 0.05  # bisect until the highest VALID and lowest INVALID targets are this close (relative)
 price_table: str = ""  # CSV of prices with source and date per row (empty: the shipped table)
 instance: str = "auto"  # price-table row to price this machine at (auto: chosen by device)
 price_usd_per_hour: float = 0.0  # override the table's hourly price (0: use the table)

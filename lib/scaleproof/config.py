@@ -240,7 +240,8 @@ class Params(BaseModel):
                                   "3 on a GPU)", ge=0)
     min_priced_duration_s: float = _field(0.0, "shortest LoadGen run a priced capacity may come from (0: 10 s on a "
                                                "CPU, 30 s on a GPU); below that default the run is exploratory", ge=0)
-    confirm_steps: int = _field(5, "confirmation runs: at the highest rate every peak search vouched for, then "
+    confirm_steps: int = _field(5, "confirmation runs: at the highest rate every peak search vouched for (or the "
+                                   "share of it this run's earlier confirmations held, 80% at the lowest), then "
                                    "down by 1x, 2x, 4x ... peak_tolerance while INVALID", ge=1)
     remeasure_flagged: bool = _field(True, "measure a confirmed engine once more when an anomaly check flags its "
                                                 "capacity (not for unstable_timings)")

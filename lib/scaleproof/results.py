@@ -245,6 +245,7 @@ class CalibrateResult(StageResult):
     methods: list[MethodRow] | None = Field(None, description="the calibration methods compared (calib_compare)")
     qdq: QdqSummary | None = Field(None, description="what the INT8 model holds")
     fp16: Fp16Model | None = Field(None, description="the FP16 ONNX model and its accuracy, where built")
+    fp16_statement: str | None = Field(None, description="why no FP16 ONNX model was built, where none was")
 
 
 # 03_build -------------------------------------------------------------------------------------------------------

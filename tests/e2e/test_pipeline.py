@@ -56,7 +56,8 @@ def test_default_chain_publishes_a_hashed_run_with_its_report(published):
         else:
             peaks = [s["peak_qps"] for s in [e["server"]["dynamic"], *e["server"]["dynamic_repeats"]]]
             conf = e["server"]["confirmation"]
-            # the ladder starts at the highest rate every search vouched for: the lowest peak, or under it
+            # the ladder starts at the highest rate every search vouched for (the lowest peak, or under it), or at
+            # the share of it this run's earlier confirmations held
             assert conf["tries"][0]["target_qps"] == conf["start_qps"] <= min(peaks) and conf["run"]["valid"]
             assert priced[e["engine"]]["qps"] == e["capacity"]["qps"] == conf["run"]["qps"]
             assert conf["run"]["min_duration_s"] >= 1.0 and f"{conf['run']['log_dir']}/mlperf_log_detail.txt" in \

@@ -85,10 +85,11 @@ def test_a_ladder_starts_where_the_runs_earlier_confirmations_held(tmp_path):
         "run": {"target_qps": 800.0}, "evidence_qps": 1000.0, "start_qps": 1000.0}}}
     hold = machine_hold([baseline])
     assert hold["ratio"] == 0.8 and hold["why"].startswith("torch-fp32's confirmation held 80%")
-    server = {"batcher": {"max_batch": 8, "max_queue_delay_ms": 2.0}, "hold": hold, "dynamic_repeats": [],
+    server = {"batcher": {"max_batch": 8, "max_queue_delay_ms": 2.0}, "dynamic_repeats": [],
               "dynamic": {"peak_qps": 400.0, "runs": [{"target_qps": 400.0, "valid": True}]}}
     conf = confirm_server(SleepEngine(), SAMPLES, loadgen_settings(params), server, params, tmp_path, tmp_path,
-                          gpu=False)
+                          gpu=False, hold=hold)
     assert conf["evidence_qps"] == 400.0 and conf["start_qps"] == conf["tries"][0]["target_qps"] == 320.0
+    assert conf["hold"] == hold and machine_hold([{"engine": "next", "server": {"confirmation": conf}}]) is None
     assert conf["run"]["valid"] and "80% of the search's peak (400 QPS): torch-fp32's confirmation held" in \
         conf["start"]

@@ -189,30 +189,35 @@ def test_a_second_look_only_for_a_confirmed_engine_whose_capacity_is_flagged():
 
 
 def test_a_confirmation_under_its_own_searches_is_confirmed_again_not_searched_again():
-    """A leader confirmed under half its Offline throughput while one of its searches reached above that: the
-    second look is a second confirmation run (its searches stand); a flag on the searches measures it all again."""
+    """A leader confirmed under half its Offline throughput while every search found more: the second look is a
+    second confirmation run (its searches stand). Searches that straddle the line, or a flag on the searches,
+    measure it all again; every search under the line too takes no second look at all."""
     from scaleproof.stages.benchmark import only_the_confirmation
 
-    row = {"offline": {"valid": True, "qps": 100_052.0},
-           "server": {"dynamic": {"peak_qps": 48_463.0, "runs": []}, "dynamic_repeats": [{"peak_qps": 57_482.0,
-                                                                                          "runs": []}]},
-           "flags": [{"rule": "server_below_offline", "detail": "Server peak 48,411 QPS vs Offline 100,052"}]}
-    assert only_the_confirmation(row)
-    assert not only_the_confirmation({**row, "flags": [*row["flags"], {"rule": "search_open", "detail": "d"}]})
-    # every search under half Offline as well: no second look at all, so nothing to confirm again
-    low = {**row, "server": {**row["server"], "dynamic_repeats": [{"peak_qps": 49_000.0, "runs": []}]}}
-    assert not only_the_confirmation(low)
+    def row(*peaks, flags=("server_below_offline",)):
+        return {"offline": {"valid": True, "qps": 100_052.0}, "flags": [{"rule": f, "detail": "d"} for f in flags],
+                "server": {"dynamic": {"peak_qps": peaks[0], "runs": []},
+                           "dynamic_repeats": [{"peak_qps": p, "runs": []} for p in peaks[1:]]}}
+
+    assert only_the_confirmation(row(52_000.0, 57_482.0))  # the ladder's start, 52,000, is above half Offline
+    assert not only_the_confirmation(row(48_463.0, 57_482.0))  # straddling: its ladder could not clear the flag
+    assert not only_the_confirmation(row(52_000.0, 57_482.0, flags=("server_below_offline", "search_open")))
+    assert not only_the_confirmation(row(48_463.0, 49_000.0))  # no second look at all (test_anomalies)
 
 
 def test_the_machine_hold_is_the_lowest_share_a_confirmation_held_of_its_evidence():
     from scaleproof.bench.capacity import HOLD_FLOOR, machine_hold
 
-    def row(name, target, evidence):
-        return {"engine": name, "server": {"confirmation": {"run": {"target_qps": target}, "evidence_qps": evidence}}}
+    def row(name, target, evidence, start=None):
+        return {"engine": name, "server": {"confirmation": {"run": {"target_qps": target}, "evidence_qps": evidence,
+                                                            "start_qps": evidence if start is None else start}}}
 
     assert machine_hold([]) is None and machine_hold([row("a", 1000.0, 1000.0)]) is None  # held its evidence
     refused = {"engine": "r", "server": {"confirmation": {"run": None, "evidence_qps": 900.0}}}
     unconfirmed = {"engine": "u", "server": {"confirmation": None}}
     hold = machine_hold([row("a", 900.0, 1000.0), row("b", 850.0, 1000.0), refused, unconfirmed])
     assert hold["ratio"] == 0.85 and hold["why"].startswith("b's confirmation held 85%")
-    assert machine_hold([row("c", 100.0, 1000.0)])["ratio"] == HOLD_FLOOR  # never under half the evidence
+    floored = machine_hold([row("c", 100.0, 1000.0)])  # never under HOLD_FLOOR of an engine's own evidence
+    assert floored["ratio"] == HOLD_FLOOR == 0.8 and "held 10%" in floored["why"] and "80% at the lowest" in floored["why"]
+    # a ladder started at a share of its evidence is not counted: the shares would compound run after run
+    assert machine_hold([row("d", 810.0, 1000.0, start=900.0)]) is None

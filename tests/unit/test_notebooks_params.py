@@ -86,3 +86,17 @@ def test_parameters_of_other_cells_are_read_as_papermill_reads_them(tmp_path, so
                                                                          "display_name": "Python 3"}},
                               "nbformat": 4, "nbformat_minor": 5}))
     assert notebook_parameters(nb) == list(papermill.inspect_notebook(str(nb)))
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_parameter_a_stage_reads_is_declared_by_its_notebook(stage: str):
+    """papermill injects only what a notebook declares: a Params field the stage's module reads but its notebook does
+    not declare is silently its default in a chained run (02_calibrate once ignored onnx_gpu so)."""
+    import re
+
+    from scaleproof import stages as stage_modules
+
+    module = Path(stage_modules.__file__).with_name(f"{stage.split('_', 1)[1]}.py")
+    read = set(re.findall(r"\bparams\.(\w+)", module.read_text())) & set(Params.model_fields)
+    declared = set(papermill.inspect_notebook(str(notebooks_dir() / f"{stage}.ipynb")))
+    assert read <= declared, f"{stage}: reads {sorted(read - declared)} that its notebook does not declare"

@@ -64,7 +64,7 @@ def calibration_markdown(c: CalibrateResult) -> str:
     head = (f"**{c.statement}** (gate: {c.gate}, {c.val_samples} validation samples, "
             f"reference: {c.reference}).") + adjusted_words(c)
     if not c.int8_onnx:
-        return head + " The FP16 model is below."
+        return head + (" The FP16 model is below." if c.fp16 else "")
     return head + (
         f"\n\nCalibrated with **{c.calib_method}** {c.calib_settings} on {c.calib_samples} samples "
         f"(data sha256 `{c.calib_data_sha256[:16]}…`), {c.format}, per-channel weights: {c.per_channel}; "

@@ -82,8 +82,8 @@ def summary_markdown(cost: CostReport, validated: ValidateResult, exported: Expo
                      + f" — {sc.source}." + ("" if sc.measured else
                      " **Scaling beyond what was measured is an assumption here, not a measurement.**"))
     for e in cost.engines:
-        again = " (still flagged after it was measured a second time)" if e.remeasured else \
-            (f" (measured once, second look {e.second_look})" if e.second_look else "")
+        again = f" (still flagged after a second look at {e.remeasured.what or 'the whole engine'})" if e.remeasured \
+            else (f" (no second look: {e.second_look})" if e.second_look else "")
         for f in e.flags or []:
             lines.append(f"- **⚠ `{e.engine}` is priced with a flag{again}: {cost.anomaly_rules[f.rule]} "
                          f"({f.detail}).** *Source: benchmark/benchmark.json*")

@@ -143,21 +143,22 @@ def search_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, param
 
 
 def confirm_server(engine, x: Feed, cfg: LoadgenSettings, server: dict[str, Any], params: Params, log_root: Path,
-                   run_dir: Path, gpu: bool) -> dict[str, Any] | None:
-    """The confirmation run the priced capacity comes from, with the searches' batcher, from `ladder_start`;
-    None where a search found no VALID rate."""
+                   run_dir: Path, gpu: bool, hold: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The confirmation run the priced capacity comes from, with the searches' batcher, from `ladder_start` (or the
+    share of it `hold` says this run's earlier confirmations held, `capacity.machine_hold`); None where a search
+    found no VALID rate."""
     if any(s["peak_qps"] is None for s in searches_of(server)):
         return None
     cfg = replace(cfg, max_batch=server["batcher"]["max_batch"], max_delay_ms=server["batcher"]["max_queue_delay_ms"])
     floor = pricing_floor(params.min_priced_duration_s, gpu)["floor_s"]
     long_cfg = replace(cfg, min_duration_s=confirm_duration_s(cfg.min_duration_s, floor))
     evidence, why = ladder_start(searches_of(server))
-    start, hold = evidence, server.get("hold")
+    start = evidence
     if hold:  # the run's earlier confirmations held less than their evidence: start where this machine holds
         start, why = evidence * hold["ratio"], f"{hold['ratio']:.0%} of {why} ({evidence:,.0f} QPS): {hold['why']}"
     out = confirm(_runner(engine, x, long_cfg, log_root, run_dir, "confirm"), start, params.peak_tolerance,
                   params.confirm_steps, params.sla_p99_ms)
-    return {**out, "start_qps": start, "start": why, "evidence_qps": evidence}
+    return {**out, "start_qps": start, "start": why, "evidence_qps": evidence, "hold": hold}
 
 
 def loadgen_settings(params: Params) -> LoadgenSettings:
@@ -166,8 +167,8 @@ def loadgen_settings(params: Params) -> LoadgenSettings:
                            max_delay_ms=params.max_queue_delay_ms, duration_budget_s=params.server_duration_budget_s)
 
 
-def confirm_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], x: Feed, server: dict[str, Any]
-                   ) -> dict[str, Any] | None:
+def confirm_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], x: Feed, server: dict[str, Any],
+                   hold: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Load one searched engine and run its confirmation (in a fresh worker process, as its searches were)."""
     params = Params.parse(values)
     run_path = Path(run_dir)
@@ -175,7 +176,7 @@ def confirm_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
     try:
         return confirm_server(engine, x, loadgen_settings(params), server, params,
                               paths.stage_dir(run_path, "05_benchmark") / "loadgen" / entry["name"], run_path,
-                              hardware.gpu_info() is not None)
+                              hardware.gpu_info() is not None, hold)
     finally:
         engine.close()
 
@@ -220,8 +221,7 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
         gpu = hardware.gpu_info() is not None
         server = search_server(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, one, gpu)
         if confirm_now:
-            server["hold"] = hold
-            server["confirmation"] = confirm_server(engine, x, cfg, server, params, log_root, run_path, gpu)
+            server["confirmation"] = confirm_server(engine, x, cfg, server, params, log_root, run_path, gpu, hold)
         server["static"] = (server_search(engine, x, static_cfg, 0.5 * static_start, params, log_root, run_path,
                                           "static", static_one) if params.static_search else
                             asdict(PeakSearch(None, None, [], "not searched (static_search is false)")))
@@ -289,8 +289,8 @@ def with_second_look(measure: Callable[[], dict[str, Any]], remeasure: bool, nam
     row = measure() if row is None else row
     if not (anomalies.second_look_for(row["flags"], row) and remeasure):
         if anomalies.second_look_for(row["flags"]) and remeasure:
-            row["second_look"] = ("not taken: every peak search found under half the Offline throughput as well, so "
-                                  "the Server figure agrees with its own searches")
+            row["second_look"] = ("every peak search found under half the Offline throughput as well, so the Server "
+                                  "figure agrees with its own searches")
         return row
     logger.info(f"{name} flagged ({', '.join(f['rule'] for f in row['flags'])}): measuring it once more")
     first = row
@@ -307,9 +307,13 @@ def with_second_look(measure: Callable[[], dict[str, Any]], remeasure: bool, nam
 
 def only_the_confirmation(row: dict[str, Any]) -> bool:
     """Whether a second look at a flagged row needs only a second confirmation run: its one capacity flag is a
-    Server figure under half Offline while a search of its own reached above that, so the searches stand and the
-    confirmation is what disagrees (measuring the searches again too would take twice as long)."""
-    return [f["rule"] for f in anomalies.second_look_for(row["flags"], row)] == ["server_below_offline"]
+    Server figure under half Offline while every search found more than that (the ladder's start, the rate all of
+    them vouched for, is above it), so the searches stand and the confirmation is what disagrees. Where the
+    searches straddle the line, they are measured again too."""
+    if [f["rule"] for f in anomalies.second_look_for(row["flags"], row)] != ["server_below_offline"]:
+        return False
+    start, _ = ladder_start(searches_of(row["server"]))
+    return start >= anomalies.SERVER_TO_OFFLINE * row["offline"]["qps"]
 
 
 def settle(rows: list[dict[str, Any]], confirm_row: Callable[[dict[str, Any]], dict[str, Any] | None],
@@ -368,21 +372,25 @@ def run(params: Params) -> dict[str, Any]:
             logger.info(f"{entry['name']}: crashed: {e}")
     entries = {e["name"]: e for e in built["engines"]}
 
+    def confirm_isolated(row: dict[str, Any], hold: dict[str, Any] | None) -> dict[str, Any] | None:
+        return call_isolated(confirm_engine, str(params.run_path), entries[row["engine"]], params.values(), x,
+                             row["server"], hold, what=f"confirming {row['engine']}", versions=runtime_versions())
+
     def confirm_row(row: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            server = {**row["server"], "hold": machine_hold(rows)}
-            return call_isolated(confirm_engine, str(params.run_path), entries[row["engine"]], params.values(),
-                                 x, server, what=f"confirming {row['engine']}", versions=runtime_versions())
+            return confirm_isolated(row, machine_hold(rows))
         except ChildCrashed as e:  # its searches stand; the crash is why it has no capacity
             return {"run": None, "tries": [], "skipped": [], "reason": f"not confirmed: crashed: {e}"}
 
     def remeasure_row(row: dict[str, Any]) -> dict[str, Any]:
+        # a second look starts at the engine's own evidence: the share other confirmations held is not its own
+        # (a crash here raises: with_second_look keeps the first measurement)
         if only_the_confirmation(row):
-            again = {**row, "server": {**row["server"], "confirmation": confirm_row(row)},
-                     "measured_again": "the confirmation only: its searches reached above half Offline"}
+            again = {**row, "server": {**row["server"], "confirmation": confirm_isolated(row, None)},
+                     "measured_again": "the confirmation only: every search found more than half Offline"}
             return judged(again, pricing["floor_s"], params.peak_tolerance)
-        return judged(measured_row(params, entries[row["engine"]], x, passed, hold=machine_hold(rows)),
-                      pricing["floor_s"], params.peak_tolerance)
+        return judged(measured_row(params, entries[row["engine"]], x, passed), pricing["floor_s"],
+                      params.peak_tolerance)
 
     settle(rows, confirm_row, remeasure_row, params, pricing["floor_s"])
     result = {

@@ -185,6 +185,10 @@ def run(params: Params) -> dict[str, Any]:
             result["fp16"] = {**fp16, **sensitivity.summary(judged(out_dir / fp16["fp16_onnx"]))}
         else:
             result["fp16"] = None
+            result["fp16_statement"] = (
+                "No FP16 ONNX model: backend=torch builds FP16 from the model's weights, and no ONNX Runtime CUDA "
+                "engine (onnx_gpu) reads one." if Precision.fp16 in params.precisions else
+                "No FP16 model: fp16 is not in `precisions`.")
     finally:
         judged.close()
     stages.write_result(run_dir, "02_calibrate", result, params)
