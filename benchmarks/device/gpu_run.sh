@@ -20,13 +20,13 @@ if [ -z "${SKIP_TESTS:-}" ]; then
 fi
 # H100 and H200 runs are priced with one pair of rows read from one page on one date (AWS Capacity Blocks,
 # data/price_sources.md#capacity-blocks), so their cost per 1M compares the cards and not two price sources;
-# PRICE_ARGS="" keeps the profile's own instance
+# PRICE_ARGS="" keeps the profile's own instance, and an instance in RUN_ARGS wins (the last --set of a name does)
 if [ -z "${PRICE_ARGS+x}" ]; then
   PRICE_ARGS=""
   gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
   case "$gpu" in
-    *H200*) PRICE_ARGS="--set instance=aws-cb-p5e-h200" ;;
-    *H100*) PRICE_ARGS="--set instance=aws-cb-p5-h100" ;;
+    "NVIDIA H200"*) PRICE_ARGS="--set instance=aws-cb-p5e-h200" ;;      # the SXM H200 of a p5e (not a GH200)
+    "NVIDIA H100 80GB HBM3"*) PRICE_ARGS="--set instance=aws-cb-p5-h100" ;;  # the SXM H100 of a p5 (not PCIe/NVL)
   esac
 fi
 for spec in "$@"; do
@@ -35,7 +35,7 @@ for spec in "$@"; do
   rm -rf "/tmp/runs/$run_id" "/tmp/runs/failed/$run_id" "/tmp/runs/.staging/$run_id"
   # RUN_TIMEOUT keeps a slow run inside a time limit of the machine's scheduler, so what it made is still packed
   timeout "${RUN_TIMEOUT:-0}" python3 -m scaleproof.cli run --params "$profile" --run-id "$run_id" \
-    --outputs /tmp/runs --quiet ${RUN_ARGS:-} $PRICE_ARGS 2>&1 | grep -v -i "warn" | tee "$RESULTS_DIR/$run_id.log"
+    --outputs /tmp/runs --quiet $PRICE_ARGS ${RUN_ARGS:-} 2>&1 | grep -v -i "warn" | tee "$RESULTS_DIR/$run_id.log"
   for dir in /tmp/runs/$run_id /tmp/runs/failed/$run_id /tmp/runs/.staging/$run_id; do [ -d "$dir" ] && break; done
   # engines and ONNX models stay behind (large); everything else comes back, manifest included
   tar -czf "$RESULTS_DIR/$run_id.tar.gz" -C "$(dirname "$dir")" --exclude='*.onnx' --exclude='*.safetensors' \
