@@ -161,6 +161,15 @@ def confirm_server(engine, x: Feed, cfg: LoadgenSettings, server: dict[str, Any]
     return {**out, "start_qps": start, "start": why, "evidence_qps": evidence, "hold": hold}
 
 
+def measure_server(engine, x: Feed, cfg: LoadgenSettings, start_qps: float, params: Params, log_root: Path,
+                   run_dir: Path, latency_floor_ms: float | None, gpu: bool, hold: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """The searches and the confirmation in one go (the confirmation started as `hold` says, if given)."""
+    server = search_server(engine, x, cfg, start_qps, params, log_root, run_dir, latency_floor_ms, gpu)
+    server["confirmation"] = confirm_server(engine, x, cfg, server, params, log_root, run_dir, gpu, hold)
+    return server
+
+
 def loadgen_settings(params: Params) -> LoadgenSettings:
     return LoadgenSettings(min_duration_s=params.loadgen_min_duration_s, min_queries=params.loadgen_min_queries,
                            sla_p99_ms=params.sla_p99_ms, max_batch=params.batcher_max_batch,
@@ -219,9 +228,9 @@ def measure_engine(run_dir: str, entry: dict[str, Any], values: dict[str, Any], 
         one = next((t["p50_ms"] for t in timings if t["batch"] == 1 and t["valid"]), single["p50_ms"])
         static_one = next((t["p50_ms"] for t in timings if t["batch"] == params.static_batch and t["valid"]), one)
         gpu = hardware.gpu_info() is not None
-        server = search_server(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, one, gpu)
-        if confirm_now:
-            server["confirmation"] = confirm_server(engine, x, cfg, server, params, log_root, run_path, gpu, hold)
+        server = (measure_server(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, one, gpu, hold)
+                  if confirm_now else
+                  search_server(engine, x, cfg, 0.5 * offline["qps"], params, log_root, run_path, one, gpu))
         server["static"] = (server_search(engine, x, static_cfg, 0.5 * static_start, params, log_root, run_path,
                                           "static", static_one) if params.static_search else
                             asdict(PeakSearch(None, None, [], "not searched (static_search is false)")))
