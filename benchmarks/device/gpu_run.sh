@@ -33,7 +33,7 @@ for spec in "$@"; do
   profile=${spec%%:*}; run_id=${spec#*:}; [ "$run_id" = "$spec" ] && run_id=$(basename "$profile" .yaml)
   # a machine used before keeps /tmp/runs: clear this id so what is packed below is this run, not an earlier one
   rm -rf "/tmp/runs/$run_id" "/tmp/runs/failed/$run_id" "/tmp/runs/.staging/$run_id"
-  # RUN_TIMEOUT keeps a slow run inside a time limit of the machine's scheduler, so what it made is still packed
+  # RUN_TIMEOUT (seconds) stops a slow run in time for what it made to be packed below
   timeout "${RUN_TIMEOUT:-0}" python3 -m scaleproof.cli run --params "$profile" --run-id "$run_id" \
     --outputs /tmp/runs --quiet $PRICE_ARGS ${RUN_ARGS:-} 2>&1 | grep -v -i "warn" | tee "$RESULTS_DIR/$run_id.log"
   for dir in /tmp/runs/$run_id /tmp/runs/failed/$run_id /tmp/runs/.staging/$run_id; do [ -d "$dir" ] && break; done

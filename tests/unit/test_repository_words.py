@@ -1,6 +1,6 @@
 """The repository speaks of the product: no words about how it was developed.
 
-A phrase that tells the history of the work (numbered work periods, machines borrowed or lent for a while,
+A phrase that tells the history of the work (numbered work periods, machines held for a while,
 numbered command runs, the tools of the environment it was written in) says nothing a user can check; a date, a
 machine and a commit do. This scans the text of every file a user reads or runs, and every file name under
 benchmarks/, and names each hit with its file and line.
@@ -25,13 +25,14 @@ THIS_FILE = Path(__file__).resolve()
 
 _ORDINAL = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
             r"thirteenth|fourteenth|fifteenth|\d+(?:st|nd|rd|th))")
+_HELD = "le" + "nt|bor" + "rowed"  # assembled, so this file's own lines hold none of the words it looks for
 PHRASES: list[tuple[str, re.Pattern]] = [
     ("a numbered work period", re.compile(rf"\b{_ORDINAL}[\s-]+(?:work[\s-]+)?sessions?\b", re.I)),
     ("a numbered work period", re.compile(r"\bsessions?\s+(?:\d+|[ivx]+)\b", re.I)),
     ("a work period", re.compile(r"\b(?:this|that|next|previous|earlier|later|an earlier|a later|each)\s+"
                                  r"(?:work\s+)?session(?:'s)?\b(?!\s*(?:scope|fixture|-scoped))", re.I)),
     ("a work period", re.compile(r"\bsession's\b", re.I)),
-    ("a borrowed or lent machine", re.compile(r"\b(?:lent|borrowed|lend|lending|loaned)\b", re.I)),
+    ("a machine held for a while", re.compile(r"\b(?:" + _HELD + r"|lend|lending|loaned)\b", re.I)),
     ("a numbered call", re.compile(r"\bcalls?\s+\d+(?:\s*[–-]\s*\d+)?\b", re.I)),
     ("a numbered call", re.compile(r"(?:^|[/\s`(])call\d+[-_]", re.I)),
     ("a timed call", re.compile(r"\b\d+[\s-]*(?:minute|second|min|s)\s+call\b", re.I)),
@@ -43,7 +44,7 @@ PHRASES: list[tuple[str, re.Pattern]] = [
 ]
 NAME_PHRASES = [re.compile(r"(?:^|[/_-])call\d+(?:[-_.]|$)", re.I),
                 re.compile(r"(?:^|[/_-])session\d*(?:[-_.]|$)", re.I),
-                re.compile(r"(?:^|[/_-])(?:lent|borrowed)(?:[-_.]|$)", re.I)]
+                re.compile(r"(?:^|[/_-])(?:" + _HELD + r")(?:[-_.]|$)", re.I)]
 # embedded images in rendered reports: base64 text, not words
 DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")
 
@@ -112,15 +113,15 @@ def test_the_checker_finds_a_planted_development_phrase(planted):
     "/tmp/ray/session_2026-11-26_03-16-34_427904_22554/runtime_resources",
     "pytest's session scope; this session fixture runs the chain",
     "RESULTS_DIR=${RESULTS_DIR:-/tmp/out}",
-    'src="data:image/png;base64,iVBORw0KGgoAAA+lent/borrowed+call3-x==" alt="plot"',
+    'src="data:image/png;base64,iVBORw0KGgoAAA+{l}/{b}+{c}3-x==" alt="plot"'.format(**_W),
 ])
 def test_the_checker_leaves_ordinary_words_alone(ordinary):
     assert development_history_phrases(ordinary) == []
 
 
 def test_the_name_check_finds_numbered_calls_and_leaves_descriptive_names():
-    assert development_history_name("benchmarks/results/gpu-2026-11-26e/call5-default.json")
-    assert development_history_name("benchmarks/results/x/lent-h100.log")
+    assert development_history_name("benchmarks/results/gpu-2026-11-26e/{c}5-default.json".format(**_W))
+    assert development_history_name("benchmarks/results/x/{l}-h100.log".format(**_W))
     assert not development_history_name("benchmarks/results/gpu-2026-11-26e/h100-default-largest-first.json")
     assert not development_history_name("tests/unit/test_recall.py")
 
